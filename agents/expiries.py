@@ -1,0 +1,37 @@
+"""Expiries: a timer turns due checks from the schedule table into `expiry_due` events on an
+internal topic; the agent decides them (certification.lapsed_live) like any event."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import faust
+
+from agents.app import Runtime, batch_agent
+from pipeline.expiries import expiry_event
+
+log = logging.getLogger("livegate.expiries")
+
+
+def attach(app: faust.App, rt: Runtime) -> None:
+    batch_agent(app, rt, rt.expiries_topic, "expiries")
+
+    @app.timer(interval=0.5)
+    async def emit_due_expiries() -> None:
+        due = rt.schedule.due(time.time_ns() // 1_000_000)
+        if not due:
+            return
+        futures = []
+        for key, expiry in due:
+            _, value = expiry_event(key.decode(), expiry)
+            futures.append(await app.producer.send(
+                rt.expiries_topic.get_topic_name(), key, value, None, None, None))  # fmt: skip
+        try:
+            await asyncio.gather(*futures)
+        except Exception as exc:
+            log.error("producing expiry checks failed (%r); retrying", exc)
+            return
+        for key, expiry in due:
+            rt.schedule.done(key, [expiry])

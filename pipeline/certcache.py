@@ -1,0 +1,61 @@
+"""Worker-local cache of the certification table, coherent through the epoch key.
+
+Every batch costs one Redis round trip: the epoch and loaded flag are read together with
+the certifications of the batch's creators that are not cached. When the epoch has moved
+since the cache was filled, the whole cache is dropped and the batch's creators are read
+again, so a decision never uses a certification older than the last change written before
+its batch was read (DESIGN.md, "Certification lookups are batched and coherent").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from pipeline.certstore import CertStore
+from pipeline.domain.certifications import CertSnapshot
+from pipeline.domain.errors import LiveGateError
+
+
+class TableNotLoaded(LiveGateError):
+    """The Redis table is not known to be complete (CONTRACT §3): decide nothing."""
+
+
+class CertCache:
+    def __init__(self, store: CertStore, max_entries: int = 500_000) -> None:
+        self.store = store
+        self.max_entries = max_entries
+        self.epoch: int | None = None
+        self.entries: dict[str, CertSnapshot] = {}
+        self.hits = 0
+        self.misses = 0
+
+    @property
+    def round_trips(self) -> int:
+        return self.store.round_trips
+
+    async def get_many(self, creators: Collection[str]) -> dict[str, CertSnapshot]:
+        entries = self.entries
+        wanted = [c for c in creators if c not in entries]
+        self.hits += len(creators) - len(wanted)
+        while True:
+            lookup = await self.store.lookup(wanted)
+            if not lookup.loaded:
+                raise TableNotLoaded("certification table not loaded (cert-loaded key missing)")
+            if lookup.epoch == self.epoch:
+                break
+            # The table changed since the cache was filled: nothing cached can be trusted.
+            entries.clear()
+            self.epoch = lookup.epoch
+            entries.update(lookup.snapshots)
+            wanted = [c for c in creators if c not in entries]
+            if not wanted:
+                break
+        self.misses += len(lookup.snapshots)
+        if len(entries) + len(lookup.snapshots) > self.max_entries:
+            entries.clear()
+        entries.update(lookup.snapshots)
+        return {c: entries[c] for c in creators}
+
+    def invalidate(self) -> None:
+        self.entries.clear()
+        self.epoch = None

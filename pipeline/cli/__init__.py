@@ -1,0 +1,64 @@
+"""`livegate`: one entry point, one module per command group."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from pipeline.domain.errors import LiveGateError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from pipeline.cli import certs, stack
+
+    parser = argparse.ArgumentParser(
+        prog="livegate",
+        description="LiveGate: real-time compliance enforcement for live streams. "
+        "Connection settings come from LIVEGATE_KAFKA_BOOTSTRAP and LIVEGATE_REDIS_URL.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in (stack, certs, *_optional_modules()):
+        module.register(sub)
+    return parser
+
+
+def _optional_modules() -> list[object]:
+    import importlib
+
+    found = []
+    for name in ("worker", "simulate", "tail", "dev", "replay", "bench"):
+        try:
+            found.append(importlib.import_module(f"pipeline.cli.{name}"))
+        except ModuleNotFoundError as exc:
+            if exc.name != f"pipeline.cli.{name}":
+                raise
+    return found
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except LiveGateError as exc:
+        print(f"livegate: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except (ConnectionError, OSError) as exc:
+        print(f"livegate: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

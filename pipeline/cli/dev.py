@@ -1,0 +1,79 @@
+"""`livegate dev` (what `make dev` runs): the local stack, a worker, the simulator, and the
+actions as they happen. Ctrl-C stops the worker and the simulator; the stack keeps running."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from pipeline.cli.tail import follow
+from pipeline.settings import REPO_ROOT, Settings
+from pipeline.stack import LocalStack
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("dev", help="stack + worker + simulator, showing actions live")
+    p.add_argument("--rate", type=float, default=20.0, help="simulated events per second")
+    p.add_argument("--creators", type=int, default=200)
+    p.set_defaults(handler=_dev)
+
+
+def _spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "pipeline.cli", *args], stdout=out, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, cwd=REPO_ROOT,
+        )  # fmt: skip
+
+
+def _wait_ready(worker: subprocess.Popen[bytes], log: Path, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if worker.poll() is not None:
+            raise SystemExit(f"the worker exited; see {log}:\n{log.read_text()[-2000:]}")
+        if b"Worker]: Ready" in log.read_bytes():
+            return
+        time.sleep(0.2)
+    raise SystemExit(f"the worker did not become ready in {timeout:.0f}s; see {log}")
+
+
+def _dev(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    stack = LocalStack(settings)
+    print("livegate dev: bringing the local stack up …", flush=True)
+    for note in stack.up():
+        print(f"  {note}", flush=True)
+    logs = REPO_ROOT / ".livegate" / "dev"
+    logs.mkdir(parents=True, exist_ok=True)
+    worker_log, sim_log = logs / "worker.log", logs / "simulate.log"
+    children: list[subprocess.Popen[bytes]] = []
+    try:
+        worker = _spawn(["worker", "--loglevel", "info"], worker_log)
+        children.append(worker)
+        print(f"livegate dev: worker starting (log: {worker_log}) …", flush=True)
+        _wait_ready(worker, worker_log)
+        children.append(_spawn(["simulate", "--rate", str(args.rate), "--creators",
+                                str(args.creators), "--duration", "0"], sim_log))  # fmt: skip
+        print(f"livegate dev: simulating {args.creators} creators at {args.rate:g} events/s "
+              f"(log: {sim_log}); actions follow. Ctrl-C stops.\n", flush=True)  # fmt: skip
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(follow(settings, "actions", from_beginning=False))
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGINT if os.name == "posix" else signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(20)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        print("\nlivegate dev: stopped the worker and the simulator; the stack still runs "
+              "(`livegate stack down` stops it).")  # fmt: skip
+    return 0

@@ -1,0 +1,50 @@
+"""`livegate worker`: one stream-processing worker; run several for more throughput."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import sys
+
+from pipeline import kafkautil
+from pipeline.policyfile import load_policy_file
+from pipeline.settings import Settings
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("worker", help="run one stream-processing worker (Faust)")
+    p.add_argument("--web-port", type=int, default=None, help="HTTP port (default 6066)")
+    p.add_argument("--loglevel", default="warning", choices=["debug", "info", "warning", "error"])
+    p.set_defaults(handler=_worker)
+
+
+def _worker(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    if args.web_port is not None:
+        settings = dataclasses.replace(settings, web_port=args.web_port)
+    policy = load_policy_file(settings.policy_path)
+    asyncio.run(
+        kafkautil.ensure_topics(settings.kafka_bootstrap, kafkautil.contract_topics(settings))
+    )
+    from agents.app import create_app  # Faust is imported only by the worker
+
+    app, _ = create_app(settings, policy)
+    print(
+        f"livegate worker: app {settings.app_id}, policy {policy.version}, "
+        f"kafka {settings.kafka_bootstrap}, redis {settings.redis_url_redacted}, "
+        f"web :{settings.web_port}",
+        file=sys.stderr,
+        flush=True,
+    )
+    import faust
+
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    worker = faust.Worker(
+        app, loglevel=args.loglevel, quiet=True, redirect_stdouts=False,
+        console_port=0,
+    )  # fmt: skip
+    logging.getLogger("livegate").setLevel(logging.INFO)
+    worker.execute_from_commandline()
+    return 0

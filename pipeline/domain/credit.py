@@ -1,0 +1,53 @@
+"""Credit points: deductions with repeat escalation, threshold crossings, derived recovery."""
+
+from __future__ import annotations
+
+import msgspec
+
+from pipeline.domain.policy import SEVERITIES, Policy, Severity, Threshold
+from pipeline.domain.state import CreatorState
+
+
+class Deduction(msgspec.Struct, frozen=True, gc=False):
+    severity: Severity
+    points: int
+    credit_before: int
+    credit_after: int
+    crossed: tuple[Threshold, ...]  # thresholds this deduction went through, in policy order
+
+
+def effective_credit(state: CreatorState, t: int, policy: Policy) -> int:
+    """Credit at event time t: recovery is derived from time, never stored."""
+    c = policy.credit
+    last = state.last_deduction_ts
+    if last is None or t <= last:
+        return min(c.max, state.credit)
+    periods = (t - last) // c.recovery_every_ms
+    return min(c.max, state.credit + periods * c.recovery_points)
+
+
+def escalated(
+    state: CreatorState, rule_id: str, severity: Severity, t: int, policy: Policy
+) -> Severity:
+    """One level higher when the same rule deducted within the repeat window."""
+    last = state.rule_deductions.get(rule_id)
+    if last is None or abs(t - last) >= policy.credit.repeat_window_ms:
+        return severity
+    return SEVERITIES[min(SEVERITIES.index(severity) + 1, len(SEVERITIES) - 1)]
+
+
+def deduct(
+    state: CreatorState, rule_id: str, severity: Severity, t: int, policy: Policy
+) -> Deduction:
+    """Deduct for `rule_id` at t, updating the state; the caller emits the actions."""
+    level = escalated(state, rule_id, severity, t, policy)
+    points = policy.credit.deductions[level]
+    before = effective_credit(state, t, policy)
+    after = max(0, before - points)
+    state.credit = after
+    # max(): a late, older event must not move the recovery clock back.
+    last = state.last_deduction_ts
+    state.last_deduction_ts = t if last is None else max(last, t)
+    state.rule_deductions[rule_id] = max(state.rule_deductions.get(rule_id, t), t)
+    crossed = tuple(th for th in policy.credit.thresholds if before > th.at_or_below >= after)
+    return Deduction(level, points, before, after, crossed)

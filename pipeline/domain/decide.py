@@ -1,0 +1,84 @@
+"""decide(): the pure decision function. Decisions are data: actions plus the new state."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Final
+
+import msgspec
+
+from pipeline.domain.actions import Action, outcome_of
+from pipeline.domain.certifications import CertSnapshot, snapshot_to_builtins
+from pipeline.domain.events import (
+    CertificationGranted,
+    CertificationRevoked,
+    Event,
+    ExpiryDue,
+    ProductLinked,
+    ProductUnlinked,
+    Report,
+    StreamEnded,
+    StreamStarted,
+    StreamUpdated,
+)
+from pipeline.domain.policy import Policy
+from pipeline.domain.rules import certification, commerce, live, reports
+from pipeline.domain.rules.context import Context, Expiry
+from pipeline.domain.state import CreatorState, forget_idle, remember, state_view, working_copy
+
+
+class Decision(msgspec.Struct, frozen=True, kw_only=True):
+    outcome: str  # allow | review | enforce
+    actions: list[Action]
+    rule_ids: list[str]  # sorted, unique
+    new_state: CreatorState  # with this event_id remembered
+    state_before: dict[str, Any]  # state_view of what the decision read
+    certifications: dict[str, Any]  # the snapshot used, as JSON types
+    expiries: list[Expiry]  # qualifications in use by live streams: schedule expiry_due
+
+
+def _nothing(ctx: Context, ev: Any) -> None:
+    """product_unlinked: no rule looks at it; it is still decided (and deduplicated)."""
+
+
+_HANDLERS: Final[dict[type, Callable[[Context, Any], None]]] = {
+    StreamStarted: live.on_stream,
+    StreamUpdated: live.on_stream,
+    StreamEnded: live.on_stream_ended,
+    ProductLinked: commerce.on_product_linked,
+    ProductUnlinked: _nothing,
+    Report: reports.on_report,
+    CertificationGranted: certification.on_granted,
+    CertificationRevoked: certification.on_lapse,
+    ExpiryDue: certification.on_lapse,
+}
+
+
+def decide(
+    event: Event,
+    certs: CertSnapshot,
+    state: CreatorState | None,
+    policy: Policy,
+    now_ms: int,
+) -> Decision | None:
+    """Decide one event; None when its event_id was already decided for this creator."""
+    if state is None:
+        state = CreatorState.new(policy)
+    elif event.event_id in state.decided:
+        return None
+    work = working_copy(state)
+    forget_idle(work, event.ts, policy)
+    before = state_view(work)
+    ctx = Context(event, certs, work, policy, now_ms)
+    _HANDLERS[type(event)](ctx, event)
+    remember(work, event.event_id, event.ts, policy)
+    actions = ctx.actions
+    return Decision(
+        outcome=outcome_of(actions),
+        actions=actions,
+        rule_ids=sorted({a.rule_id for a in actions}),
+        new_state=work,
+        state_before=before,
+        certifications=snapshot_to_builtins(certs),
+        expiries=ctx.expiries,
+    )

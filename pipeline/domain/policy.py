@@ -1,0 +1,348 @@
+"""The declarative policy (config/policy.yaml): strict loading into frozen lookup tables.
+
+Loading is slow and careful (every key checked, errors name their line); the result is
+built for the per-event path: plain dict lookups and one precompiled pattern per domain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any, Final, Literal
+
+import msgspec
+
+from pipeline.domain.events import DOMAINS, SURFACES
+from pipeline.domain.yamlcheck import Path, Validator, kind_of, parse
+
+Severity = Literal["minor", "serious", "severe"]
+SEVERITIES: Final[tuple[Severity, ...]] = ("minor", "serious", "severe")
+ACTIONS: Final = (
+    "cut_off_stream",
+    "limit_recommendation",
+    "remove_product_link",
+    "revoke_commerce",
+    "deduct_credit",
+    "ban_account",
+    "warn",
+    "flag_for_review",
+)
+DURATION_ACTIONS: Final = frozenset({"limit_recommendation", "revoke_commerce", "ban_account"})
+RULE_IDS: Final = (
+    "live.unqualified",
+    "live.suspected",
+    "commerce.medical_personnel",
+    "commerce.unqualified_product",
+    "reports.threshold",
+    "reports.inspection",
+    "reports.machine",
+    "certification.lapsed_live",
+    "restriction.in_force",
+)
+_SEP: Final = r"(?<![a-z0-9_])"  # ASCII-only word edges: Chinese letters count as edges
+_END: Final = r"(?![a-z0-9_])"
+
+
+class ActionSpec(msgspec.Struct, frozen=True, gc=False, kw_only=True):
+    name: str
+    duration_ms: int | None = None  # None: permanent (for the duration actions)
+    while_qualified: bool = False  # revoke_commerce lasting while qualified for the rule's domain
+    surfaces: tuple[str, ...] = SURFACES
+    severity: Severity | None = None  # deduct_credit: overrides the rule's severity
+
+
+class Band(msgspec.Struct, frozen=True, gc=False):
+    min_confidence: float
+    actions: tuple[ActionSpec, ...]
+
+
+class RuleSpec(msgspec.Struct, frozen=True, gc=False, kw_only=True):
+    rule_id: str
+    severity: Severity
+    actions: tuple[ActionSpec, ...] = ()
+    actions_if_qualified: tuple[ActionSpec, ...] = ()
+    bands: tuple[Band, ...] = ()
+    domain: str | None = None
+    deduct_from_link: int = 1
+    window_ms: int = 0
+    distinct_reporters: int = 0
+
+
+class Threshold(msgspec.Struct, frozen=True, gc=False):
+    at_or_below: int
+    action: ActionSpec
+
+
+class CreditPolicy(msgspec.Struct, frozen=True, gc=False, kw_only=True):
+    start: int
+    max: int
+    deductions: dict[str, int]
+    repeat_window_ms: int
+    recovery_points: int
+    recovery_every_ms: int
+    thresholds: tuple[Threshold, ...]
+
+
+class Policy(msgspec.Struct, frozen=True, kw_only=True):
+    version: str
+    text: str
+    source: str
+    category_domain: dict[str, str]  # only categories that map to a domain
+    title_keywords: dict[str, tuple[str, ...]]  # domain -> lowercased keywords
+    title_patterns: tuple[tuple[str, re.Pattern[str]], ...]  # in the file's domain order
+    product_domain: dict[str, str]
+    professional_reasons: frozenset[str]
+    credit: CreditPolicy
+    rules: dict[str, RuleSpec]
+    dedup_horizon_ms: int
+    max_decided_ids: int
+    stream_idle_ms: int
+
+    def suspected_domain(self, title: str | None) -> str | None:
+        if not title:
+            return None
+        for domain, pattern in self.title_patterns:
+            if pattern.search(title):
+                return domain
+        return None
+
+
+def policy_version(text: str | bytes) -> str:
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def load_policy(text: str, source: str = "config/policy.yaml") -> Policy:
+    data, lines = parse(text, source)
+    v = Validator(lines, source)
+    top = v.mapping(
+        data,
+        (),
+        required=(
+            "categories",
+            "title_keywords",
+            "product_categories",
+            "professional_reasons",
+            "credit",
+            "rules",
+            "state",
+        ),
+    )
+    keywords = _keywords(v, top["title_keywords"])
+    state = v.mapping(
+        top["state"],
+        ("state",),
+        required=("dedup_horizon", "max_decided_ids", "stream_idle_forget"),
+    )
+    return Policy(
+        version=policy_version(text),
+        text=text,
+        source=source,
+        category_domain=_domain_map(v, top["categories"], ("categories",)),
+        title_keywords=keywords,
+        title_patterns=tuple((d, _pattern(kws)) for d, kws in keywords.items()),
+        product_domain=_domain_map(v, top["product_categories"], ("product_categories",)),
+        professional_reasons=frozenset(
+            v.strings(top["professional_reasons"], ("professional_reasons",))
+        ),
+        credit=_credit(v, top["credit"]),
+        rules=_rules(v, top["rules"]),
+        dedup_horizon_ms=v.duration(state["dedup_horizon"], ("state", "dedup_horizon")),
+        max_decided_ids=v.integer(state["max_decided_ids"], ("state", "max_decided_ids"), lo=1),
+        stream_idle_ms=v.duration(state["stream_idle_forget"], ("state", "stream_idle_forget")),
+    )
+
+
+# --- sections ------------------------------------------------------------------------------
+
+
+def _domain_map(v: Validator, value: Any, path: Path) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, domain in v.str_keys(value, path).items():
+        if domain is not None:
+            out[key] = v.string(domain, (*path, key), DOMAINS)
+    return out
+
+
+def _keywords(v: Validator, value: Any) -> dict[str, tuple[str, ...]]:
+    path: Path = ("title_keywords",)
+    out: dict[str, tuple[str, ...]] = {}
+    for domain, words in v.str_keys(value, path).items():
+        v.string(domain, (*path, domain), DOMAINS)
+        out[domain] = tuple(w.lower() for w in v.strings(words, (*path, domain)))
+    return out
+
+
+def _pattern(words: tuple[str, ...]) -> re.Pattern[str]:
+    latin = sorted((re.escape(w) for w in words if w.isascii()), key=len, reverse=True)
+    other = sorted((re.escape(w) for w in words if not w.isascii()), key=len, reverse=True)
+    parts = []
+    if latin:
+        parts.append(f"{_SEP}(?:{'|'.join(latin)}){_END}")
+    if other:
+        parts.append("|".join(other))
+    return re.compile("|".join(parts), re.IGNORECASE)
+
+
+def _credit(v: Validator, value: Any) -> CreditPolicy:
+    p: Path = ("credit",)
+    c = v.mapping(
+        value,
+        p,
+        required=("start", "max", "deductions", "repeat_window", "recovery", "thresholds"),
+    )
+    top = v.integer(c["max"], (*p, "max"), lo=1)
+    deductions = v.mapping(c["deductions"], (*p, "deductions"), required=SEVERITIES)
+    recovery = v.mapping(c["recovery"], (*p, "recovery"), required=("points", "every"))
+    thresholds = c["thresholds"]
+    if not isinstance(thresholds, list):
+        v.fail((*p, "thresholds"), f"expected a list, got {kind_of(thresholds)}")
+    return CreditPolicy(
+        start=v.integer(c["start"], (*p, "start"), lo=0, hi=top),
+        max=top,
+        deductions={
+            s: v.integer(deductions[s], (*p, "deductions", s), lo=0, hi=top) for s in SEVERITIES
+        },
+        repeat_window_ms=v.duration(c["repeat_window"], (*p, "repeat_window")),
+        recovery_points=v.integer(recovery["points"], (*p, "recovery", "points")),
+        recovery_every_ms=v.duration(recovery["every"], (*p, "recovery", "every")),
+        thresholds=tuple(
+            _threshold(v, t, (*p, "thresholds", i), top) for i, t in enumerate(thresholds)
+        ),
+    )
+
+
+def _threshold(v: Validator, value: Any, path: Path, top: int) -> Threshold:
+    t = v.mapping(
+        value, path, required=("at_or_below", "action"), optional=("duration", "surfaces")
+    )
+    name = v.string(
+        t["action"], (*path, "action"), ("limit_recommendation", "revoke_commerce", "ban_account")
+    )
+    params = {k: t[k] for k in ("duration", "surfaces") if k in t}
+    return Threshold(
+        at_or_below=v.integer(t["at_or_below"], (*path, "at_or_below"), lo=0, hi=top),
+        action=_action_params(v, name, params, path, rule_domain=None),
+    )
+
+
+_RULE_KEYS: Final[dict[str, tuple[str, ...]]] = {
+    "live.unqualified": ("actions",),
+    "live.suspected": ("actions",),
+    "commerce.medical_personnel": ("actions", "domain", "deduct_from_link"),
+    "commerce.unqualified_product": ("actions",),
+    "reports.threshold": ("actions", "actions_if_qualified", "window", "distinct_reporters"),
+    "reports.inspection": ("actions", "actions_if_qualified"),
+    "reports.machine": ("bands",),
+    "certification.lapsed_live": ("actions",),
+    "restriction.in_force": (),
+}
+
+
+def _rules(v: Validator, value: Any) -> dict[str, RuleSpec]:
+    rules = v.mapping(value, ("rules",), required=RULE_IDS)
+    return {rule_id: _rule(v, rule_id, rules[rule_id]) for rule_id in RULE_IDS}
+
+
+def _rule(v: Validator, rule_id: str, value: Any) -> RuleSpec:
+    p: Path = ("rules", rule_id)
+    keys = _RULE_KEYS[rule_id]
+    r = v.mapping(value, p, required=("severity", *keys))
+    domain = v.string(r["domain"], (*p, "domain"), DOMAINS) if "domain" in r else None
+    spec = RuleSpec(
+        rule_id=rule_id,
+        severity=_severity(v, r["severity"], (*p, "severity")),
+        domain=domain,
+        actions=_actions(v, r["actions"], (*p, "actions"), domain) if "actions" in r else (),
+        actions_if_qualified=(
+            _actions(v, r["actions_if_qualified"], (*p, "actions_if_qualified"), domain)
+            if "actions_if_qualified" in r
+            else ()
+        ),
+        bands=_bands(v, r["bands"], (*p, "bands")) if "bands" in r else (),
+        deduct_from_link=(
+            v.integer(r["deduct_from_link"], (*p, "deduct_from_link"), lo=1)
+            if "deduct_from_link" in r
+            else 1
+        ),
+        window_ms=v.duration(r["window"], (*p, "window")) if "window" in r else 0,
+        distinct_reporters=(
+            v.integer(r["distinct_reporters"], (*p, "distinct_reporters"), lo=1)
+            if "distinct_reporters" in r
+            else 0
+        ),
+    )
+    return spec
+
+
+def _severity(v: Validator, value: Any, path: Path) -> Severity:
+    s = v.string(value, path, SEVERITIES)
+    return SEVERITIES[SEVERITIES.index(s)]
+
+
+def _bands(v: Validator, value: Any, path: Path) -> tuple[Band, ...]:
+    if not isinstance(value, list) or not value:
+        v.fail(path, f"expected a non-empty list, got {kind_of(value)}")
+    bands = []
+    for i, item in enumerate(value):
+        b = v.mapping(item, (*path, i), required=("min_confidence", "actions"))
+        bands.append(
+            Band(
+                v.number(b["min_confidence"], (*path, i, "min_confidence"), 0.0, 1.0),
+                _actions(v, b["actions"], (*path, i, "actions"), None),
+            )
+        )
+    if [b.min_confidence for b in bands] != sorted((b.min_confidence for b in bands), reverse=True):
+        v.fail(path, "bands must be listed from the highest min_confidence down")
+    return tuple(bands)
+
+
+def _actions(v: Validator, value: Any, path: Path, domain: str | None) -> tuple[ActionSpec, ...]:
+    if not isinstance(value, list):
+        v.fail(path, f"expected a list of actions, got {kind_of(value)}")
+    out = []
+    for i, item in enumerate(value):
+        where = (*path, i)
+        if isinstance(item, dict) and len(item) == 1:
+            ((name, params),) = item.items()
+            v.string(name, where, ACTIONS)
+            out.append(_action_params(v, name, params, where, domain))
+        else:
+            out.append(_action_params(v, v.string(item, where, ACTIONS), {}, where, domain))
+    names = [a.name for a in out]
+    if len(set(names)) != len(names):
+        v.fail(path, "an action is listed twice")
+    return tuple(out)
+
+
+def _action_params(
+    v: Validator, name: str, params: Any, path: Path, rule_domain: str | None
+) -> ActionSpec:
+    allowed: tuple[str, ...] = ()
+    if name in DURATION_ACTIONS:
+        allowed = ("duration", "surfaces") if name == "revoke_commerce" else ("duration",)
+    elif name == "deduct_credit":
+        allowed = ("severity",)
+    required = ("duration",) if name in DURATION_ACTIONS else ()
+    p = v.mapping(params, path, required=required, optional=allowed[len(required) :])
+    duration_ms: int | None = None
+    while_qualified = False
+    if "duration" in p:
+        if p["duration"] == "while_qualified":
+            if name != "revoke_commerce" or rule_domain is None:
+                v.fail(
+                    (*path, "duration"),
+                    "`while_qualified` needs revoke_commerce in a rule with a `domain`",
+                )
+            while_qualified = True
+        else:
+            duration_ms = v.duration_or_permanent(p["duration"], (*path, "duration"))
+    return ActionSpec(
+        name=name,
+        duration_ms=duration_ms,
+        while_qualified=while_qualified,
+        surfaces=v.strings(p["surfaces"], (*path, "surfaces"), SURFACES)
+        if "surfaces" in p
+        else SURFACES,
+        severity=_severity(v, p["severity"], (*path, "severity")) if "severity" in p else None,
+    )

@@ -1,0 +1,177 @@
+"""What one decision works on, and the one place that turns a rule's verdict into actions.
+
+Rules decide *whether* they fire and about what; the policy's action lists say *what* they
+do. `Context.fire` carries those lists out: it builds the Action records, updates the
+working state (restrictions, removed streams, credit) and keeps the contract's promise
+that one event never cuts the same stream or removes the same link twice.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import msgspec
+
+from pipeline.domain import credit
+from pipeline.domain.actions import Action, action_id
+from pipeline.domain.certifications import CertSnapshot, is_qualified, qualified_until
+from pipeline.domain.events import Event
+from pipeline.domain.policy import DURATION_ACTIONS, ActionSpec, Policy, RuleSpec, Severity
+from pipeline.domain.state import CreatorState, restrict
+
+_VERBS: Final = {
+    "cut_off_stream": "The live stream is cut off",
+    "limit_recommendation": "Recommendation of the creator's content is limited",
+    "remove_product_link": "The product link is removed",
+    "revoke_commerce": "Selling permission is revoked",
+    "deduct_credit": "Credit points are deducted",
+    "ban_account": "The account is banned",
+    "warn": "The creator is warned",
+    "flag_for_review": "The case is flagged for human review",
+}
+
+
+class Expiry(msgspec.Struct, frozen=True, gc=False):
+    """When a qualification a live stream relies on ends: the worker schedules an
+    `expiry_due` event for `at_ms`, so the lapse is decided like any other event."""
+
+    domain: str
+    stream_id: str
+    at_ms: int
+
+
+class Context:
+    __slots__ = (
+        "actions", "certs", "cut", "event", "expiries",
+        "now_ms", "policy", "removed", "state", "ts",
+    )  # fmt: skip
+
+    def __init__(
+        self, event: Event, certs: CertSnapshot, state: CreatorState, policy: Policy, now_ms: int
+    ) -> None:
+        self.event = event
+        self.now_ms = now_ms
+        self.ts = event.ts
+        self.certs = certs
+        self.state = state
+        self.policy = policy
+        self.actions: list[Action] = []
+        self.cut: set[str] = set()
+        self.removed: set[str] = set()
+        self.expiries: list[Expiry] = []
+
+    def qualified(self, domain: str) -> bool:
+        """Certifications are evaluated at the event's time, not the decision's."""
+        return is_qualified(self.certs, domain, self.ts)
+
+    def watch_expiry(self, domain: str, stream_id: str) -> None:
+        until = qualified_until(self.certs, domain, self.ts)
+        if until is not None:
+            self.expiries.append(Expiry(domain, stream_id, until))
+
+    def end_stream(self, stream_id: str) -> None:
+        if self.state.streams.pop(stream_id, None) is not None:
+            self.state.ended[stream_id] = self.ts
+
+    def fire(
+        self,
+        rule: RuleSpec,
+        specs: tuple[ActionSpec, ...],
+        why: str,
+        *,
+        stream_id: str | None = None,
+        link_id: str | None = None,
+        product_id: str | None = None,
+    ) -> None:
+        """Carry out a rule's actions. A cut-off happens only if the stream is live."""
+        for spec in specs:
+            name = spec.name
+            if name == "cut_off_stream":
+                if (
+                    stream_id is None
+                    or stream_id in self.cut
+                    or stream_id not in self.state.streams
+                ):
+                    continue
+                self.cut.add(stream_id)
+                self.end_stream(stream_id)
+            elif name == "remove_product_link":
+                if link_id is None or link_id in self.removed:
+                    continue
+                self.removed.add(link_id)
+            elif name == "deduct_credit":
+                self._deduct(rule, spec.severity or rule.severity, why, stream_id)
+                continue
+            duration_s = self._restrict(spec, rule.domain)
+            self._add(
+                rule.rule_id, name, rule.severity, f"{_VERBS[name]}: {why}.",
+                stream_id=stream_id, link_id=link_id if name == "remove_product_link" else None,
+                product_id=product_id if name == "remove_product_link" else None,
+                surfaces=spec.surfaces if name == "revoke_commerce" else None,
+                duration_s=duration_s,
+            )  # fmt: skip
+
+    def _restrict(self, spec: ActionSpec, domain: str | None) -> int | msgspec.UnsetType | None:
+        if spec.name not in DURATION_ACTIONS:
+            return msgspec.UNSET  # this action takes no duration: leave the field out
+        restrict(self.state, spec, self.ts, domain)
+        return None if spec.duration_ms is None else spec.duration_ms // 1000
+
+    def _deduct(self, rule: RuleSpec, severity: Severity, why: str, stream_id: str | None) -> None:
+        d = credit.deduct(self.state, rule.rule_id, severity, self.ts, self.policy)
+        self._add(
+            rule.rule_id, "deduct_credit", d.severity,
+            f"Credit is reduced by {d.points} points"
+            f" ({d.credit_before} to {d.credit_after}): {why}.",
+            stream_id=stream_id, points=d.points, credit_after=d.credit_after,
+        )  # fmt: skip
+        for threshold in d.crossed:
+            spec = threshold.action
+            duration_s = self._restrict(spec, None)
+            self._add(
+                f"credit.{spec.name}", spec.name, d.severity,
+                f"{_VERBS[spec.name]}: credit fell to {d.credit_after}, at or below "
+                f"{threshold.at_or_below}.",
+                surfaces=spec.surfaces if spec.name == "revoke_commerce" else None,
+                duration_s=duration_s,
+            )  # fmt: skip
+
+    def _add(
+        self,
+        rule_id: str,
+        name: str,
+        severity: str,
+        reason: str,
+        *,
+        stream_id: str | None = None,
+        link_id: str | None = None,
+        product_id: str | None = None,
+        surfaces: tuple[str, ...] | None = None,
+        duration_s: int | msgspec.UnsetType | None = msgspec.UNSET,
+        points: int | None = None,
+        credit_after: int | None = None,
+    ) -> None:
+        ev = self.event
+        subject = link_id or stream_id or ev.creator_id
+        self.actions.append(
+            Action(
+                action_id=action_id(rule_id, name, ev.creator_id, subject, ev.event_id),
+                action=name,
+                creator_id=ev.creator_id,
+                platform=ev.platform,
+                rule_id=rule_id,
+                severity=severity,
+                reason=reason,
+                evidence=(ev.event_id,),
+                policy_version=self.policy.version,
+                event_ts=ev.ts,
+                decided_at=self.now_ms,
+                stream_id=stream_id,
+                link_id=link_id,
+                product_id=product_id,
+                surfaces=surfaces,
+                points=points,
+                credit_after=credit_after,
+                duration_s=duration_s,
+            )
+        )

@@ -1,0 +1,84 @@
+"""live.unqualified and live.suspected: judging a stream by its category and title."""
+
+from __future__ import annotations
+
+from typing import Final
+
+import msgspec
+
+from pipeline.domain.events import StreamEnded, StreamStarted, StreamUpdated
+from pipeline.domain.policy import Policy
+from pipeline.domain.rules import restrictions
+from pipeline.domain.rules.context import Context
+from pipeline.domain.state import StreamInfo
+
+UNQUALIFIED: Final = "live.unqualified"
+SUSPECTED: Final = "live.suspected"
+
+
+def on_stream(ctx: Context, ev: StreamStarted | StreamUpdated) -> None:
+    state = ctx.state
+    sid = ev.stream_id
+    old = state.streams.get(sid)
+    opens = old is None
+    if opens and isinstance(ev, StreamUpdated) and sid in state.ended:
+        return  # a late update of a stream that ended or was cut off must not reopen it
+    state.ended.pop(sid, None)
+    state.streams[sid] = _info(ctx.policy, old, ev)
+    if (opens or isinstance(ev, StreamStarted)) and restrictions.cut_off_banned_stream(ctx, sid):
+        return
+    judge(ctx, sid)
+
+
+def on_stream_ended(ctx: Context, ev: StreamEnded) -> None:
+    ctx.state.streams.pop(ev.stream_id, None)
+    ctx.state.ended[ev.stream_id] = ev.ts
+
+
+def _info(policy: Policy, old: StreamInfo | None, ev: StreamStarted | StreamUpdated) -> StreamInfo:
+    category = ev.category if ev.category is not None else (old.category if old else None)
+    title = ev.title if ev.title is not None else (old.title if old else None)
+    domain = policy.category_domain.get(category) if category is not None else None
+    suspected = None if domain is not None else policy.suspected_domain(title)
+    if old is None:
+        return StreamInfo(
+            category=category, title=title, domain=domain, suspected=suspected,
+            started_ts=ev.ts, last_ts=ev.ts,
+        )  # fmt: skip
+    return msgspec.structs.replace(
+        old, category=category, title=title, domain=domain, suspected=suspected,
+        last_ts=max(old.last_ts, ev.ts),
+    )  # fmt: skip
+
+
+def judge(ctx: Context, sid: str) -> None:
+    """Judge each (stream, domain) once: on start, and when an update moves it into D."""
+    info = ctx.state.streams[sid]
+    if info.domain is not None:
+        domain = info.domain
+        if domain in info.judged:
+            return
+        ctx.state.streams[sid] = msgspec.structs.replace(info, judged=(*info.judged, domain))
+        if ctx.qualified(domain):
+            ctx.watch_expiry(domain, sid)
+            return
+        rule = ctx.policy.rules[UNQUALIFIED]
+        why = (
+            f"the stream is in the regulated {domain} domain (category `{info.category}`)"
+            f" and the creator holds no valid {domain} qualification"
+        )
+        ctx.fire(rule, rule.actions, why, stream_id=sid)
+    elif info.suspected is not None:
+        domain = info.suspected
+        if domain in info.judged_suspected:
+            return
+        judged = (*info.judged_suspected, domain)
+        ctx.state.streams[sid] = msgspec.structs.replace(info, judged_suspected=judged)
+        if ctx.qualified(domain):
+            return
+        rule = ctx.policy.rules[SUSPECTED]
+        why = (
+            f"the stream's title suggests {domain} content"
+            f" and the creator holds no valid {domain} qualification"
+        )
+        ctx.fire(rule, rule.actions, why, stream_id=sid)

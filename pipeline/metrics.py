@@ -1,0 +1,53 @@
+"""Every Prometheus metric LiveGate exports, declared once. Labels come from small fixed sets
+(topic kinds, outcomes, action types, rule ids, error codes), never creator ids."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+EVENTS = Counter(
+    "livegate_events_decided_total", "Input events decided, by topic kind and outcome",
+    ["kind", "outcome"],
+)  # fmt: skip
+DUPLICATES = Counter(
+    "livegate_events_duplicate_total", "Redelivered events already decided (no new effect)",
+    ["kind"],
+)  # fmt: skip
+CONSUMED = Counter(
+    "livegate_records_consumed_total", "Input records consumed, by topic kind", ["kind"]
+)
+ACTIONS = Counter(
+    "livegate_actions_total", "Enforcement actions emitted, by action and rule",
+    ["action", "rule"],
+)  # fmt: skip
+DEAD_LETTERS = Counter(
+    "livegate_dead_letters_total", "Records sent to the dead-letter topic, by error", ["error"]
+)
+LATENCY = Histogram(
+    "livegate_decision_latency_seconds",
+    "Input record produced (Kafka timestamp) to decision produced",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+REDIS_LATENCY = Histogram(
+    "livegate_redis_lookup_seconds", "Certification lookup round trip (one per batch)",
+    buckets=(0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5),
+)  # fmt: skip
+REDIS_ROUND_TRIPS = Counter("livegate_redis_round_trips_total", "Redis round trips")
+REDIS_ERRORS = Counter(
+    "livegate_redis_errors_total", "Certification lookups that failed and were retried",
+    ["reason"],
+)  # fmt: skip
+CACHE = Counter("livegate_cert_cache_total", "Certification cache lookups", ["result"])
+CERT_CHANGES = Counter(
+    "livegate_cert_changes_applied_total", "Certification changes applied to Redis", ["result"]
+)
+SHADOW_DISAGREEMENTS = Counter(
+    "livegate_shadow_disagreements_total", "Shadow-policy decisions that differ", ["kind"]
+)
+SHADOW_DECISIONS = Counter("livegate_shadow_decisions_total", "Shadow-policy decisions", ["kind"])
+BATCH_SIZE = Histogram(
+    "livegate_batch_size", "Records per processed batch",
+    buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500),
+)  # fmt: skip
+HELD = Counter("livegate_actions_held_total", "Actions held by the circuit breaker")
+BREAKER_OPEN = Gauge("livegate_breaker_open", "1 while the enforcement circuit breaker holds")

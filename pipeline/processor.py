@@ -1,0 +1,281 @@
+"""The batch processor: decode, look up, decide, emit; the I/O around the pure domain.
+
+Agents hand it batches of raw records. For a batch it:
+1. decodes every record; a record that cannot be decided becomes a dead letter;
+2. reads the certifications of the batch's creators (one Redis round trip, cache + epoch);
+   while Redis is down or the table is not loaded, it waits and retries: late, never wrong;
+3. decides each event in order with the pure `decide()`, appends the decision (hash-chained
+   per partition) and its actions to the producer;
+4. waits until every record of the batch is acknowledged by the broker, and only then
+   writes the new creator states to the Faust table (changelogged): a state that says
+   "decided" never exists without its decision in the log;
+5. returns, and the agent's `take_events` acks the batch; Faust flushes the producer
+   before it commits offsets. A crash anywhere redelivers the batch: at-least-once, and
+   the decided-event-id set makes the re-run produce nothing new.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from aiokafka.errors import KafkaError
+from aiokafka.partitioner import murmur2
+from redis.exceptions import RedisError
+
+from pipeline import metrics
+from pipeline.certcache import CertCache, TableNotLoaded
+from pipeline.deadletters import dead_letter
+from pipeline.decisionlog import ChainHeads, decision_id, seal
+from pipeline.domain.actions import encode_action
+from pipeline.domain.decide import Decision, decide
+from pipeline.domain.errors import InvalidEvent
+from pipeline.domain.events import Event, decode_event, event_to_builtins, event_type
+from pipeline.domain.policy import Policy
+from pipeline.domain.rules.context import Expiry
+from pipeline.domain.state import CreatorState, decode_state, encode_state
+from pipeline.expiries import ExpirySchedule
+from pipeline.settings import Settings
+
+log = logging.getLogger("livegate.processor")
+
+Decoded = tuple["Record", Event]
+Dead = tuple[bytes | None, bytes, str]  # key, dead-letter JSON, error code
+Send = Callable[[str, bytes | None, bytes, int | None], Awaitable[Awaitable[Any]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp_ms: int
+
+
+class StateStore(Protocol):
+    def get(self, key: bytes) -> bytes | None: ...
+    def set(self, key: bytes, value: bytes) -> None: ...
+
+
+class DecisionHook(Protocol):
+    """Called for every decision made (expiry scheduling, shadow mode)."""
+
+    def __call__(
+        self, event: Event, decision: Decision, certs: Any, record: Record
+    ) -> list[tuple[str, bytes | None, bytes, int | None]]: ...
+
+
+def fatal(message: str, exc: BaseException) -> None:
+    """Stop at once without acking: the batch is redelivered to whoever takes over."""
+    log.critical("%s: %r; exiting so the batch is redelivered", message, exc)
+    logging.shutdown()
+    os._exit(70)
+
+
+class Processor:
+    def __init__(
+        self, settings: Settings, policy: Policy, certs: CertCache, states: StateStore,
+        send: Send, chain: ChainHeads, partitions_of: Callable[[str], int | None],
+        schedule: ExpirySchedule,
+        clock: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+    ) -> None:  # fmt: skip
+        self.s = settings
+        self.policy = policy
+        self.certs = certs
+        self.states = states
+        self.send = send
+        self.chain = chain
+        self.partitions_of = partitions_of
+        self.clock = clock
+        self.hooks: list[DecisionHook] = []
+        self.schedule = schedule
+        self.lock = asyncio.Lock()
+        self._partition_cache: dict[bytes, int] = {}
+        self._last_warning = 0.0
+        self.decided = 0
+
+    # ---- 1. decode ----------------------------------------------------------------------
+    def decode(self, kind: str, records: Sequence[Record]) -> tuple[list[Decoded], list[Dead]]:
+        good: list[Decoded] = []
+        dead: list[Dead] = []
+        now = self.clock()
+        for r in records:
+            try:
+                event = decode_event(kind, r.key, r.value or b"", max_bytes=self.s.max_record_bytes)
+                self._check_partition(r)
+            except InvalidEvent as exc:
+                dead.append((r.key, self._dead(exc.error, exc.detail, r, now), exc.error))
+                continue
+            good.append((r, event))
+        return good, dead
+
+    def _check_partition(self, r: Record) -> None:
+        key = r.key or b""
+        count = self.partitions_of(r.topic)
+        if not count:
+            return
+        expected = self._partition_cache.get(key)
+        if expected is None:
+            if len(self._partition_cache) > 200_000:
+                self._partition_cache.clear()
+            expected = (murmur2(key) & 0x7FFFFFFF) % count
+            self._partition_cache[key] = expected
+        if expected != r.partition:
+            raise InvalidEvent(
+                "wrong_partition",
+                f"key hashes (murmur2) to partition {expected} of {count}, record is on "
+                f"{r.partition}: the producer must use Kafka's default partitioner",
+            )
+
+    def _dead(self, error: str, detail: str, r: Record, now: int) -> bytes:
+        return dead_letter(
+            error, detail, r.topic, r.partition, r.offset, r.key, r.value, now,
+            self.s.max_record_bytes,
+        )  # fmt: skip
+
+    # ---- 2. look up -----------------------------------------------------------------------
+    async def lookup(self, creators: set[str]) -> dict[str, Any]:
+        delay = 0.05
+        while True:
+            started = time.perf_counter()
+            try:
+                found = await self.certs.get_many(creators)
+                metrics.REDIS_LATENCY.observe(time.perf_counter() - started)
+                return found
+            except TableNotLoaded as exc:
+                metrics.REDIS_ERRORS.labels("not_loaded").inc()
+                self._warn(f"{exc}: deciding nothing, holding the batch until it is loaded")
+            except (RedisError, OSError) as exc:
+                metrics.REDIS_ERRORS.labels("unavailable").inc()
+                self._warn(f"Redis unavailable ({exc}): holding the batch, retrying")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+    async def apply_cert_changes(self, records: Sequence[Record]) -> None:
+        """Write the batch's certification changes to Redis before deciding them."""
+        good, _ = self.decode("certs", records)
+        changes = [e for _, e in good]
+        delay = 0.05
+        while changes:
+            try:
+                applied = await self.certs.store.apply(changes)  # type: ignore[arg-type]
+            except (RedisError, OSError) as exc:
+                metrics.REDIS_ERRORS.labels("unavailable").inc()
+                log.error("Redis unavailable applying certification changes (%s); retrying", exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                continue
+            for changed in applied:
+                metrics.CERT_CHANGES.labels("applied" if changed else "ignored").inc()
+            return
+
+    def _warn(self, message: str) -> None:
+        """Log a waiting condition once every few seconds, not on every retry."""
+        now = time.monotonic()
+        if now - self._last_warning >= 5:
+            self._last_warning = now
+            log.error("%s", message)
+
+    # ---- the batch ------------------------------------------------------------------------
+    async def process(self, kind: str, records: Sequence[Record]) -> None:
+        metrics.CONSUMED.labels(kind).inc(len(records))
+        metrics.BATCH_SIZE.observe(len(records))
+        good, dead = self.decode(kind, records)
+        certs = await self.lookup({e.creator_id for _, e in good}) if good else {}
+        async with self.lock:
+            try:
+                pending = [await self.send(self.s.topics.dlq, k, v, None) for k, v, _ in dead]
+                states, expiries = await self._decide_all(kind, good, certs, pending)
+                if pending:
+                    await asyncio.gather(*pending)
+            except Exception as exc:
+                fatal("producing the batch's records failed", exc)
+                return
+            for key, state in states.items():
+                self.states.set(key, encode_state(state))
+            for key, due in expiries.items():
+                self.schedule.add(key, due)
+        for _, _, error in dead:
+            metrics.DEAD_LETTERS.labels(error).inc()
+
+    async def _decide_all(
+        self, kind: str, good: list[tuple[Record, Event]], certs: dict[str, Any],
+        pending: list[Awaitable[Any]],
+    ) -> tuple[dict[bytes, CreatorState], dict[bytes, list[Expiry]]]:  # fmt: skip
+        if good:
+            await self._ensure_chains({r.partition for r, _ in good})
+        states: dict[bytes, CreatorState] = {}
+        expiries: dict[bytes, list[Expiry]] = {}
+        topics = self.s.topics
+        for r, event in good:
+            key = r.key or b""
+            state = states.get(key)
+            if state is None:
+                raw = self.states.get(key)
+                state = decode_state(raw) if raw is not None else None
+            now = self.clock()
+            try:
+                decision = decide(event, certs[event.creator_id], state, self.policy, now)
+            except Exception as exc:
+                log.exception("deciding %s failed", event.event_id)
+                body = self._dead("decision_failed", repr(exc)[:500], r, now)
+                pending.append(await self.send(topics.dlq, r.key, body, None))
+                metrics.DEAD_LETTERS.labels("decision_failed").inc()
+                continue
+            if decision is None:
+                metrics.DUPLICATES.labels(kind).inc()
+                continue
+            states[key] = decision.new_state
+            if decision.expiries:
+                expiries.setdefault(key, []).extend(decision.expiries)
+            record = self._decision_record(event, decision, r, now)
+            head = self.chain.heads[r.partition]
+            value, self.chain.heads[r.partition] = seal(record, head)
+            pending.append(await self.send(topics.decisions, key, value, r.partition))
+            for action in decision.actions:
+                body = encode_action(action)
+                pending.append(await self.send(topics.actions, key, body, r.partition))
+                metrics.ACTIONS.labels(action.action, action.rule_id).inc()
+            for hook in self.hooks:
+                for out in hook(event, decision, certs[event.creator_id], r):
+                    pending.append(await self.send(*out))
+            metrics.EVENTS.labels(kind, decision.outcome).inc()
+            metrics.LATENCY.observe(max(0, self.clock() - r.timestamp_ms) / 1000)
+            self.decided += 1
+        return states, expiries
+
+    async def _ensure_chains(self, partitions: set[int]) -> None:
+        delay = 0.1
+        while True:
+            try:
+                await self.chain.ensure(partitions)
+                return
+            except (KafkaError, OSError) as exc:
+                log.error("reading the decision log's tail failed (%r); retrying", exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    def _decision_record(self, event: Event, d: Decision, r: Record, now: int) -> dict[str, Any]:
+        return {
+            "decision_id": decision_id(event.creator_id, event.event_id),
+            "event": event_to_builtins(event),
+            "event_id": event.event_id,
+            "event_type": event_type(event),
+            "creator_id": event.creator_id,
+            "outcome": d.outcome,
+            "action_ids": [a.action_id for a in d.actions],
+            "rule_ids": list(d.rule_ids),
+            "certifications": d.certifications,
+            "state_before": d.state_before,
+            "policy_version": self.policy.version,
+            "event_ts": event.ts,
+            "decided_at": now,
+            "source": {"topic": r.topic, "partition": r.partition, "offset": r.offset},
+        }

@@ -1,0 +1,228 @@
+"""The one settings object: read from the environment once, validated, frozen."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from pipeline.domain.errors import LiveGateError
+
+# Contract §1: default topic names, their retention (ms, -1 = forever) and cleanup policy.
+TOPIC_DEFAULTS: dict[str, tuple[str, int, str]] = {
+    "live.streams": ("live.streams", 30 * 86_400_000, "delete"),
+    "commerce.links": ("commerce.links", 30 * 86_400_000, "delete"),
+    "moderation.reports": ("moderation.reports", 30 * 86_400_000, "delete"),
+    "certification.changes": ("certification.changes", -1, "delete"),
+    "enforcement.actions": ("enforcement.actions", 30 * 86_400_000, "delete"),
+    "enforcement.decisions": ("enforcement.decisions", -1, "delete"),
+    "enforcement.dlq": ("enforcement.dlq", 30 * 86_400_000, "delete"),
+    "enforcement.policies": ("enforcement.policies", -1, "compact"),
+    "enforcement.shadow": ("enforcement.shadow", 30 * 86_400_000, "delete"),
+}
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(LiveGateError):
+    """A setting from the environment is invalid; the message names the variable."""
+
+
+class Secret(str):
+    """A string that never prints itself (repr, str in f-strings of containers, logs)."""
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    def reveal(self) -> str:
+        return str.__str__(self)
+
+
+def env_var_for_topic(name: str) -> str:
+    return "LIVEGATE_TOPIC_" + name.upper().replace(".", "_").replace("-", "_")
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced by ***, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+
+
+@dataclass(frozen=True)
+class Topics:
+    names: Mapping[str, str]
+
+    def __getitem__(self, default_name: str) -> str:
+        return self.names[default_name]
+
+    @property
+    def live(self) -> str:
+        return self.names["live.streams"]
+
+    @property
+    def commerce(self) -> str:
+        return self.names["commerce.links"]
+
+    @property
+    def reports(self) -> str:
+        return self.names["moderation.reports"]
+
+    @property
+    def certs(self) -> str:
+        return self.names["certification.changes"]
+
+    @property
+    def actions(self) -> str:
+        return self.names["enforcement.actions"]
+
+    @property
+    def decisions(self) -> str:
+        return self.names["enforcement.decisions"]
+
+    @property
+    def dlq(self) -> str:
+        return self.names["enforcement.dlq"]
+
+    @property
+    def policies(self) -> str:
+        return self.names["enforcement.policies"]
+
+    @property
+    def shadow(self) -> str:
+        return self.names["enforcement.shadow"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    redis_url: Secret = field(default_factory=lambda: Secret("redis://127.0.0.1:6379/0"))
+    redis_prefix: str = "livegate:"
+    topics: Topics = field(
+        default_factory=lambda: Topics({k: v[0] for k, v in TOPIC_DEFAULTS.items()})
+    )
+    partitions: int = 6
+    app_id: str = "livegate"
+    policy_path: Path = REPO_ROOT / "config" / "policy.yaml"
+    shadow_policy_path: Path | None = None
+    web_port: int = 6066
+    web_host: str = "127.0.0.1"
+    web_token: Secret | None = None
+    max_record_bytes: int = 65_536
+    batch_max: int = 500
+    batch_within_ms: int = 5
+    # Local stack.
+    stack_dir: Path = Path.home() / ".local" / "share" / "livegate" / "stack"
+    cache_dir: Path = Path.home() / ".cache" / "livegate"
+    kafka_version: str = "3.9.1"
+    kafka_port: int = 9092
+    kafka_controller_port: int = 9093
+    kafka_heap: str = "512m"
+    redis_port: int = 6379
+    log_format: str = "text"
+
+    @property
+    def cert_prefix(self) -> str:
+        return self.redis_prefix + "cert:"
+
+    @property
+    def epoch_key(self) -> str:
+        return self.redis_prefix + "cert-epoch"
+
+    @property
+    def loaded_key(self) -> str:
+        return self.redis_prefix + "cert-loaded"
+
+    @property
+    def redis_url_redacted(self) -> str:
+        return redact_url(self.redis_url.reveal())
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        return _from_env(os.environ if env is None else env)
+
+
+def _int(env: Mapping[str, str], var: str, default: int, lo: int = 1, hi: int = 1 << 31) -> int:
+    raw = env.get(var)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{var}={raw!r} is not an integer") from None
+    if not lo <= value <= hi:
+        raise SettingsError(f"{var}={value} is out of range {lo}..{hi}")
+    return value
+
+
+def _bootstrap(env: Mapping[str, str], var: str, default: str) -> str:
+    raw = env.get(var) or default
+    for server in raw.split(","):
+        host, sep, port = server.strip().rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise SettingsError(f"{var}={raw!r}: expected host:port[,host:port…]")
+    return raw
+
+
+def _redis_url(env: Mapping[str, str], var: str, default: str) -> Secret:
+    raw = env.get(var) or default
+    parts = urlsplit(raw)
+    if parts.scheme not in ("redis", "rediss", "unix") or not (parts.hostname or parts.path):
+        raise SettingsError(f"{var}={redact_url(raw)!r}: expected redis://[user:pass@]host:port/db")
+    return Secret(raw)
+
+
+def _topic_name(env: Mapping[str, str], default: str) -> str:
+    var = env_var_for_topic(default)
+    raw = env.get(var) or default
+    if not raw.replace(".", "").replace("_", "").replace("-", "").isalnum() or len(raw) > 200:
+        raise SettingsError(f"{var}={raw!r} is not a valid Kafka topic name")
+    return raw
+
+
+def _path(env: Mapping[str, str], var: str, default: Path) -> Path:
+    raw = env.get(var)
+    return Path(raw).expanduser() if raw else default
+
+
+def _from_env(env: Mapping[str, str]) -> Settings:
+    base = Settings()
+    log_format = env.get("LIVEGATE_LOG_FORMAT", "text")
+    if log_format not in ("text", "json"):
+        raise SettingsError(f"LIVEGATE_LOG_FORMAT={log_format!r}: expected text or json")
+    shadow = env.get("LIVEGATE_SHADOW_POLICY")
+    token = env.get("LIVEGATE_WEB_TOKEN")
+    app_id = env.get("LIVEGATE_APP_ID", base.app_id)
+    if not app_id or not app_id.replace("-", "").replace("_", "").replace(".", "").isalnum():
+        raise SettingsError(f"LIVEGATE_APP_ID={app_id!r} must be letters, digits, . _ -")
+    return Settings(
+        kafka_bootstrap=_bootstrap(env, "LIVEGATE_KAFKA_BOOTSTRAP", base.kafka_bootstrap),
+        redis_url=_redis_url(env, "LIVEGATE_REDIS_URL", base.redis_url.reveal()),
+        redis_prefix=env.get("LIVEGATE_REDIS_PREFIX", base.redis_prefix),
+        topics=Topics({name: _topic_name(env, name) for name in TOPIC_DEFAULTS}),
+        partitions=_int(env, "LIVEGATE_PARTITIONS", base.partitions, 1, 1024),
+        app_id=app_id,
+        policy_path=_path(env, "LIVEGATE_POLICY", base.policy_path),
+        shadow_policy_path=Path(shadow).expanduser() if shadow else None,
+        web_port=_int(env, "LIVEGATE_WEB_PORT", base.web_port, 0, 65535),
+        web_host=env.get("LIVEGATE_WEB_HOST", base.web_host),
+        web_token=Secret(token) if token else None,
+        max_record_bytes=_int(env, "LIVEGATE_MAX_RECORD_BYTES", base.max_record_bytes),
+        batch_max=_int(env, "LIVEGATE_BATCH_MAX", base.batch_max, 1, 100_000),
+        batch_within_ms=_int(env, "LIVEGATE_BATCH_WITHIN_MS", base.batch_within_ms, 1, 10_000),
+        stack_dir=_path(env, "LIVEGATE_STACK_DIR", base.stack_dir),
+        cache_dir=_path(env, "LIVEGATE_CACHE_DIR", base.cache_dir),
+        kafka_version=env.get("LIVEGATE_KAFKA_VERSION", base.kafka_version),
+        kafka_port=_int(env, "LIVEGATE_KAFKA_PORT", base.kafka_port, 1, 65535),
+        kafka_controller_port=_int(
+            env, "LIVEGATE_KAFKA_CONTROLLER_PORT", base.kafka_controller_port, 1, 65535
+        ),
+        kafka_heap=env.get("LIVEGATE_KAFKA_HEAP", base.kafka_heap),
+        redis_port=_int(env, "LIVEGATE_REDIS_PORT", base.redis_port, 1, 65535),
+        log_format=log_format,
+    )

@@ -1,0 +1,110 @@
+"""`livegate certs …` as a user types it (CONTRACT §8)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pipeline.kafkautil import contract_topics, ensure_topics
+from tests.conftest import isolated_env
+from tests.helpers import read_all, run_cli
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+async def env(stack_env, uid, settings):
+    await ensure_topics(settings.kafka_bootstrap, contract_topics(settings))
+    return isolated_env(stack_env, uid)
+
+
+def test_a_missing_topic_is_a_clear_error_and_writes_nothing(stack_env, uid):
+    r = run_cli(
+        isolated_env(stack_env, uid),
+        "certs",
+        "grant",
+        f"c-{uid}",
+        "law",
+        "--license",
+        "L",
+        "--issuer",
+        "Bar",
+        "--valid-until",
+        "2099-01-01",
+    )
+    assert r.returncode == 1
+    assert "does not exist" in r.stderr and "livegate stack up" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+async def test_grant_show_revoke(env, settings, uid):
+    c = f"doc-{uid}"
+    r = run_cli(
+        env,
+        "certs",
+        "grant",
+        c,
+        "health",
+        "--license",
+        "L-9",
+        "--issuer",
+        "NHC",
+        "--valid-until",
+        "2099-01-01",
+        "--profession",
+        "physician",
+    )
+    assert r.returncode == 0, r.stderr
+    assert "applied" in r.stdout
+    shown = run_cli(env, "certs", "show", c)
+    assert "QUALIFIED" in shown.stdout and "physician" in shown.stdout
+    r = run_cli(env, "certs", "revoke", c, "health", "--reason", "license withdrawn")
+    assert r.returncode == 0, r.stderr
+    as_json = json.loads(run_cli(env, "certs", "show", c, "--json").stdout)
+    assert as_json["health"]["status"] == "revoked"
+    history = await read_all(settings, settings.topics.certs)
+    assert [h["type"] for h in history] == ["certification_granted", "certification_revoked"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["astrology", "--valid-until", "2099-01-01"], "unknown domain"),
+        (["health", "--valid-until", "2099-13-45"], "is not a time"),
+        (["health", "--valid-until", "2099-01-01T00:00:00"], "no UTC offset"),
+        (["health", "--valid-until", "2000-01-01"], "valid_from"),
+    ],
+)
+def test_bad_grants_are_refused_with_a_clear_error(env, uid, args, message):
+    domain, *rest = args
+    r = run_cli(env, "certs", "grant", f"c-{uid}", domain, "--license", "L", "--issuer", "I", *rest)
+    assert r.returncode == 1
+    assert message in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_import_is_all_or_nothing_and_names_the_bad_line(env, tmp_path, uid):
+    header = "creator_id,domain,license_id,issuer,valid_from,valid_until,profession\n"
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        header
+        + f"a-{uid},health,L1,NHC,2024-01-01,2099-01-01,physician\n"
+        + f"b-{uid},astrology,L2,NHC,2024-01-01,2099-01-01,\n"
+        + f"c-{uid},law,L3,Bar,yesterday,2099-01-01,lawyer\n"
+    )
+    r = run_cli(env, "certs", "import", str(bad))
+    assert r.returncode == 1
+    assert "line 3" in r.stderr and "line 4" in r.stderr and "nothing imported" in r.stderr
+    assert "no certifications" in run_cli(env, "certs", "show", f"a-{uid}").stdout
+
+    good = tmp_path / "good.csv"
+    good.write_text(
+        header
+        + f"a-{uid},health,L1,NHC,2024-01-01,2099-01-01,physician\n"
+        + f"c-{uid},law,L3,Bar,2024-01-01T00:00:00Z,2099-01-01,lawyer\n"
+    )
+    r = run_cli(env, "certs", "import", str(good))
+    assert r.returncode == 0, r.stderr
+    assert "imported 2 rows" in r.stdout
+    assert "QUALIFIED" in run_cli(env, "certs", "show", f"c-{uid}").stdout

@@ -1,0 +1,148 @@
+"""Test helpers that drive the real system: produce contract JSON, read what came out."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from pipeline.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+LIVEGATE = str(ROOT / ".venv" / "bin" / "livegate")
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+async def produce(
+    settings: Settings, topic: str, records: Iterable[tuple[bytes | None, bytes | dict[str, Any]]]
+) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        for key, value in records:
+            raw = value if isinstance(value, bytes) else json.dumps(value).encode()
+            await producer.send_and_wait(topic, raw, key=key)
+    finally:
+        await producer.stop()
+
+
+def event(type_: str, creator: str, event_id: str, ts: int | None = None, **fields: Any) -> dict:
+    return {
+        "event_id": event_id,
+        "type": type_,
+        "ts": ts or now_ms(),
+        "creator_id": creator,
+        **fields,
+    }
+
+
+async def read_all(settings: Settings, topic: str) -> list[Any]:
+    """Every record currently on a topic, decoded as JSON (value) with partition/offset."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False
+    )
+    await consumer.start()
+    out: list[Any] = []
+    try:
+        from pipeline.kafkautil import partitions
+
+        tps = [TopicPartition(topic, p) for p in await partitions(settings.kafka_bootstrap, topic)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        end = await consumer.end_offsets(tps)
+        remaining = {tp for tp in tps if end[tp] > 0}
+        while remaining:
+            batch = await consumer.getmany(*remaining, timeout_ms=1000)
+            for tp, recs in batch.items():
+                for r in recs:
+                    out.append(Out(r.topic, r.partition, r.offset, r.key, json.loads(r.value)))
+                    if r.offset + 1 >= end[tp]:
+                        remaining.discard(tp)
+    finally:
+        await consumer.stop()
+    return out
+
+
+class Out(dict):
+    """A record's JSON value, with where it was found."""
+
+    def __init__(self, topic: str, partition: int, offset: int, key: bytes | None, value: Any):
+        super().__init__(value if isinstance(value, dict) else {"_value": value})
+        self.topic, self.partition, self.offset, self.key = topic, partition, offset, key
+
+
+async def wait_for(
+    settings: Settings, topic: str, predicate: Callable[[list[Any]], bool], timeout: float = 20
+) -> list[Any]:
+    """Poll a topic until predicate(records) holds; fail with what was seen."""
+    deadline = time.monotonic() + timeout
+    while True:
+        records = await read_all(settings, topic)
+        if predicate(records):
+            return records
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out on {topic}; saw {len(records)}: {records[-10:]}")
+        await asyncio.sleep(0.3)
+
+
+def run_cli(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [LIVEGATE, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+class Worker:
+    """A real `livegate worker` process."""
+
+    def __init__(self, env: dict[str, str], web_port: int, log: Path) -> None:
+        self.env = env
+        self.web_port = web_port
+        self.log_path = log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Worker:
+        self.log = open(self.log_path, "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [LIVEGATE, "worker", "--web-port", str(self.web_port), "--loglevel", "info"],
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        return self
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AssertionError(f"worker exited: {self.log_path.read_text()[-3000:]}")
+            if b"Worker]: Ready" in self.log_path.read_bytes():
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"worker not ready: {self.log_path.read_text()[-3000:]}")
+
+    def stop(self, sig: int = 15) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        if hasattr(self, "log"):
+            self.log.close()
+
+
+def python() -> str:
+    return os.environ.get("PYTHON", sys.executable)
