@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
+from faust.sensors.prometheus import setup_prometheus_sensors
 from faust.types import EventT
 
 from pipeline.certcache import CertCache
@@ -111,6 +112,9 @@ def create_app(settings: Settings, policy: Policy) -> tuple[faust.App, Runtime]:
         web_host=settings.web_host,
         web_bind=settings.web_host,
     )
+    # Faust's own sensor (consumer offsets, rebalances, send latency) and ours share the
+    # default registry, served at /metrics on the worker's web port.
+    setup_prometheus_sensors(app, pattern="/metrics", name_prefix="faust")
     states_table = app.Table(
         "creator-state", default=None, key_type=bytes, value_type=bytes,
         partitions=settings.partitions,

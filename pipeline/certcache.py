@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
+from pipeline import metrics
 from pipeline.certstore import CertStore
 from pipeline.domain.certifications import CertSnapshot
 from pipeline.domain.errors import LiveGateError
@@ -37,6 +38,7 @@ class CertCache:
         entries = self.entries
         wanted = [c for c in creators if c not in entries]
         self.hits += len(creators) - len(wanted)
+        metrics.CACHE.labels("hit").inc(len(creators) - len(wanted))
         while True:
             lookup = await self.store.lookup(wanted)
             if not lookup.loaded:
@@ -51,6 +53,7 @@ class CertCache:
             if not wanted:
                 break
         self.misses += len(lookup.snapshots)
+        metrics.CACHE.labels("miss").inc(len(lookup.snapshots))
         if len(entries) + len(lookup.snapshots) > self.max_entries:
             entries.clear()
         entries.update(lookup.snapshots)

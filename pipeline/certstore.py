@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import msgspec
 import redis.asyncio as aioredis
 
+from pipeline import metrics
 from pipeline.domain.certifications import (
     CertSnapshot,
     apply_change,
@@ -92,6 +93,7 @@ class CertStore:
             pipe.hgetall(self.key(creator))
         replies = await pipe.execute()
         self.round_trips += 1
+        metrics.REDIS_ROUND_TRIPS.inc()
         snaps = {c: parse_hash(r, c) for c, r in zip(names, replies[2:], strict=True)}
         return Lookup(int(replies[0] or 0), bool(replies[1]), snaps)
 

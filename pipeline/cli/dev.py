@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import signal
 import subprocess
@@ -54,6 +53,7 @@ def _dev(args: argparse.Namespace) -> int:
     logs.mkdir(parents=True, exist_ok=True)
     worker_log, sim_log = logs / "worker.log", logs / "simulate.log"
     children: list[subprocess.Popen[bytes]] = []
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         worker = _spawn(["worker", "--loglevel", "info"], worker_log)
         children.append(worker)
@@ -63,8 +63,9 @@ def _dev(args: argparse.Namespace) -> int:
                                 str(args.creators), "--duration", "0"], sim_log))  # fmt: skip
         print(f"livegate dev: simulating {args.creators} creators at {args.rate:g} events/s "
               f"(log: {sim_log}); actions follow. Ctrl-C stops.\n", flush=True)  # fmt: skip
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(follow(settings, "actions", from_beginning=False))
+        asyncio.run(follow(settings, "actions", from_beginning=False))
+    except KeyboardInterrupt:
+        pass
     finally:
         for child in children:
             if child.poll() is None:

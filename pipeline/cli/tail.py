@@ -29,10 +29,10 @@ def action_line(a: dict[str, Any]) -> str:
         subject = f"-{a.get('points')} → {a.get('credit_after')}"
     elif a.get("link_id"):
         subject = f"link {a['link_id']}"
-    elif a.get("stream_id"):
-        subject = f"stream {a['stream_id']}"
     elif a.get("surfaces"):
         subject = "surfaces " + ",".join(a["surfaces"])
+    elif a.get("stream_id"):
+        subject = f"stream {a['stream_id']}"
     else:
         subject = ""
     if "duration_s" in a:
