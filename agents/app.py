@@ -141,6 +141,15 @@ def create_app(settings: Settings, policy: Policy) -> tuple[faust.App, Runtime]:
     processor = Processor(
         settings, policy, CertCache(store), states, send, chain, partitions_of, schedule
     )
+
+    async def fetch_metadata() -> None:
+        # Table writes pick the changelog partition from the producer's metadata
+        # (use_partitioner=True); a topic it has not seen yet would fail the write.
+        producer = app.producer._ensure_producer()  # the aiokafka producer Faust drives
+        for table in (states_table, schedule_table):
+            await producer.partitions_for(table.changelog_topic.get_topic_name())
+
+    processor.prepare = fetch_metadata
     expiries_topic = raw_topic(
         app, f"{settings.app_id}-expiries", internal=True, partitions=settings.partitions
     )
@@ -154,8 +163,8 @@ def create_app(settings: Settings, policy: Policy) -> tuple[faust.App, Runtime]:
     async def _assigned(app: faust.App, assigned: Any, **kwargs: Any) -> None:
         chain.forget()
 
-    from agents import certs, commerce, expiries, live, reports
+    from agents import certs, commerce, expiries, live, reports, web
 
-    for module in (live, commerce, reports, certs, expiries):
+    for module in (live, commerce, reports, certs, expiries, web):
         module.attach(app, runtime)
     return app, runtime

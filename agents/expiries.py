@@ -21,7 +21,7 @@ def attach(app: faust.App, rt: Runtime) -> None:
     @app.timer(interval=0.5)
     async def emit_due_expiries() -> None:
         due = rt.schedule.due(time.time_ns() // 1_000_000)
-        if not due:
+        if not due or rt.processor.prepare is not None:
             return
         futures = []
         for key, expiry in due:
@@ -33,5 +33,8 @@ def attach(app: faust.App, rt: Runtime) -> None:
         except Exception as exc:
             log.error("producing expiry checks failed (%r); retrying", exc)
             return
-        for key, expiry in due:
-            rt.schedule.done(key, [expiry])
+        try:
+            for key, expiry in due:
+                rt.schedule.done(key, [expiry])
+        except Exception as exc:  # the checks are emitted again next tick
+            log.error("clearing emitted expiry checks failed (%r)", exc)

@@ -95,6 +95,8 @@ class Processor:
         self.partitions_of = partitions_of
         self.clock = clock
         self.hooks: list[DecisionHook] = []
+        # Run once before the first batch (e.g. fetch producer metadata for the changelogs).
+        self.prepare: Callable[[], Awaitable[None]] | None = None
         self.schedule = schedule
         self.lock = asyncio.Lock()
         self._partition_cache: dict[bytes, int] = {}
@@ -176,6 +178,17 @@ class Processor:
                 metrics.CERT_CHANGES.labels("applied" if changed else "ignored").inc()
             return
 
+    async def _prepare_once(self) -> None:
+        delay = 0.1
+        while self.prepare is not None:
+            try:
+                await self.prepare()
+                self.prepare = None
+            except Exception as exc:  # retried: nothing is decided before it
+                self._warn(f"preparing the worker failed ({exc!r}); retrying")
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
     def _warn(self, message: str) -> None:
         """Log a waiting condition once every few seconds, not on every retry."""
         now = time.monotonic()
@@ -190,6 +203,8 @@ class Processor:
         good, dead = self.decode(kind, records)
         certs = await self.lookup({e.creator_id for _, e in good}) if good else {}
         async with self.lock:
+            if self.prepare is not None:
+                await self._prepare_once()
             try:
                 pending = [await self.send(self.s.topics.dlq, k, v, None) for k, v, _ in dead]
                 states, expiries = await self._decide_all(kind, good, certs, pending)
@@ -198,10 +213,13 @@ class Processor:
             except Exception as exc:
                 fatal("producing the batch's records failed", exc)
                 return
-            for key, state in states.items():
-                self.states.set(key, encode_state(state))
-            for key, due in expiries.items():
-                self.schedule.add(key, due)
+            try:
+                for key, state in states.items():
+                    self.states.set(key, encode_state(state))
+                for key, due in expiries.items():
+                    self.schedule.add(key, due)
+            except Exception as exc:  # the batch must not be acked
+                fatal("writing creator state failed", exc)
         for _, _, error in dead:
             metrics.DEAD_LETTERS.labels(error).inc()
 

@@ -54,6 +54,7 @@ class ReportWindow(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     # the stream ended, so a cut-off stream is not judged again under the reports' domain.
     stream_domain: str | None = None
     fired: tuple[str, ...] = ()  # domains reports.threshold has fired for
+    events: dict[str, str] = {}  # reporter -> event_id of their latest report (evidence)
 
 
 class Restrictions(msgspec.Struct, frozen=True, gc=False, kw_only=True):

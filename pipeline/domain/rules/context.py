@@ -42,7 +42,7 @@ class Expiry(msgspec.Struct, frozen=True, gc=False):
 
 class Context:
     __slots__ = (
-        "actions", "certs", "cut", "event", "expiries",
+        "actions", "certs", "cut", "event", "evidence", "expiries",
         "now_ms", "policy", "removed", "state", "ts",
     )  # fmt: skip
 
@@ -56,6 +56,9 @@ class Context:
         self.state = state
         self.policy = policy
         self.actions: list[Action] = []
+        # The event ids that led to an action: the trigger, or more where a rule counts
+        # several events (the reports of a threshold).
+        self.evidence: tuple[str, ...] = (event.event_id,)
         self.cut: set[str] = set()
         self.removed: set[str] = set()
         self.expiries: list[Expiry] = []
@@ -162,7 +165,7 @@ class Context:
                 rule_id=rule_id,
                 severity=severity,
                 reason=reason,
-                evidence=(ev.event_id,),
+                evidence=self.evidence,
                 policy_version=self.policy.version,
                 event_ts=ev.ts,
                 decided_at=self.now_ms,

@@ -42,8 +42,10 @@ def _threshold(ctx: Context, ev: Report) -> None:
     latest = ev.ts if old is None else max(old.latest_ts, ev.ts)
     start = latest - rule.window_ms
     reporters = {} if old is None else {r: t for r, t in old.reporters.items() if t >= start}
-    if ev.ts >= start:
-        reporters[ev.reporter_id] = max(reporters.get(ev.reporter_id, ev.ts), ev.ts)
+    events = {} if old is None else {r: e for r, e in old.events.items() if r in reporters}
+    if ev.ts >= start and ev.ts >= reporters.get(ev.reporter_id, ev.ts):
+        reporters[ev.reporter_id] = ev.ts
+        events[ev.reporter_id] = ev.event_id
     named = ev.domain if ev.domain is not None else (old.domain if old else None)
     own = _stream_domain(ctx, sid) or (old.stream_domain if old else None)
     domain = own or named
@@ -52,10 +54,16 @@ def _threshold(ctx: Context, ev: Report) -> None:
     if fire and domain is not None:
         fired = (*fired, domain)
     ctx.state.reports[sid] = ReportWindow(
-        reporters=reporters, latest_ts=latest, domain=named, stream_domain=own, fired=fired
+        reporters=reporters,
+        latest_ts=latest,
+        domain=named,
+        stream_domain=own,
+        fired=fired,
+        events=events,
     )
     if not fire or domain is None:
         return
+    ctx.evidence = tuple(sorted(events.values(), key=lambda e: (e != ev.event_id, e)))
     why = f"{len(reporters)} users reported {domain} content on the stream within {_span(rule)}"
     if ctx.qualified(domain):
         ctx.fire(rule, rule.actions_if_qualified, why, stream_id=sid)

@@ -130,3 +130,14 @@ def test_key_fields():
 def test_a_cut_off_stream_is_not_judged_again_under_the_reports_domain():
     results, _ = feed(reports([0, 1, 2, 3, 4, 5, 6], domain="finance"))
     assert results == [[], [], [], [], CUT, [], []]
+
+
+def test_the_evidence_is_every_report_that_counted_trigger_first():
+    st = state(streams={"s1": stream("health")})
+    decision = None
+    for ev in reports(FIVE_IN_TIME):
+        decision = run(ev, {}, st)
+        st = decision.new_state
+    assert decision is not None
+    cut = next(a for a in decision.actions if a.action == "cut_off_stream")
+    assert cut.evidence == ("r4", "r0", "r1", "r2", "r3")
