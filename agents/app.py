@@ -20,6 +20,8 @@ from pipeline.processor import Processor, Record
 from pipeline.settings import Settings
 
 log = logging.getLogger("livegate.app")
+# DESIGN: about 10 s instead of Faust's 60 s, so a dead worker's partitions move quickly.
+SESSION_TIMEOUT_S = 10.0
 
 
 @dataclass
@@ -96,7 +98,7 @@ def create_app(settings: Settings, policy: Policy) -> tuple[faust.App, Runtime]:
         autodiscover=False,
         topic_partitions=settings.partitions,
         topic_replication_factor=1,
-        broker_session_timeout=10,
+        broker_session_timeout=SESSION_TIMEOUT_S,
         broker_heartbeat_interval=2,
         broker_commit_interval=1.0,
         broker_max_poll_records=1000,
@@ -139,8 +141,9 @@ def create_app(settings: Settings, policy: Policy) -> tuple[faust.App, Runtime]:
 
     schedule = ExpirySchedule(schedule_table)
     processor = Processor(
-        settings, policy, CertCache(store), states, send, chain, partitions_of, schedule
-    )
+        settings, policy, CertCache(store), states, send, chain, partitions_of, schedule,
+        session_timeout_s=SESSION_TIMEOUT_S,
+    )  # fmt: skip
 
     async def fetch_metadata() -> None:
         # Table writes pick the changelog partition from the producer's metadata

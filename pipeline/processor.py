@@ -41,6 +41,7 @@ from pipeline.domain.rules.context import Expiry
 from pipeline.domain.state import CreatorState, decode_state, encode_state
 from pipeline.expiries import ExpirySchedule
 from pipeline.settings import Settings
+from pipeline.watchdog import FreezeWatch
 
 log = logging.getLogger("livegate.processor")
 
@@ -83,7 +84,7 @@ class Processor:
     def __init__(
         self, settings: Settings, policy: Policy, certs: CertCache, states: StateStore,
         send: Send, chain: ChainHeads, partitions_of: Callable[[str], int | None],
-        schedule: ExpirySchedule,
+        schedule: ExpirySchedule, session_timeout_s: float = 10.0,
         clock: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
     ) -> None:  # fmt: skip
         self.s = settings
@@ -97,6 +98,7 @@ class Processor:
         self.hooks: list[DecisionHook] = []
         # Run once before the first batch (e.g. fetch producer metadata for the changelogs).
         self.prepare: Callable[[], Awaitable[None]] | None = None
+        self.watch = FreezeWatch(limit_s=session_timeout_s)
         self.schedule = schedule
         self.lock = asyncio.Lock()
         self._partition_cache: dict[bytes, int] = {}
@@ -203,6 +205,7 @@ class Processor:
         good, dead = self.decode(kind, records)
         certs = await self.lookup({e.creator_id for _, e in good}) if good else {}
         async with self.lock:
+            self.watch.start()
             if self.prepare is not None:
                 await self._prepare_once()
             try:
@@ -213,6 +216,13 @@ class Processor:
             except Exception as exc:
                 fatal("producing the batch's records failed", exc)
                 return
+            frozen = self.watch.frozen()
+            if frozen is not None:
+                fatal(
+                    "this worker stood still for longer than the session timeout; its "
+                    "partitions have moved on, so it writes no state",
+                    TimeoutError(f"frozen for {frozen:.1f}s"),
+                )
             try:
                 for key, state in states.items():
                     self.states.set(key, encode_state(state))

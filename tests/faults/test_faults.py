@@ -1,0 +1,142 @@
+"""The fault suite (marker `faults`): each scenario injects a fault into the real stack while
+simulated traffic flows, then checks everything that came out (tests/faults/checker.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+
+import pytest
+
+from pipeline.stack import LocalStack
+from tests.faults.conftest import Load
+from tests.helpers import produce, read_all
+from tests.integration.conftest import Pipeline
+
+pytestmark = [pytest.mark.faults, pytest.mark.integration]
+
+
+def say(capsys: pytest.CaptureFixture[str], line: str) -> None:
+    with capsys.disabled():
+        print(f"\n{line}")
+
+
+def assert_clean(report) -> None:
+    assert report.problems == [], "\n".join(report.problems[:20])
+    assert report.distinct_decided + report.dead_letters >= report.events_in
+
+
+async def test_worker_killed_mid_stream_the_other_takes_over(fresh_pipeline: Pipeline, capsys):
+    p = fresh_pipeline
+    p.add_worker().wait_ready()
+    load = Load(p)
+    await load.grant()
+    task = asyncio.create_task(load.run(seconds=12, rate=150))
+    await asyncio.sleep(4)
+    victim = p.workers[0]
+    killed_at = time.monotonic()
+    os.kill(victim.proc.pid, signal.SIGKILL)
+    await task
+    report = await load.settle()
+    say(
+        capsys,
+        report.line("kill -9") + f"; recovered {time.monotonic() - killed_at:.0f}s "
+        "after the kill (session timeout 10 s)",
+    )
+    assert_clean(report)
+
+
+async def test_broker_restarted_mid_stream(fresh_pipeline: Pipeline, stack_env, capsys):
+    if "LIVEGATE_STACK_DIR" not in stack_env:
+        pytest.skip("the broker belongs to someone else (LIVEGATE_KAFKA_BOOTSTRAP given)")
+    p = fresh_pipeline
+    load = Load(p)
+    await load.grant()
+    task = asyncio.create_task(load.run(seconds=10, rate=150))
+    await asyncio.sleep(3)
+    stack = LocalStack(p.settings)
+    down_at = time.monotonic()
+    await asyncio.to_thread(stack.stop_one, "kafka")
+    await asyncio.to_thread(stack.up)
+    up_after = time.monotonic() - down_at
+    await task
+    report = await load.settle()
+    say(capsys, report.line("broker restart") + f"; broker back after {up_after:.0f}s")
+    assert p.workers[0].proc.poll() is None, "the worker should ride through a broker restart"
+    assert_clean(report)
+
+
+async def test_redis_stopped_for_20_seconds(fresh_pipeline: Pipeline, stack_env, capsys):
+    if "LIVEGATE_STACK_DIR" not in stack_env:
+        pytest.skip("Redis belongs to someone else (LIVEGATE_REDIS_URL given)")
+    p = fresh_pipeline
+    load = Load(p)
+    await load.grant()
+    task = asyncio.create_task(load.run(seconds=8, rate=100))
+    await asyncio.sleep(3)
+    stack = LocalStack(p.settings)
+    await asyncio.to_thread(stack.stop_one, "redis")
+    stopped = time.time_ns() // 1_000_000
+    await asyncio.sleep(20)
+    restarted = time.time_ns() // 1_000_000
+    await asyncio.to_thread(stack.up)
+    await task
+    report = await load.settle()
+    decisions = await read_all(p.settings, p.settings.topics.decisions)
+    during = [d for d in decisions if stopped + 1000 < d["decided_at"] < restarted]
+    say(
+        capsys, report.line("redis down 20s") + f"; decisions made while it was down: {len(during)}"
+    )
+    assert during == [], "decided without the certification table"
+    assert_clean(report)
+
+
+async def test_frozen_worker_resumed_emits_only_identical_records(fresh_pipeline: Pipeline, capsys):
+    p = fresh_pipeline
+    p.add_worker().wait_ready()
+    load = Load(p)
+    await load.grant()
+    task = asyncio.create_task(load.run(seconds=25, rate=100))
+    await asyncio.sleep(3)
+    frozen = p.workers[0]
+    os.kill(frozen.proc.pid, signal.SIGSTOP)
+    await asyncio.sleep(15)  # past the 10 s session timeout: its partitions move
+    os.kill(frozen.proc.pid, signal.SIGCONT)
+    await task
+    report = await load.settle()
+    exited = frozen.proc.poll()
+    say(
+        capsys,
+        report.line("SIGSTOP 15s") + f"; the frozen worker "
+        f"{'exited on resume (code ' + str(exited) + ')' if exited is not None else 'went on'}",
+    )
+    assert_clean(report)
+
+
+async def test_the_same_batch_delivered_twice(fresh_pipeline: Pipeline, capsys):
+    p = fresh_pipeline
+    load = Load(p, seed=5)
+    await load.grant()
+    await load.run(seconds=2, rate=200)
+    batch = list(load.sent)
+    await produce(
+        p.settings,
+        p.settings.topics.live,
+        [(e["creator_id"].encode(), e) for e in batch if e["type"].startswith("stream")],
+    )
+    await produce(
+        p.settings,
+        p.settings.topics.commerce,
+        [(e["creator_id"].encode(), e) for e in batch if e["type"].startswith("product")],
+    )
+    await produce(
+        p.settings,
+        p.settings.topics.reports,
+        [(e["creator_id"].encode(), e) for e in batch if e["type"] == "report"],
+    )
+    report = await load.settle()
+    say(capsys, report.line("batch twice"))
+    assert_clean(report)
+    assert report.duplicate_decisions == 0 and report.duplicate_actions == 0
