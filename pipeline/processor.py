@@ -24,11 +24,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import msgspec
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import murmur2
 from redis.exceptions import RedisError
 
 from pipeline import metrics
+from pipeline.breaker import Breaker, BreakerConfig
 from pipeline.certcache import CertCache, TableNotLoaded
 from pipeline.deadletters import dead_letter
 from pipeline.decisionlog import ChainHeads, decision_id, seal
@@ -44,6 +46,7 @@ from pipeline.settings import Settings
 from pipeline.watchdog import FreezeWatch
 
 log = logging.getLogger("livegate.processor")
+REVIEW_ONLY = frozenset({"warn", "flag_for_review"})
 
 Decoded = tuple["Record", Event]
 Dead = tuple[bytes | None, bytes, str]  # key, dead-letter JSON, error code
@@ -99,6 +102,10 @@ class Processor:
         # Run once before the first batch (e.g. fetch producer metadata for the changelogs).
         self.prepare: Callable[[], Awaitable[None]] | None = None
         self.watch = FreezeWatch(limit_s=session_timeout_s)
+        self.breaker = Breaker(BreakerConfig(
+            window_s=settings.breaker_window_s, factor=settings.breaker_factor,
+            floor=settings.breaker_floor,
+        ))  # fmt: skip
         self.schedule = schedule
         self.lock = asyncio.Lock()
         self._partition_cache: dict[bytes, int] = {}
@@ -260,14 +267,20 @@ class Processor:
             if decision is None:
                 metrics.DUPLICATES.labels(kind).inc()
                 continue
-            states[key] = decision.new_state
-            if decision.expiries:
-                expiries.setdefault(key, []).extend(decision.expiries)
             record = self._decision_record(event, decision, r, now)
+            held = self._hold(decision)
+            if held:
+                # Nothing irreversible while the breaker is open: no actions, no state change.
+                record["held"] = True
+                record["held_actions"] = [msgspec.to_builtins(a) for a in decision.actions]
+            else:
+                states[key] = decision.new_state
+                if decision.expiries:
+                    expiries.setdefault(key, []).extend(decision.expiries)
             head = self.chain.heads[r.partition]
             value, self.chain.heads[r.partition] = seal(record, head)
             pending.append(await self.send(topics.decisions, key, value, r.partition))
-            for action in decision.actions:
+            for action in () if held else decision.actions:
                 body = encode_action(action)
                 pending.append(await self.send(topics.actions, key, body, r.partition))
                 metrics.ACTIONS.labels(action.action, action.rule_id).inc()
@@ -278,6 +291,26 @@ class Processor:
             metrics.LATENCY.observe(max(0, self.clock() - r.timestamp_ms) / 1000)
             self.decided += 1
         return states, expiries
+
+    def _hold(self, decision: Decision) -> bool:
+        enforcing = sum(a.action not in REVIEW_ONLY for a in decision.actions)
+        was_open = self.breaker.is_open
+        held = self.breaker.record(enforcing)
+        if self.breaker.is_open != was_open:
+            metrics.BREAKER_OPEN.set(int(self.breaker.is_open))
+            window, normal = self.breaker.rates(time.monotonic())
+            if self.breaker.is_open:
+                log.critical(
+                    "circuit breaker OPEN: %d enforcing actions in the last %ds against a "
+                    "normal %.1f; holding enforcement actions (decisions go on, marked held) "
+                    "until the rate falls; check the certification table and the policy",
+                    window, self.breaker.c.window_s, normal,
+                )  # fmt: skip
+            else:
+                log.warning("circuit breaker closed: enforcement actions flow again")
+        if held:
+            metrics.HELD.inc(len(decision.actions))
+        return held
 
     async def _ensure_chains(self, partitions: set[int]) -> None:
         delay = 0.1

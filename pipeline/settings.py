@@ -125,6 +125,10 @@ class Settings:
     kafka_heap: str = "512m"
     redis_port: int = 6379
     log_format: str = "text"
+    # The enforcement circuit breaker (pipeline/breaker.py).
+    breaker_window_s: int = 10
+    breaker_factor: int = 10
+    breaker_floor: int = 200
 
     @property
     def cert_prefix(self) -> str:
@@ -225,4 +229,7 @@ def _from_env(env: Mapping[str, str]) -> Settings:
         kafka_heap=env.get("LIVEGATE_KAFKA_HEAP", base.kafka_heap),
         redis_port=_int(env, "LIVEGATE_REDIS_PORT", base.redis_port, 1, 65535),
         log_format=log_format,
+        breaker_window_s=_int(env, "LIVEGATE_BREAKER_WINDOW_S", base.breaker_window_s, 1, 3600),
+        breaker_factor=_int(env, "LIVEGATE_BREAKER_FACTOR", base.breaker_factor, 1, 10_000),
+        breaker_floor=_int(env, "LIVEGATE_BREAKER_FLOOR", base.breaker_floor, 0, 10_000_000),
     )

@@ -1,0 +1,57 @@
+"""The enforcement circuit breaker: a guard against mass wrong enforcement.
+
+An emptied or corrupted certification table, a bad policy push or a broken upstream can make
+thousands of creators look guilty at once. When the rate of enforcing actions (anything but
+warn and flag_for_review) in the last window jumps far above its normal level, the breaker
+opens: decisions continue and are logged, marked `held`, but their actions are not emitted
+and their state changes are not applied, so nothing irreversible happens. It closes again
+when the rate falls back. Held events can be re-sent for a fresh decision
+(`livegate breaker release`), which is safe because a held event was never remembered as
+decided.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class BreakerConfig:
+    window_s: float = 10.0  # the rate that is watched: enforcing actions per window
+    baseline_s: float = 600.0  # "normal": the mean per window over this much history
+    factor: float = 10.0  # open when the window exceeds factor x normal …
+    floor: int = 200  # … and this absolute number (so a quiet start cannot trip it)
+
+
+class Breaker:
+    def __init__(self, config: BreakerConfig, clock: Callable[[], float] = time.monotonic):
+        self.c = config
+        self.clock = clock
+        self.events: deque[tuple[float, int]] = deque()  # (time, enforcing actions)
+        self.is_open = False
+        self.started = clock()
+
+    def _trim(self, now: float) -> None:
+        while self.events and self.events[0][0] < now - self.c.baseline_s:
+            self.events.popleft()
+
+    def rates(self, now: float) -> tuple[int, float]:
+        """(enforcing actions in the current window, mean per window before it)."""
+        window = sum(n for t, n in self.events if t >= now - self.c.window_s)
+        before = sum(n for t, n in self.events if t < now - self.c.window_s)
+        history = min(self.c.baseline_s, now - self.started) - self.c.window_s
+        return window, before * self.c.window_s / history if history > 0 else 0.0
+
+    def record(self, enforcing: int) -> bool:
+        """Count a decision's enforcing actions; True when they must be held."""
+        now = self.clock()
+        self._trim(now)
+        if enforcing:
+            self.events.append((now, enforcing))
+        window, normal = self.rates(now)
+        limit = max(self.c.floor, self.c.factor * normal)
+        self.is_open = window > limit
+        return self.is_open and enforcing > 0
