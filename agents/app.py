@@ -11,6 +11,7 @@ import faust
 from faust.sensors.prometheus import setup_prometheus_sensors
 from faust.types import EventT
 
+from pipeline import policyhistory, shadow
 from pipeline.certcache import CertCache
 from pipeline.certstore import CertStore, connect
 from pipeline.decisionlog import ChainHeads
@@ -157,6 +158,10 @@ def create_app(settings: Settings, policy: Policy) -> tuple[faust.App, Runtime]:
         app, f"{settings.app_id}-expiries", internal=True, partitions=settings.partitions
     )
     runtime = Runtime(settings, policy, processor, store, states, schedule, expiries_topic)
+    # Audit: the shadow policy, if any (never acts), and the policy history on which every
+    # recorded decision's policy_version can be found (pipeline/shadow.py, policyhistory.py).
+    shadow_policy = shadow.install(settings, policy, processor)
+    policyhistory.attach(app, settings, policy, shadow_policy)
 
     @app.on_partitions_revoked.connect
     async def _revoked(app: faust.App, revoked: Any, **kwargs: Any) -> None:

@@ -1,0 +1,125 @@
+"""Checking the decision log's hash chains (CONTRACT §5), one partition at a time.
+
+Rules, for each record in offset order:
+- its `hash` must be SHA-256(prev_hash + canonical JSON without `hash`): otherwise the record
+  was altered ("hash");
+- its `prev_hash` must be the hash of the record before it (the first record of a partition
+  that starts at offset 0: 64 zeros);
+- a `prev_hash` equal to the hash of some earlier record is a fork: a worker that took over
+  a partition, or redelivered a batch after a crash, wrote on from an older tail. A fork is
+  acceptable only when the record re-emits a decision already in the log with the same
+  content (`decided_at`, `prev_hash`, `hash` aside): a duplicate, not a break;
+- anything else is a break: a record before it is missing or was altered.
+A decision id seen before with different content is a conflict (two different decisions
+of one event).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline.decisionlog import verify_hash
+from pipeline.domain.audit import GENESIS, canonical_json
+
+_VOLATILE = ("decided_at", "prev_hash", "hash")
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str  # break | conflict | mismatch | state | stale | orphan
+    partition: int
+    offset: int
+    detail: str
+    creator_id: str | None = None
+    event_id: str | None = None
+
+    def line(self, topic: str) -> str:
+        who = f" creator {self.creator_id}" if self.creator_id else ""
+        what = f" event {self.event_id}" if self.event_id else ""
+        return f"{self.kind.upper():<8} {topic}[{self.partition}]@{self.offset}{who}{what}: " + (
+            self.detail
+        )
+
+
+@dataclass
+class ChainResult:
+    records: int = 0
+    breaks: list[Finding] = field(default_factory=list)
+    conflicts: list[Finding] = field(default_factory=list)
+    forks: int = 0
+    duplicates: set[int] = field(default_factory=set)  # offsets of re-emitted decisions
+
+
+def content_key(record: dict[str, Any]) -> bytes:
+    """What must be identical for a re-emission to be a duplicate."""
+    return canonical_json({k: v for k, v in record.items() if k not in _VOLATILE})
+
+
+def check_partition(
+    partition: int, rows: list[tuple[int, dict[str, Any] | None]], starts_at_zero: bool = True
+) -> ChainResult:
+    """rows: (offset, decoded record or None when the value is not a JSON object)."""
+    result = ChainResult()
+    by_hash: dict[str, int] = {}  # hash -> offset of the record that has it
+    seen: dict[str, tuple[bytes, int]] = {}  # decision_id -> (content key, first offset)
+    last_hash: str | None = GENESIS if starts_at_zero else None
+    last_offset: int | None = None
+    for offset, rec in rows:
+        result.records += 1
+
+        def finding(
+            kind: str, detail: str, rec: dict[str, Any] | None = rec, offset: int = offset
+        ) -> Finding:
+            r = rec or {}
+            return Finding(kind, partition, offset, detail, r.get("creator_id"), r.get("event_id"))
+
+        if rec is None or not isinstance(rec.get("hash"), str):
+            result.breaks.append(finding("break", "not a decision record (no JSON object/hash)"))
+            continue  # not part of the chain: the next record links to the one before
+        if not verify_hash(rec):
+            result.breaks.append(
+                finding("break", "hash does not match the record's content: the record was altered")
+            )
+        did = str(rec.get("decision_id"))
+        key = content_key(rec)
+        earlier = seen.get(did)
+        duplicate = earlier is not None and earlier[0] == key
+        if earlier is not None and not duplicate:
+            result.conflicts.append(
+                finding(
+                    "conflict",
+                    f"decision {did[:12]}… was recorded at offset {earlier[1]} with "
+                    "different content",
+                )
+            )
+        if duplicate:
+            result.duplicates.add(offset)
+        prev = rec.get("prev_hash")
+        if last_hash is None or prev == last_hash:
+            pass
+        elif prev in by_hash:
+            result.forks += 1
+            if not duplicate:
+                result.breaks.append(
+                    finding(
+                        "break",
+                        f"prev_hash forks the chain from offset {by_hash[prev]} "
+                        f"(the record before is offset {last_offset}) with a new decision, "
+                        "not a re-emission",
+                    )
+                )
+        else:
+            where = "at offset 0" if last_offset is None else f"after offset {last_offset}"
+            result.breaks.append(
+                finding(
+                    "break",
+                    f"prev_hash matches no earlier record ({where}): a record before "
+                    "it is missing or was altered",
+                )
+            )
+        by_hash.setdefault(rec["hash"], offset)
+        last_hash, last_offset = rec["hash"], offset
+        if earlier is None:
+            seen[did] = (key, offset)
+    return result

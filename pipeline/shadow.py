@@ -1,0 +1,120 @@
+"""Shadow mode: a candidate policy decides beside the active one and never acts.
+
+The hook runs after each real decision (`Processor.hooks`). It decides the same event with
+the candidate policy, the same certification snapshot and the creator state the active
+decision read (`state_before`), and returns one record for `enforcement.shadow`; nothing
+goes to `enforcement.actions`. The shadow keeps no evolving state of its own: every shadow
+decision starts from the active policy's state, so it answers "what would the candidate do
+with this event, now", not "where would the candidate have led this creator" (that is what
+`livegate replay whatif` answers, from the recorded history).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from pipeline import metrics
+from pipeline.decisionlog import decision_id
+from pipeline.domain.actions import Action
+from pipeline.domain.decide import Decision, decide
+from pipeline.domain.events import KIND_OF_TYPE, Event, event_to_builtins, event_type
+from pipeline.domain.policy import Policy
+from pipeline.domain.state import state_from_view
+from pipeline.settings import Settings
+
+log = logging.getLogger("livegate.shadow")
+_encoder = msgspec.json.Encoder(order="sorted")
+
+Out = tuple[str, bytes | None, bytes, int | None]
+
+
+def action_keys(actions: list[Action]) -> set[tuple[str, str, str]]:
+    """What an action set means, independent of policy version and time: (action, rule, subject)."""
+    return {(a.action, a.rule_id, a.stream_id or a.link_id or a.creator_id) for a in actions}
+
+
+class ShadowHook:
+    def __init__(
+        self,
+        settings: Settings,
+        candidate: Policy,
+        active: Policy,
+        clock: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+    ) -> None:
+        self.topic = settings.topics.shadow
+        self.candidate = candidate
+        self.active = active
+        self.clock = clock
+        self.decided = 0
+        self.disagreed = 0
+
+    def __call__(self, event: Event, decision: Decision, certs: Any, record: Any) -> list[Out]:
+        # Whatever goes wrong here must not touch the real decision: log and go on.
+        try:
+            return self._shadow(event, decision, certs, record)
+        except Exception:
+            log.exception("shadow decision of %s failed", event.event_id)
+            return []
+
+    def _shadow(self, event: Event, active: Decision, certs: Any, record: Any) -> list[Out]:
+        now = self.clock()
+        state = state_from_view(active.state_before)
+        shadow = decide(event, certs, state, self.candidate, now)
+        if shadow is None:  # cannot happen: the rebuilt state remembers no event ids
+            return []
+        etype = event_type(event)
+        kind = KIND_OF_TYPE.get(etype, "unknown")
+        agrees = action_keys(shadow.actions) == action_keys(active.actions)
+        self.decided += 1
+        metrics.SHADOW_DECISIONS.labels(kind).inc()
+        if not agrees:
+            self.disagreed += 1
+            metrics.SHADOW_DISAGREEMENTS.labels(kind).inc()
+        body = {
+            "decision_id": decision_id(event.creator_id, event.event_id),
+            "event": event_to_builtins(event),
+            "event_id": event.event_id,
+            "event_type": etype,
+            "creator_id": event.creator_id,
+            "outcome": shadow.outcome,
+            "action_ids": [a.action_id for a in shadow.actions],
+            "rule_ids": list(shadow.rule_ids),
+            "actions": [msgspec.to_builtins(a) for a in shadow.actions],
+            "certifications": shadow.certifications,
+            "state_before": shadow.state_before,
+            "policy_version": self.candidate.version,
+            "active": {
+                "policy_version": self.active.version,
+                "outcome": active.outcome,
+                "action_ids": [a.action_id for a in active.actions],
+                "rule_ids": list(active.rule_ids),
+            },
+            "agrees": agrees,
+            "event_ts": event.ts,
+            "decided_at": now,
+            "source": {
+                "topic": record.topic,
+                "partition": record.partition,
+                "offset": record.offset,
+            },
+        }
+        key = event.creator_id.encode()
+        # Partition by key (murmur2), like the inputs: never a partition the topic lacks.
+        return [(self.topic, key, _encoder.encode(body), None)]
+
+
+def install(settings: Settings, active: Policy, processor: Any) -> Policy | None:
+    """Load the shadow policy (LIVEGATE_SHADOW_POLICY) and hook it into the processor."""
+    if settings.shadow_policy_path is None:
+        return None
+    from pipeline.policyfile import load_policy_file
+
+    candidate = load_policy_file(settings.shadow_policy_path)
+    processor.hooks.append(ShadowHook(settings, candidate, active))
+    log.info("shadow policy %s runs beside %s", candidate.version, active.version)
+    return candidate

@@ -1,0 +1,108 @@
+"""Hash-chain checking of the decision log, on hand-made records."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pipeline.decisionlog import seal
+from pipeline.domain.audit import GENESIS
+from pipeline.replay.chain import check_partition
+
+
+def record(n: int, decided_at: int = 1000, **extra: Any) -> dict[str, Any]:
+    return {"decision_id": f"d{n}", "event_id": f"e{n}", "creator_id": "c1", "outcome": "allow",
+            "action_ids": [], "event_ts": n, "decided_at": decided_at, **extra}  # fmt: skip
+
+
+def chain(records: list[dict[str, Any]], head: str = GENESIS) -> list[dict[str, Any]]:
+    out = []
+    for r in records:
+        body, head = seal(dict(r), head)
+        out.append(json.loads(body))
+    return out
+
+
+def rows(records: list[dict[str, Any] | None]) -> list[tuple[int, dict[str, Any] | None]]:
+    return list(enumerate(records))
+
+
+def test_an_intact_chain_has_no_break():
+    result = check_partition(0, rows(chain([record(n) for n in range(5)])))
+    assert (result.records, result.breaks, result.conflicts, result.duplicates) == (
+        5,
+        [],
+        [],
+        set(),
+    )
+
+
+def test_an_edited_record_is_a_break_at_its_offset():
+    recs = chain([record(n) for n in range(5)])
+    recs[2]["outcome"] = "enforce"
+    result = check_partition(3, rows(recs))
+    assert [(f.kind, f.partition, f.offset) for f in result.breaks] == [("break", 3, 2)]
+    assert "altered" in result.breaks[0].detail
+
+
+def test_a_deleted_record_breaks_the_chain_at_the_next_one():
+    recs = chain([record(n) for n in range(5)])
+    del recs[2]
+    result = check_partition(0, rows(recs))
+    assert [f.offset for f in result.breaks] == [2]
+    assert "missing" in result.breaks[0].detail
+
+
+def test_the_first_record_must_start_from_genesis():
+    recs = chain([record(n) for n in range(3)], head="1" * 64)
+    assert [f.offset for f in check_partition(0, rows(recs)).breaks] == [0]
+    # A partition whose start was deleted by retention starts wherever it starts.
+    assert check_partition(0, rows(recs), starts_at_zero=False).breaks == []
+
+
+def test_an_identical_re_emitted_record_is_a_duplicate_not_a_break():
+    recs = chain([record(n) for n in range(3)])
+    recs.insert(2, dict(recs[1]))  # a producer retry wrote record 1 twice
+    result = check_partition(0, rows(recs))
+    assert result.breaks == [] and result.duplicates == {2}
+
+
+def test_re_emission_after_a_crash_with_a_new_decided_at_is_a_duplicate():
+    first = chain([record(n) for n in range(3)])
+    # The worker crashed after writing d1, d2; the new owner read the tail (d2) and re-ran
+    # the batch: d1 and d2 again, same content, new decided_at, then a new decision d3.
+    again = chain([record(1, 2000), record(2, 2000), record(3, 2000)], head=first[-1]["hash"])
+    result = check_partition(0, rows(first + again))
+    assert result.breaks == [] and result.conflicts == []
+    assert result.duplicates == {3, 4}
+
+
+def test_a_fork_that_re_emits_seen_decisions_is_acceptable():
+    first = chain([record(n) for n in range(4)])
+    # A new owner read the tail before d3 landed: it forks from d2 and re-emits d3.
+    fork = chain([record(3, 2000), record(4, 2000)], head=first[2]["hash"])
+    result = check_partition(0, rows(first + fork))
+    assert result.breaks == [] and result.forks == 1 and result.duplicates == {4}
+
+
+def test_a_fork_with_a_new_decision_is_a_break():
+    first = chain([record(n) for n in range(4)])
+    fork = chain([record(9)], head=first[1]["hash"])
+    result = check_partition(0, rows(first + fork))
+    assert [f.offset for f in result.breaks] == [4]
+    assert "forks" in result.breaks[0].detail
+
+
+def test_a_re_emission_with_different_content_is_a_conflict():
+    first = chain([record(n) for n in range(2)])
+    again = chain([record(1, 2000, outcome="enforce")], head=first[-1]["hash"])
+    result = check_partition(0, rows(first + again))
+    assert [(f.kind, f.offset) for f in result.conflicts] == [("conflict", 2)]
+    assert result.duplicates == set()
+
+
+def test_a_value_that_is_not_a_record_is_a_break():
+    recs: list[dict[str, Any] | None] = list(chain([record(n) for n in range(2)]))
+    recs.insert(1, None)
+    result = check_partition(0, rows(recs))
+    assert [f.offset for f in result.breaks] == [1]
