@@ -11,7 +11,7 @@ import faust
 from faust.sensors.prometheus import setup_prometheus_sensors
 from faust.types import EventT
 
-from pipeline import policyhistory, shadow
+from pipeline import kafkautil, policyhistory, shadow
 from pipeline.certcache import CertCache
 from pipeline.certstore import CertStore, connect
 from pipeline.decisionlog import ChainHeads
@@ -95,6 +95,7 @@ def create_app(settings: Settings, policy: Policy) -> tuple[faust.App, Runtime]:
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{bootstrap}",
+        broker_credentials=kafkautil.faust_credentials(settings),  # None: PLAINTEXT
         store="memory://",
         autodiscover=False,
         topic_partitions=settings.partitions,
@@ -129,7 +130,7 @@ def create_app(settings: Settings, policy: Policy) -> tuple[faust.App, Runtime]:
     )  # fmt: skip
     client = connect(settings)
     store = CertStore(client, settings)
-    chain = ChainHeads(settings.kafka_bootstrap, settings.topics.decisions)
+    chain = ChainHeads(settings, settings.topics.decisions)
     states = TableStates(states_table)
 
     async def send(

@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from pipeline import kafkautil
 from pipeline.domain.audit import GENESIS
 
 _sorted = msgspec.json.Encoder(order="sorted")
@@ -45,7 +46,7 @@ def verify_hash(record: dict[str, Any]) -> bool:
 class ChainHeads:
     """The last hash per decisions partition this worker writes to."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    def __init__(self, bootstrap: kafkautil.Target, topic: str) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
         self.heads: dict[int, str] = {}
@@ -60,10 +61,11 @@ class ChainHeads:
             self.heads.update(await read_tails(self.bootstrap, self.topic, missing))
 
 
-async def read_tails(bootstrap: str, topic: str, partitions: list[int]) -> dict[int, str]:
+async def read_tails(where: kafkautil.Target, topic: str, partitions: list[int]) -> dict[int, str]:
+    bootstrap, security = kafkautil.target(where)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
-        isolation_level="read_uncommitted",
+        isolation_level="read_uncommitted", **security,
     )  # fmt: skip
     await consumer.start()
     try:

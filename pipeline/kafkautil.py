@@ -7,17 +7,67 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterable
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
+from aiokafka.helpers import create_ssl_context
 
 from pipeline.settings import TOPIC_DEFAULTS, Settings
+
+# Where a Kafka client is wanted: a Settings (bootstrap servers and security) or, for the
+# plaintext-only callers written before security existed, a bare bootstrap string.
+Target = Settings | str
+
+
+def client_kwargs(settings: Settings) -> dict[str, Any]:
+    """The security keyword arguments every aiokafka client of the project takes.
+
+    `AIOKafkaProducer(bootstrap_servers=..., **client_kwargs(settings))`, likewise for
+    AIOKafkaConsumer and AIOKafkaAdminClient. The password is passed as the Secret it is,
+    so a repr of the client's configuration never shows it.
+    """
+    options: dict[str, Any] = {"security_protocol": settings.kafka_security_protocol}
+    if settings.kafka_tls:
+        cafile = str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None
+        options["ssl_context"] = create_ssl_context(cafile=cafile)
+    if settings.kafka_sasl:
+        options["sasl_mechanism"] = settings.kafka_sasl_mechanism
+        options["sasl_plain_username"] = settings.kafka_sasl_username
+        options["sasl_plain_password"] = settings.kafka_sasl_password
+    return options
+
+
+def faust_credentials(settings: Settings) -> Any:
+    """Faust's `broker_credentials` for the same settings (None for PLAINTEXT)."""
+    import faust  # the worker's dependency only
+
+    protocol = settings.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return None
+    context = client_kwargs(settings).get("ssl_context")
+    if protocol == "SSL":
+        return faust.SSLCredentials(context)
+    return faust.SASLCredentials(
+        username=settings.kafka_sasl_username,
+        password=settings.kafka_sasl_password,
+        mechanism=settings.kafka_sasl_mechanism,
+        ssl_context=context,  # None: SASL_PLAINTEXT
+    )
+
+
+def target(where: Target) -> tuple[str, dict[str, Any]]:
+    """Bootstrap servers and client kwargs of a Settings or a bare bootstrap string."""
+    if isinstance(where, Settings):
+        return where.kafka_bootstrap, client_kwargs(where)
+    return where, {}
 
 
 def producer(settings: Settings, **overrides: object) -> AIOKafkaProducer:
     """A producer with acks=all: a record is only 'sent' once the broker has it."""
     options: dict[str, object] = {
+        **client_kwargs(settings),
         "bootstrap_servers": settings.kafka_bootstrap,
         "acks": "all",
         "enable_idempotence": True,
@@ -38,9 +88,10 @@ def contract_topics(settings: Settings, partitions: int | None = None) -> list[N
     return topics
 
 
-async def ensure_topics(bootstrap: str, topics: Iterable[NewTopic]) -> list[str]:
+async def ensure_topics(where: Target, topics: Iterable[NewTopic]) -> list[str]:
     """Create the topics that do not exist yet; returns the names created."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15_000)
+    bootstrap, security = target(where)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15_000, **security)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -53,14 +104,17 @@ async def ensure_topics(bootstrap: str, topics: Iterable[NewTopic]) -> list[str]
         await admin.close()
 
 
-async def wait_for_kafka(bootstrap: str, timeout_s: float) -> None:
+async def wait_for_kafka(where: Target, timeout_s: float) -> None:
     """Wait until the broker answers a metadata request."""
+    bootstrap, security = target(where)
     deadline = time.monotonic() + timeout_s
     last: Exception | None = None
     # aiokafka logs every refused connection at ERROR while the broker boots.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     while time.monotonic() < deadline:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3_000)
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=bootstrap, request_timeout_ms=3_000, **security
+        )
         try:
             await admin.start()
             await admin.list_topics()
@@ -75,9 +129,10 @@ async def wait_for_kafka(bootstrap: str, timeout_s: float) -> None:
     raise TimeoutError(f"Kafka at {bootstrap} did not answer within {timeout_s:.0f}s: {last!r}")
 
 
-async def partitions(bootstrap: str, topic: str) -> list[int]:
+async def partitions(where: Target, topic: str) -> list[int]:
     """The partition numbers of a topic (empty if it does not exist)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15_000)
+    bootstrap, security = target(where)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15_000, **security)
     await admin.start()
     try:
         described = await admin.describe_topics([topic])

@@ -158,13 +158,13 @@ async def read_history(
     topic = settings.topics.certs
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False,
-        auto_offset_reset="earliest", group_id=None,
+        auto_offset_reset="earliest", group_id=None, **kafkautil.client_kwargs(settings),
     )  # fmt: skip
     await consumer.start()
     changes: list[CertChange] = []
     bad = 0
     try:
-        numbers = await kafkautil.partitions(settings.kafka_bootstrap, topic)
+        numbers = await kafkautil.partitions(settings, topic)
         parts = [TopicPartition(topic, p) for p in numbers]
         if not parts:
             raise RegistryError(f"topic {topic} not found at {settings.kafka_bootstrap}")

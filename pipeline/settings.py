@@ -6,7 +6,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from pipeline.domain.errors import LiveGateError
 
@@ -24,6 +25,9 @@ TOPIC_DEFAULTS: dict[str, tuple[str, int, str]] = {
 }
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+KAFKA_SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+KAFKA_SASL_MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN")
 
 
 class SettingsError(LiveGateError):
@@ -101,6 +105,12 @@ class Topics:
 @dataclass(frozen=True)
 class Settings:
     kafka_bootstrap: str = "127.0.0.1:9092"
+    # Kafka client security (README "Security"): the password is a Secret, never printed.
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: Secret | None = None
+    kafka_ssl_cafile: Path | None = None
     redis_url: Secret = field(default_factory=lambda: Secret("redis://127.0.0.1:6379/0"))
     redis_prefix: str = "livegate:"
     topics: Topics = field(
@@ -124,6 +134,7 @@ class Settings:
     kafka_controller_port: int = 9093
     kafka_heap: str = "512m"
     redis_port: int = 6379
+    kafka_internal_port: int | None = None  # secure stack's inter-broker listener
     log_format: str = "text"
     # The enforcement circuit breaker (pipeline/breaker.py).
     breaker_window_s: int = 10
@@ -145,6 +156,27 @@ class Settings:
     @property
     def redis_url_redacted(self) -> str:
         return redact_url(self.redis_url.reveal())
+
+    @property
+    def kafka_sasl(self) -> bool:
+        return self.kafka_security_protocol.startswith("SASL_")
+
+    @property
+    def kafka_tls(self) -> bool:
+        return self.kafka_security_protocol in ("SSL", "SASL_SSL")
+
+    @property
+    def redis_username(self) -> str:
+        """The Redis user the URL names ('default' when it names none)."""
+        return urlsplit(self.redis_url.reveal()).username or "default"
+
+    def secret_values(self) -> list[str]:
+        """Every secret this object holds, for scrubbing text before it is shown."""
+        redis_password = urlsplit(self.redis_url).password
+        values = [self.kafka_sasl_password, self.web_token, redis_password]
+        if redis_password:
+            values.append(unquote(redis_password))
+        return sorted({str.__str__(v) for v in values if v}, key=len, reverse=True)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -194,6 +226,43 @@ def _path(env: Mapping[str, str], var: str, default: Path) -> Path:
     return Path(raw).expanduser() if raw else default
 
 
+def _kafka_security(env: Mapping[str, str]) -> dict[str, Any]:
+    protocol = (env.get("LIVEGATE_KAFKA_SECURITY_PROTOCOL") or "PLAINTEXT").upper()
+    if protocol not in KAFKA_SECURITY_PROTOCOLS:
+        raise SettingsError(
+            f"LIVEGATE_KAFKA_SECURITY_PROTOCOL={protocol!r}: expected one of "
+            + ", ".join(KAFKA_SECURITY_PROTOCOLS)
+        )
+    mechanism = (env.get("LIVEGATE_KAFKA_SASL_MECHANISM") or "SCRAM-SHA-512").upper()
+    if mechanism not in KAFKA_SASL_MECHANISMS:
+        raise SettingsError(
+            f"LIVEGATE_KAFKA_SASL_MECHANISM={mechanism!r}: expected one of "
+            + ", ".join(KAFKA_SASL_MECHANISMS)
+        )
+    username = env.get("LIVEGATE_KAFKA_SASL_USERNAME") or None
+    password = env.get("LIVEGATE_KAFKA_SASL_PASSWORD") or None
+    if protocol.startswith("SASL_"):
+        for var, value in (
+            ("LIVEGATE_KAFKA_SASL_USERNAME", username),
+            ("LIVEGATE_KAFKA_SASL_PASSWORD", password),
+        ):
+            if value is None:
+                raise SettingsError(
+                    f"{var} must be set when LIVEGATE_KAFKA_SECURITY_PROTOCOL={protocol}"
+                )
+    cafile_raw = env.get("LIVEGATE_KAFKA_SSL_CAFILE")
+    cafile = Path(cafile_raw).expanduser() if cafile_raw else None
+    if cafile is not None and not cafile.is_file():
+        raise SettingsError(f"LIVEGATE_KAFKA_SSL_CAFILE={cafile_raw!r}: no such file")
+    return {
+        "kafka_security_protocol": protocol,
+        "kafka_sasl_mechanism": mechanism,
+        "kafka_sasl_username": username,
+        "kafka_sasl_password": Secret(password) if password else None,
+        "kafka_ssl_cafile": cafile,
+    }
+
+
 def _from_env(env: Mapping[str, str]) -> Settings:
     base = Settings()
     log_format = env.get("LIVEGATE_LOG_FORMAT", "text")
@@ -206,6 +275,7 @@ def _from_env(env: Mapping[str, str]) -> Settings:
         raise SettingsError(f"LIVEGATE_APP_ID={app_id!r} must be letters, digits, . _ -")
     return Settings(
         kafka_bootstrap=_bootstrap(env, "LIVEGATE_KAFKA_BOOTSTRAP", base.kafka_bootstrap),
+        **_kafka_security(env),
         redis_url=_redis_url(env, "LIVEGATE_REDIS_URL", base.redis_url.reveal()),
         redis_prefix=env.get("LIVEGATE_REDIS_PREFIX", base.redis_prefix),
         topics=Topics({name: _topic_name(env, name) for name in TOPIC_DEFAULTS}),
@@ -228,6 +298,7 @@ def _from_env(env: Mapping[str, str]) -> Settings:
         ),
         kafka_heap=env.get("LIVEGATE_KAFKA_HEAP", base.kafka_heap),
         redis_port=_int(env, "LIVEGATE_REDIS_PORT", base.redis_port, 1, 65535),
+        kafka_internal_port=_int(env, "LIVEGATE_KAFKA_INTERNAL_PORT", 0, 0, 65535) or None,
         log_format=log_format,
         breaker_window_s=_int(env, "LIVEGATE_BREAKER_WINDOW_S", base.breaker_window_s, 1, 3600),
         breaker_factor=_int(env, "LIVEGATE_BREAKER_FACTOR", base.breaker_factor, 1, 10_000),

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -22,9 +24,11 @@ import redis
 
 from pipeline import kafkautil
 from pipeline.domain.errors import LiveGateError
-from pipeline.settings import REPO_ROOT, Settings
+from pipeline.settings import REPO_ROOT, Secret, Settings, redact_url
 
 KAFKA_CONFIG = REPO_ROOT / "config" / "kafka"
+STACK_USER = "livegate"  # the SCRAM user and the Redis ACL user of a secure stack
+CERT_DAYS = 825
 
 
 class StackError(LiveGateError):
@@ -67,6 +71,115 @@ class LocalStack:
         self.kafka_dir = self.dir / "kafka"
         self.redis_dir = self.dir / "redis"
         self.libs = settings.cache_dir / f"kafka-{settings.kafka_version}" / "libs"
+        self.tls_dir = self.dir / "tls"
+        self.secrets_file = self.dir / "secrets.env"
+
+    # ---- security -----------------------------------------------------------------------
+    @property
+    def secure(self) -> bool:
+        """A secure stack (SASL_SSL Kafka, Redis ACL user): `up --secure` made it so."""
+        return self.secrets_file.exists()
+
+    @property
+    def ca_file(self) -> Path:
+        return self.tls_dir / "ca.pem"
+
+    @property
+    def internal_port(self) -> int:
+        return self.s.kafka_internal_port or self.s.kafka_controller_port + 1
+
+    def _secrets(self) -> dict[str, str]:
+        out = {}
+        for line in self.secrets_file.read_text().splitlines():
+            name, sep, value = line.partition("=")
+            if sep and not name.startswith("#"):
+                out[name.strip()] = value.strip()
+        return out
+
+    def client_settings(self) -> Settings:
+        """The settings a client of this stack needs (its own credentials when secure)."""
+        s = dataclasses.replace(self.s, kafka_bootstrap=self.kafka_bootstrap)
+        if not self.secure:
+            return dataclasses.replace(s, redis_url=Secret(self.redis_url))
+        found = self._secrets()
+        return dataclasses.replace(
+            s,
+            kafka_security_protocol="SASL_SSL",
+            kafka_sasl_mechanism="SCRAM-SHA-512",
+            kafka_sasl_username=STACK_USER,
+            kafka_sasl_password=Secret(found["LIVEGATE_KAFKA_SASL_PASSWORD"]),
+            kafka_ssl_cafile=self.ca_file,
+            redis_url=Secret(found["LIVEGATE_REDIS_URL"]),
+        )
+
+    def connect_env(self) -> list[str]:
+        """Shell lines that point LiveGate at this stack; secrets by reference only."""
+        lines = [f"export LIVEGATE_KAFKA_BOOTSTRAP={self.kafka_bootstrap}"]
+        if not self.secure:
+            return [*lines, f"export LIVEGATE_REDIS_URL={self.redis_url}"]
+        return [
+            *lines,
+            "export LIVEGATE_KAFKA_SECURITY_PROTOCOL=SASL_SSL",
+            "export LIVEGATE_KAFKA_SASL_MECHANISM=SCRAM-SHA-512",
+            f"export LIVEGATE_KAFKA_SASL_USERNAME={STACK_USER}",
+            f"export LIVEGATE_KAFKA_SSL_CAFILE={self.ca_file}",
+            f"set -a; . {self.secrets_file}; set +a"
+            "   # LIVEGATE_KAFKA_SASL_PASSWORD, LIVEGATE_REDIS_URL (with the password)",
+        ]
+
+    def _make_secure(self) -> None:
+        """Generate the CA, the broker certificate and both passwords (once per directory)."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._make_certs()
+        if self.secrets_file.exists():
+            return
+        kafka_password = secrets.token_urlsafe(24)
+        redis_password = secrets.token_urlsafe(24)
+        url = f"redis://{STACK_USER}:{redis_password}@127.0.0.1:{self.s.redis_port}/0"
+        text = (
+            "# LiveGate secure stack: generated passwords (keep this file mode 0600).\n"
+            "# Load with: set -a; . THIS_FILE; set +a\n"
+            f"LIVEGATE_KAFKA_SASL_PASSWORD={kafka_password}\n"
+            f"LIVEGATE_REDIS_URL={url}\n"
+        )
+        _write_private(self.secrets_file, text)
+
+    def _make_certs(self) -> None:
+        if (self.tls_dir / "broker-keystore.pem").exists():
+            return
+        openssl = _require("openssl", "openssl")
+        t = self.tls_dir
+        t.mkdir(parents=True, exist_ok=True)
+        os.chmod(t, 0o700)
+        ext = t / "broker.ext"
+        ext.write_text(
+            "subjectAltName=DNS:localhost,IP:127.0.0.1\n"
+            "basicConstraints=CA:FALSE\n"
+            "keyUsage=critical,digitalSignature,keyEncipherment\n"
+            "extendedKeyUsage=serverAuth\n"
+        )
+        steps = [
+            ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key",
+             "-out", "ca.pem", "-days", str(CERT_DAYS), "-subj", "/CN=LiveGate local CA",
+             "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+            ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "broker.key",
+             "-out", "broker.csr", "-subj", "/CN=localhost"],
+            ["x509", "-req", "-in", "broker.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+             "-CAcreateserial", "-out", "broker.pem", "-days", str(CERT_DAYS),
+             "-extfile", ext.name],
+        ]  # fmt: skip
+        for step in steps:
+            proc = subprocess.run(
+                [openssl, *step], cwd=t, capture_output=True, text=True, check=False
+            )
+            if proc.returncode != 0:
+                raise StackError(f"openssl {step[0]} failed: {proc.stderr.strip()[-300:]}")
+        for key in ("ca.key", "broker.key"):
+            os.chmod(t / key, 0o600)
+        # Kafka's PEM keystore: the (unencrypted PKCS#8) key, then the certificate chain.
+        keystore = (t / "broker.key").read_text() + (t / "broker.pem").read_text()
+        _write_private(t / "broker-keystore.pem", keystore + (t / "ca.pem").read_text())
 
     # ---- status -------------------------------------------------------------------------
     @property
@@ -75,22 +188,40 @@ class LocalStack:
 
     @property
     def redis_url(self) -> str:
+        """The Redis URL without credentials (see client_settings for a secure stack's)."""
         return f"redis://127.0.0.1:{self.s.redis_port}/0"
 
     def status(self) -> list[ProcessStatus]:
         kpid = _alive(self.kafka_dir / "kafka.pid", "kafka.Kafka")
         rpid = _alive(self.redis_dir / "redis.pid", "redis-server")
+        kafka_addr, redis_addr = self.kafka_bootstrap, self.redis_url
+        if self.secure:
+            kafka_addr = f"SASL_SSL://{self.kafka_bootstrap}"
+            redis_addr = redact_url(f"redis://{STACK_USER}:x@127.0.0.1:{self.s.redis_port}/0")
         return [
-            ProcessStatus("kafka", kpid, kpid is not None, self.kafka_bootstrap, self.kafka_dir),
-            ProcessStatus("redis", rpid, rpid is not None, self.redis_url, self.redis_dir),
+            ProcessStatus("kafka", kpid, kpid is not None, kafka_addr, self.kafka_dir),
+            ProcessStatus("redis", rpid, rpid is not None, redis_addr, self.redis_dir),
         ]
 
     # ---- up -----------------------------------------------------------------------------
-    def up(self, partitions: int | None = None, timeout_s: float = 90.0) -> list[str]:
-        """Start what is not running, wait until both answer, create the topics. Idempotent."""
+    def up(
+        self, partitions: int | None = None, timeout_s: float = 90.0, secure: bool = False
+    ) -> list[str]:
+        """Start what is not running, wait until both answer, create the topics. Idempotent.
+
+        `secure` makes a new stack directory a secure one (SASL_SSL Kafka, Redis ACL user);
+        a directory that is secure stays so whatever `secure` says.
+        """
         java = _require("java", "openjdk-17-jre-headless")
         _require("redis-server", "redis-server")
+        if secure and not self.secure and (self.kafka_dir / "data" / "meta.properties").exists():
+            raise StackError(
+                f"{self.dir} holds a plaintext stack: give the secure stack its own "
+                "LIVEGATE_STACK_DIR and ports (see README, Security)"
+            )
         self.dir.mkdir(parents=True, exist_ok=True)
+        if secure:
+            self._make_secure()
         notes: list[str] = []
         # A brand-new stack has a complete (empty) certification table (CONTRACT §3); the
         # marker is written once, so an emptied Redis on an old stack is never marked.
@@ -103,20 +234,19 @@ class LocalStack:
             self._start_kafka(java)
             notes.append(f"kafka {self.s.kafka_version} started on {self.kafka_bootstrap}")
         self._wait_redis(timeout_s)
-        client = redis.Redis.from_url(self.redis_url)
+        client_settings = self.client_settings()
+        client = redis.Redis.from_url(client_settings.redis_url.reveal())
         try:
             if not marker.exists():
                 client.set(self.s.loaded_key, str(int(time.time() * 1000)), nx=True)
         finally:
             client.close()
         try:
-            asyncio.run(kafkautil.wait_for_kafka(self.kafka_bootstrap, timeout_s))
+            asyncio.run(kafkautil.wait_for_kafka(client_settings, timeout_s))
         except TimeoutError as exc:
             raise StackError(f"{exc}; see {self.kafka_dir / 'logs' / 'server.log'}") from None
         created = asyncio.run(
-            kafkautil.ensure_topics(
-                self.kafka_bootstrap, kafkautil.contract_topics(self.s, partitions)
-            )
+            kafkautil.ensure_topics(client_settings, kafkautil.contract_topics(self.s, partitions))
         )
         if created:
             notes.append(f"created {len(created)} topics")
@@ -151,6 +281,8 @@ class LocalStack:
                 partitions=self.s.partitions,
             )
         )
+        if self.secure:
+            _write_private(props, _secure_properties(props.read_text(), self))
         classpath = f"{self.libs}/*"
         log4j = f"-Dlog4j.configuration=file:{KAFKA_CONFIG / 'log4j.properties'}"
         jvm = [java, f"-Xmx{self.s.kafka_heap}", f"-Xms{self.s.kafka_heap}", "-XX:+UseG1GC",
@@ -158,12 +290,25 @@ class LocalStack:
                f"-Dkafka.logs.dir={logs}", log4j, "-cp", classpath]  # fmt: skip
         if not (data / "meta.properties").exists():
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-            fmt = subprocess.run(
-                [*jvm, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)],
-                capture_output=True, text=True, check=False,
-            )  # fmt: skip
+            fmt_cmd = [
+                *jvm,
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                cluster_id,
+                "-c",
+                str(props),
+            ]
+            if self.secure:
+                # SCRAM credentials are part of the KRaft metadata from the first record on.
+                password = self._secrets()["LIVEGATE_KAFKA_SASL_PASSWORD"]
+                fmt_cmd += ["--add-scram", f"SCRAM-SHA-512=[name={STACK_USER},password={password}]"]
+            fmt = subprocess.run(fmt_cmd, capture_output=True, text=True, check=False)
             if fmt.returncode != 0:
-                raise StackError(f"formatting Kafka storage failed: {fmt.stderr.strip()[-500:]}")
+                detail = fmt.stderr.strip()[-500:]
+                if self.secure:
+                    detail = detail.replace(self._secrets()["LIVEGATE_KAFKA_SASL_PASSWORD"], "***")
+                raise StackError(f"formatting Kafka storage failed: {detail}")
         pid = _daemon([*jvm, "kafka.Kafka", str(props)], logs / "stdout.log", self.kafka_dir)
         (self.kafka_dir / "kafka.pid").write_text(str(pid))
 
@@ -174,12 +319,20 @@ class LocalStack:
             "--dir", str(self.redis_dir), "--appendonly", "yes", "--appendfsync", "everysec",
             "--save", "", "--daemonize", "no", "--logfile", str(self.redis_dir / "redis.log"),
         ]  # fmt: skip
+        if self.secure:
+            # An ACL file (mode 0600), not --user: a password on the command line is
+            # visible to every local user in `ps`.
+            password = _url_password(self._secrets()["LIVEGATE_REDIS_URL"])
+            acl = self.redis_dir / "users.acl"
+            _write_private(acl, f"user {STACK_USER} on >{password} ~* &* +@all\nuser default off\n")
+            cmd += ["--aclfile", str(acl)]
         pid = _daemon(cmd, self.redis_dir / "stdout.log", self.redis_dir)
         (self.redis_dir / "redis.pid").write_text(str(pid))
 
     def _wait_redis(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
-        client = redis.Redis.from_url(self.redis_url, socket_timeout=1)
+        url = self.client_settings().redis_url.reveal()
+        client = redis.Redis.from_url(url, socket_timeout=1)
         try:
             while True:
                 try:
@@ -218,6 +371,51 @@ class LocalStack:
         pid = _alive(pid_file, marker)
         if pid is not None:
             _stop(pid, 30.0)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read (created 0600, never world-readable)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o600)
+
+
+def _url_password(url: str) -> str:
+    from urllib.parse import unquote, urlsplit
+
+    return unquote(urlsplit(url).password or "")
+
+
+def _secure_properties(plain: str, stack: LocalStack) -> str:
+    """The plain broker configuration turned into the secure stack's: clients on SASL_SSL
+    (SCRAM-SHA-512, the generated certificate), the controller and the broker's own
+    replication traffic on plaintext listeners bound to 127.0.0.1."""
+    s = stack.s
+    overrides = {
+        "listeners": f"SASL_SSL://127.0.0.1:{s.kafka_port},"
+        f"CONTROLLER://127.0.0.1:{s.kafka_controller_port},"
+        f"INTERNAL://127.0.0.1:{stack.internal_port}",
+        "advertised.listeners": f"SASL_SSL://127.0.0.1:{s.kafka_port},"
+        f"INTERNAL://127.0.0.1:{stack.internal_port}",
+        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,INTERNAL:PLAINTEXT,"
+        "SASL_SSL:SASL_SSL",
+        "inter.broker.listener.name": "INTERNAL",
+    }
+    lines = [line for line in plain.splitlines() if line.partition("=")[0].strip() not in overrides]
+    lines += [f"{k}={v}" for k, v in overrides.items()]
+    lines += [
+        "sasl.enabled.mechanisms=SCRAM-SHA-512",
+        "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config="
+        "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+        "ssl.keystore.type=PEM",
+        f"ssl.keystore.location={stack.tls_dir / 'broker-keystore.pem'}",
+        "ssl.truststore.type=PEM",
+        f"ssl.truststore.location={stack.ca_file}",
+        "ssl.client.auth=none",
+        "ssl.endpoint.identification.algorithm=https",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def _daemon(cmd: list[str], log: Path, cwd: Path) -> int:

@@ -14,6 +14,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from pipeline.kafkautil import client_kwargs
 from pipeline.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,7 +28,9 @@ def now_ms() -> int:
 async def produce(
     settings: Settings, topic: str, records: Iterable[tuple[bytes | None, bytes | dict[str, Any]]]
 ) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap, acks="all", **client_kwargs(settings)
+    )
     await producer.start()
     try:
         for key, value in records:
@@ -50,14 +53,17 @@ def event(type_: str, creator: str, event_id: str, ts: int | None = None, **fiel
 async def read_all(settings: Settings, topic: str) -> list[Any]:
     """Every record currently on a topic, decoded as JSON (value) with partition/offset."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        **client_kwargs(settings),
     )
     await consumer.start()
     out: list[Any] = []
     try:
         from pipeline.kafkautil import partitions
 
-        tps = [TopicPartition(topic, p) for p in await partitions(settings.kafka_bootstrap, topic)]
+        tps = [TopicPartition(topic, p) for p in await partitions(settings, topic)]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         end = await consumer.end_offsets(tps)

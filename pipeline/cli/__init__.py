@@ -47,17 +47,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    from pipeline import security
+
+    # No secret in any log line; aiokafka's per-connection auth errors are reported once,
+    # clearly, below (README "Security").
+    security.guard_logging(drop_auth_noise=not args.verbose)
     handler: Handler = args.handler
     try:
         return handler(args)
     except LiveGateError as exc:
-        print(f"livegate: error: {exc}", file=sys.stderr)
-        return 1
+        return _error(security.describe(exc) or str(exc))
     except KeyboardInterrupt:
         return 130
-    except (ConnectionError, OSError) as exc:
-        print(f"livegate: error: {exc}", file=sys.stderr)
-        return 1
+    except Exception as exc:
+        # Refused credentials surface from the drivers as connection errors: say which.
+        reason = security.describe(exc)
+        if reason is None and not isinstance(exc, ConnectionError | OSError):
+            raise
+        return _error(reason or str(exc))
+
+
+def _error(message: str) -> int:
+    from pipeline import security
+
+    print(f"livegate: error: {security.scrub(message)}", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

@@ -13,6 +13,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ssub = p.add_subparsers(dest="stack_command", metavar="ACTION", required=True)
     up = ssub.add_parser("up", help="start Kafka and Redis (idempotent) and create the topics")
     up.add_argument("--partitions", type=int, default=None, help="partitions per topic")
+    up.add_argument(
+        "--secure",
+        action="store_true",
+        help="Kafka with SASL/SCRAM over TLS and Redis with an ACL user; certificates and "
+        "passwords are generated into the stack directory (use its own LIVEGATE_STACK_DIR "
+        "and ports)",
+    )
     up.set_defaults(handler=_up)
     down = ssub.add_parser("down", help="stop what `up` started; data is kept")
     down.add_argument("--wipe", action="store_true", help="also delete the stack's data")
@@ -23,9 +30,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _up(args: argparse.Namespace) -> int:
     stack = LocalStack(Settings.from_env())
-    for note in stack.up(partitions=args.partitions):
+    for note in stack.up(partitions=args.partitions, secure=args.secure):
         print(note)
-    return _status(args)
+    code = _status(args)
+    print("connect with:")
+    for line in stack.connect_env():
+        print(f"  {line}")
+    return code
 
 
 def _down(args: argparse.Namespace) -> int:
@@ -40,4 +51,8 @@ def _status(args: argparse.Namespace) -> int:
     for row in rows:
         state = f"running  pid {row.pid}" if row.running else "stopped"
         print(f"{row.name:<6} {state:<18} {row.address:<28} data {row.data_dir}")
+    if stack.secure:
+        # The passwords are never printed: only where they are.
+        print(f"secure: SASL_SSL (SCRAM-SHA-512) and Redis ACL; CA {stack.ca_file}")
+        print(f"secrets {stack.secrets_file} (mode 0600, not shown)")
     return 0 if all(r.running for r in rows) else 3

@@ -11,6 +11,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
+from pipeline import kafkautil
 from pipeline.settings import Settings
 from pipeline.times import format_ms
 
@@ -70,9 +71,10 @@ async def follow(
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=settings.kafka_bootstrap, group_id=None,
         auto_offset_reset="earliest" if from_beginning else "latest",
+        **kafkautil.client_kwargs(settings),
     )  # fmt: skip
-    await consumer.start()
     try:
+        await consumer.start()  # inside: a refused start still closes the consumer
         async for record in consumer:
             if raw:
                 out(record.value.decode("utf-8", "replace"))

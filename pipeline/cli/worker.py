@@ -8,7 +8,7 @@ import dataclasses
 import logging
 import sys
 
-from pipeline import kafkautil
+from pipeline import kafkautil, security
 from pipeline.policyfile import load_policy_file
 from pipeline.settings import Settings
 
@@ -25,9 +25,9 @@ def _worker(args: argparse.Namespace) -> int:
     if args.web_port is not None:
         settings = dataclasses.replace(settings, web_port=args.web_port)
     policy = load_policy_file(settings.policy_path)
-    asyncio.run(
-        kafkautil.ensure_topics(settings.kafka_bootstrap, kafkautil.contract_topics(settings))
-    )
+    # Refused credentials stop the worker here, in one line, before Faust starts.
+    security.preflight(settings)
+    asyncio.run(kafkautil.ensure_topics(settings, kafkautil.contract_topics(settings)))
     from agents.app import create_app  # Faust is imported only by the worker
 
     app, _ = create_app(settings, policy)

@@ -1,0 +1,114 @@
+"""Settings: Kafka security variables are validated and secrets never print themselves."""
+
+from __future__ import annotations
+
+import logging
+import ssl
+
+import pytest
+
+from pipeline import kafkautil
+from pipeline.security import SecretFilter, scrub
+from pipeline.settings import Secret, Settings, SettingsError
+
+PASSWORD = "s3cret-Kafka-pw"
+REDIS_PASSWORD = "s3cret-Redis-pw"
+
+
+def sasl_env(**extra: str) -> dict[str, str]:
+    return {
+        "LIVEGATE_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+        "LIVEGATE_KAFKA_SASL_USERNAME": "livegate",
+        "LIVEGATE_KAFKA_SASL_PASSWORD": PASSWORD,
+        **extra,
+    }
+
+
+def test_defaults_are_plaintext_without_credentials():
+    s = Settings.from_env({})
+    assert s.kafka_security_protocol == "PLAINTEXT"
+    assert s.kafka_sasl_username is None and s.kafka_sasl_password is None
+    assert kafkautil.client_kwargs(s) == {"security_protocol": "PLAINTEXT"}
+    assert kafkautil.target("h:1") == ("h:1", {})
+
+
+def test_sasl_ssl_settings_and_client_kwargs(tmp_path):
+    ca = tmp_path / "ca.pem"
+    ca.write_text("")  # only checked for existence here
+    s = Settings.from_env(sasl_env(LIVEGATE_KAFKA_SSL_CAFILE=str(ca)))
+    assert (s.kafka_security_protocol, s.kafka_sasl_mechanism) == ("SASL_SSL", "SCRAM-SHA-512")
+    assert s.kafka_sasl and s.kafka_tls and s.kafka_ssl_cafile == ca
+    assert isinstance(s.kafka_sasl_password, Secret)
+    with pytest.raises(ssl.SSLError):  # an empty CA file is not a CA: the context loads it
+        kafkautil.client_kwargs(s)
+
+
+def test_sasl_client_kwargs_without_cafile_use_system_cas():
+    s = Settings.from_env(sasl_env())
+    kwargs = kafkautil.client_kwargs(s)
+    assert kwargs["security_protocol"] == "SASL_SSL"
+    assert kwargs["sasl_mechanism"] == "SCRAM-SHA-512"
+    assert kwargs["sasl_plain_username"] == "livegate"
+    assert kwargs["sasl_plain_password"] == PASSWORD
+    assert isinstance(kwargs["ssl_context"], ssl.SSLContext)
+    assert PASSWORD not in repr(kwargs)  # the password is passed as a Secret
+
+
+def test_sasl_plaintext_has_no_ssl_context():
+    s = Settings.from_env(sasl_env(LIVEGATE_KAFKA_SECURITY_PROTOCOL="sasl_plaintext"))
+    kwargs = kafkautil.client_kwargs(s)
+    assert kwargs["security_protocol"] == "SASL_PLAINTEXT" and "ssl_context" not in kwargs
+
+
+@pytest.mark.parametrize(
+    "missing", ["LIVEGATE_KAFKA_SASL_USERNAME", "LIVEGATE_KAFKA_SASL_PASSWORD"]
+)
+def test_sasl_without_username_or_password_names_the_variable(missing):
+    env = sasl_env()
+    del env[missing]
+    with pytest.raises(SettingsError, match=missing):
+        Settings.from_env(env)
+
+
+@pytest.mark.parametrize(
+    ("var", "value"),
+    [
+        ("LIVEGATE_KAFKA_SECURITY_PROTOCOL", "KERBEROS"),
+        ("LIVEGATE_KAFKA_SASL_MECHANISM", "GSSAPI"),
+        ("LIVEGATE_KAFKA_SSL_CAFILE", "/nonexistent/ca.pem"),
+    ],
+)
+def test_bad_security_values_name_the_variable(var, value):
+    with pytest.raises(SettingsError, match=var):
+        Settings.from_env(sasl_env(**{var: value}))
+
+
+def test_no_secret_in_repr_or_errors():
+    url = f"redis://livegate:{REDIS_PASSWORD}@127.0.0.1:6379/0"
+    s = Settings.from_env(sasl_env(LIVEGATE_REDIS_URL=url, LIVEGATE_WEB_TOKEN="tok-123456"))
+    shown = repr(s)
+    for secret in (PASSWORD, REDIS_PASSWORD, "tok-123456"):
+        assert secret not in shown
+    assert REDIS_PASSWORD not in s.redis_url_redacted
+    assert s.redis_username == "livegate"
+    assert set(s.secret_values()) == {PASSWORD, REDIS_PASSWORD, "tok-123456"}
+    assert scrub(f"failed at {url} with {PASSWORD}", s) == (
+        "failed at redis://livegate:***@127.0.0.1:6379/0 with ***"
+    )
+    bad = f"rediss://livegate:{REDIS_PASSWORD}@"
+    with pytest.raises(SettingsError) as err:
+        Settings.from_env({"LIVEGATE_REDIS_URL": bad})
+    assert REDIS_PASSWORD not in str(err.value)
+
+
+def test_secret_filter_masks_log_records():
+    s = Settings.from_env(sasl_env())
+    record = logging.LogRecord("x", logging.ERROR, __file__, 1, "auth with %s", (PASSWORD,), None)
+    assert SecretFilter(s).filter(record)
+    assert record.getMessage() == "auth with ***"
+    noise = logging.LogRecord(
+        "aiokafka", logging.ERROR, __file__, 1,
+        "Unable connect: [Error 58] SaslAuthenticationFailed: Authentication failed", None, None,
+    )  # fmt: skip
+    assert not SecretFilter(s, drop_auth_noise=True).filter(noise)
+    assert SecretFilter(s).filter(noise)
