@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: dev test lint unit integration faults bench fmt stack-up stack-down clean
+.PHONY: dev test lint check-deploy unit integration faults bench fmt stack-up stack-down clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,13 +17,33 @@ dev: $(STAMP)
 	$(BIN)/livegate dev
 
 ## test: lint, then the whole test suite against a real local Kafka + Redis
-test: lint
+test: lint check-deploy
 	$(BIN)/pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy pipeline/domain
+
+## check-deploy: promtool on the Prometheus config, alert rules and their tests; and
+## `docker compose config` on docker-compose.yml where a compose client exists (no engine needed)
+check-deploy:
+	@if command -v promtool >/dev/null; then \
+	  promtool check config config/prometheus/prometheus.yml config/prometheus/prometheus-local.yml && \
+	  promtool check rules config/prometheus/alerts.yml && \
+	  promtool test rules config/prometheus/alerts.test.yml; \
+	elif [ -n "$$CI" ]; then \
+	  echo "check-deploy: promtool is missing (apt-get install prometheus)" >&2; exit 1; \
+	else \
+	  echo "check-deploy: SKIPPED promtool checks: promtool not installed (apt-get install prometheus)"; \
+	fi
+	@if docker compose version >/dev/null 2>&1; then \
+	  docker compose config -q && echo "check-deploy: docker compose config: OK"; \
+	elif command -v docker-compose >/dev/null; then \
+	  docker-compose config -q && echo "check-deploy: docker-compose config: OK"; \
+	else \
+	  echo "check-deploy: SKIPPED docker compose config: no compose plugin (docker compose) here"; \
+	fi
 
 fmt: $(STAMP)
 	$(BIN)/ruff check --fix .

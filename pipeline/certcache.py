@@ -37,10 +37,10 @@ class CertCache:
     async def get_many(self, creators: Collection[str]) -> dict[str, CertSnapshot]:
         entries = self.entries
         wanted = [c for c in creators if c not in entries]
-        self.hits += len(creators) - len(wanted)
-        metrics.CACHE.labels("hit").inc(len(creators) - len(wanted))
+        read = 0  # creators read from Redis: a cached entry dropped by an epoch move is a miss
         while True:
             lookup = await self.store.lookup(wanted)
+            read += len(wanted)
             if not lookup.loaded:
                 raise TableNotLoaded("certification table not loaded (cert-loaded key missing)")
             if lookup.epoch == self.epoch:
@@ -52,8 +52,11 @@ class CertCache:
             wanted = [c for c in creators if c not in entries]
             if not wanted:
                 break
-        self.misses += len(lookup.snapshots)
-        metrics.CACHE.labels("miss").inc(len(lookup.snapshots))
+        misses = min(read, len(creators))
+        self.hits += len(creators) - misses
+        self.misses += misses
+        metrics.CACHE.labels("hit").inc(len(creators) - misses)
+        metrics.CACHE.labels("miss").inc(misses)
         if len(entries) + len(lookup.snapshots) > self.max_entries:
             entries.clear()
         entries.update(lookup.snapshots)

@@ -79,8 +79,12 @@ class CertStore:
     def key(self, creator_id: str) -> str:
         return self.prefix + creator_id
 
-    async def snapshot(self, creator_id: str) -> CertSnapshot:
+    def _trip(self) -> None:
         self.round_trips += 1
+        metrics.REDIS_ROUND_TRIPS.inc()
+
+    async def snapshot(self, creator_id: str) -> CertSnapshot:
+        self._trip()
         return parse_hash(await self.client.hgetall(self.key(creator_id)), creator_id)
 
     async def lookup(self, creators: Iterable[str]) -> Lookup:
@@ -92,8 +96,7 @@ class CertStore:
         for creator in names:
             pipe.hgetall(self.key(creator))
         replies = await pipe.execute()
-        self.round_trips += 1
-        metrics.REDIS_ROUND_TRIPS.inc()
+        self._trip()
         snaps = {c: parse_hash(r, c) for c, r in zip(names, replies[2:], strict=True)}
         return Lookup(int(replies[0] or 0), bool(replies[1]), snaps)
 
@@ -138,7 +141,7 @@ class CertStore:
         pipe = self.client.pipeline(transaction=False)
         for change in changes:
             pipe.hget(self.key(change.creator_id), change.domain)
-        self.round_trips += 1
+        self._trip()
         return list(await pipe.execute())
 
     async def _write(
@@ -154,6 +157,6 @@ class CertStore:
                 args=[change.domain, expected, new],
                 client=pipe,
             )
-        self.round_trips += 1
+        self._trip()
         replies = await pipe.execute()
         return {i for (i, _, _), r in zip(writes, replies, strict=True) if int(r) < 0}
