@@ -17,6 +17,7 @@ from pipeline.certstore import CertStore, connect
 from pipeline.decisionlog import ChainHeads
 from pipeline.domain.policy import Policy
 from pipeline.expiries import ExpirySchedule
+from pipeline.logs import decision_logger
 from pipeline.processor import Processor, Record
 from pipeline.settings import Settings
 
@@ -146,6 +147,7 @@ def create_app(settings: Settings, policy: Policy) -> tuple[faust.App, Runtime]:
         settings, policy, CertCache(store), states, send, chain, partitions_of, schedule,
         session_timeout_s=SESSION_TIMEOUT_S,
     )  # fmt: skip
+    processor.hooks.append(decision_logger())  # decision log lines (pipeline/logs.py)
 
     async def fetch_metadata() -> None:
         # Table writes pick the changelog partition from the producer's metadata

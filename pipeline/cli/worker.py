@@ -9,6 +9,7 @@ import logging
 import sys
 
 from pipeline import kafkautil, security
+from pipeline.logs import logging_config
 from pipeline.policyfile import load_policy_file
 from pipeline.settings import Settings
 
@@ -43,7 +44,7 @@ def _worker(args: argparse.Namespace) -> int:
     asyncio.set_event_loop(asyncio.new_event_loop())
     worker = faust.Worker(
         app, loglevel=args.loglevel, quiet=True, redirect_stdouts=False,
-        console_port=0,
+        console_port=0, logging_config=logging_config(settings.log_format, args.loglevel),
     )  # fmt: skip
     logging.getLogger("livegate").setLevel(logging.INFO)
     worker.execute_from_commandline()
