@@ -97,6 +97,14 @@ class Traffic:
                 c, "stream_updated", now, stream_id=c.live, title=self._title(c)))]  # fmt: skip
         return [("reports", c.creator_id, r) for r in self._reports(c, now)]
 
+    def bulk(self, count: int, now: int) -> list[tuple[str, str, dict[str, object]]]:
+        """The next `count` events of the model, all at event time `now` (benchmark loads)."""
+        out: list[tuple[str, str, dict[str, object]]] = []
+        while len(out) < count:
+            out.extend(self.next_events(now))
+        del out[count:]
+        return out
+
     def _title(self, c: Creator) -> str:
         if c.suspicious:
             return self.rng.choice(SUSPICIOUS_TITLES[self.rng.choice(list(SUSPICIOUS_TITLES))])

@@ -1,0 +1,55 @@
+"""The bench's table (for people) from its result (the JSON, for machines)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+NAMES = {
+    "limit": "limit: raw aiokafka passthrough",
+    "floor": "engine floor: bare Faust passthrough",
+    "livegate_1": "LiveGate, 1 worker",
+    "livegate_2": "LiveGate, 2 workers",
+}
+
+
+def _ratio(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}"
+
+
+def table(result: dict[str, Any]) -> str:
+    systems = result["systems"]
+    limit = systems["limit"]["events_per_s"]
+    floor = systems["floor"]["events_per_s"]
+    rows = [f"{'system':<38} {'events/s':>10} {'to limit':>9} {'to floor':>9} {'peak RSS':>9}"]
+    for key, name in NAMES.items():
+        s = systems.get(key)
+        if s is None:
+            continue
+        rate = s["events_per_s"]
+        rows.append(
+            f"{name:<38} {rate:>10,.0f} {_ratio(rate / limit):>9} "
+            f"{_ratio(rate / floor):>9} {s['peak_rss_mb']:>6.0f} MB"
+        )
+    rows.append("")
+    rows.append(f"{'decision latency (produced → decided)':<38} {'rate/s':>10} "
+                f"{'p50 ms':>9} {'p99 ms':>9} {'max ms':>9}")  # fmt: skip
+    for key, lat in result.get("latency", {}).items():
+        share = key.removeprefix("at_").removesuffix("pct")
+        rows.append(
+            f"{'  at ' + share + '% of 1-worker throughput':<38} {lat['rate']:>10,.0f} "
+            f"{lat['p50_ms']:>9.0f} {lat['p99_ms']:>9.0f} {lat['max_ms']:>9.0f}"
+        )
+    one = systems.get("livegate_1", {})
+    trips = one.get("redis_round_trips_per_event")
+    rows.append("")
+    if trips is not None:
+        rows.append(f"Redis round trips per event (1 worker): {trips:.4f}")
+    pre = result["preload"]
+    rows.append(
+        f"certification table: {pre['certifications']:,} certifications of "
+        f"{pre['creators']:,} creators ({pre['physicians']:,} physicians) "
+        f"preloaded in {pre['seconds']:.2f}s"
+    )
+    mix = ", ".join(f"{k} {v:,}" for k, v in result["workload"]["mix"].items())
+    rows.append(f"input mix of the {result['workload']['events']:,}-event backlog: {mix}")
+    return "\n".join(rows)
