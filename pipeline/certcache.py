@@ -35,21 +35,34 @@ class CertCache:
         return self.store.round_trips
 
     async def get_many(self, creators: Collection[str]) -> dict[str, CertSnapshot]:
-        entries = self.entries
-        wanted = [c for c in creators if c not in entries]
+        """The creators' certifications, coherent with the epoch read in the same trip.
+
+        Batches of several agents look up concurrently: the result is built from this
+        call's own reads and what was cached when it started, never from the shared dict
+        after an await, so another call dropping the cache cannot take entries away.
+        """
+        found: dict[str, CertSnapshot] = {}
+        wanted: list[str] = []
+        for c in creators:
+            cached = self.entries.get(c)
+            if cached is None:
+                wanted.append(c)
+            else:
+                found[c] = cached
+        seen_epoch = self.epoch
         read = 0  # creators read from Redis: a cached entry dropped by an epoch move is a miss
         while True:
             lookup = await self.store.lookup(wanted)
             read += len(wanted)
             if not lookup.loaded:
                 raise TableNotLoaded("certification table not loaded (cert-loaded key missing)")
-            if lookup.epoch == self.epoch:
+            if lookup.epoch == seen_epoch:
+                found.update(lookup.snapshots)
                 break
-            # The table changed since the cache was filled: nothing cached can be trusted.
-            entries.clear()
-            self.epoch = lookup.epoch
-            entries.update(lookup.snapshots)
-            wanted = [c for c in creators if c not in entries]
+            # The table changed since what we hold was read: only this trip's reads count.
+            seen_epoch = lookup.epoch
+            found = dict(lookup.snapshots)
+            wanted = [c for c in creators if c not in found]
             if not wanted:
                 break
         misses = min(read, len(creators))
@@ -57,10 +70,13 @@ class CertCache:
         self.misses += misses
         metrics.CACHE.labels("hit").inc(len(creators) - misses)
         metrics.CACHE.labels("miss").inc(misses)
-        if len(entries) + len(lookup.snapshots) > self.max_entries:
-            entries.clear()
-        entries.update(lookup.snapshots)
-        return {c: entries[c] for c in creators}
+        if seen_epoch != self.epoch:
+            self.entries.clear()
+            self.epoch = seen_epoch
+        if len(self.entries) + len(found) > self.max_entries:
+            self.entries.clear()
+        self.entries.update(found)
+        return found
 
     def invalidate(self) -> None:
         self.entries.clear()
