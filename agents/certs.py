@@ -9,4 +9,5 @@ from agents.app import Runtime, batch_agent
 
 
 def attach(app: faust.App, rt: Runtime) -> None:
-    batch_agent(app, rt, rt.settings.topics.certs, "certs", before=rt.processor.apply_cert_changes)
+    # The batch handler applies a batch's changes to Redis before deciding anything in it.
+    batch_agent(app, rt, rt.settings.topics.certs, "certs")

@@ -88,6 +88,23 @@ def contract_topics(settings: Settings, partitions: int | None = None) -> list[N
     return topics
 
 
+def expiries_topic_name(settings: Settings) -> str:
+    return f"{settings.app_id}-expiries"
+
+
+def worker_topics(settings: Settings) -> list[NewTopic]:
+    """The contract's topics and the worker's internal expiry-check topic.
+
+    The internal topic is created before Faust starts: one created by Faust itself just
+    before the group forms can be missing from the metadata the assignor sees, and then
+    no worker is assigned its partitions.
+    """
+    week = {"cleanup.policy": "delete", "retention.ms": str(7 * 86_400_000)}
+    internal = NewTopic(expiries_topic_name(settings), settings.partitions, 1,
+                        topic_configs=week)  # fmt: skip
+    return [*contract_topics(settings), internal]
+
+
 async def ensure_topics(where: Target, topics: Iterable[NewTopic]) -> list[str]:
     """Create the topics that do not exist yet; returns the names created."""
     bootstrap, security = target(where)

@@ -17,9 +17,11 @@ Agents hand it batches of raw records. For a batch it:
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -48,13 +50,22 @@ from pipeline.watchdog import FreezeWatch
 log = logging.getLogger("livegate.processor")
 REVIEW_ONLY = frozenset({"warn", "flag_for_review"})
 
+
+@functools.cache
+def labelled(metric: Any, *values: str) -> Any:
+    """A metric's child for these label values, looked up once (labels() costs ~5 µs)."""
+    return metric.labels(*values)
+
+
 Decoded = tuple["Record", Event]
 Dead = tuple[bytes | None, bytes, str]  # key, dead-letter JSON, error code
+Ack = Callable[[], Awaitable[None]]
 Send = Callable[[str, bytes | None, bytes, int | None], Awaitable[Awaitable[Any]]]
 
 
 @dataclass(frozen=True, slots=True)
 class Record:
+    kind: str  # the topic's kind: live, commerce, reports, certs, expiries
     topic: str
     partition: int
     offset: int
@@ -65,7 +76,16 @@ class Record:
 
 class StateStore(Protocol):
     def get(self, key: bytes) -> bytes | None: ...
-    def set(self, key: bytes, value: bytes) -> None: ...
+    async def set(self, key: bytes, value: bytes, partition: int) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Decided:
+    """What deciding a batch changed: creator states (and their partitions), expiry checks."""
+
+    states: dict[bytes, CreatorState]
+    partitions: dict[bytes, int]
+    expiries: dict[bytes, list[Expiry]]
 
 
 class DecisionHook(Protocol):
@@ -87,7 +107,7 @@ class Processor:
     def __init__(
         self, settings: Settings, policy: Policy, certs: CertCache, states: StateStore,
         send: Send, chain: ChainHeads, partitions_of: Callable[[str], int | None],
-        schedule: ExpirySchedule, session_timeout_s: float = 10.0,
+        schedule: ExpirySchedule, session_timeout_s: float = 10.0, max_in_flight: int = 256,
         clock: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
     ) -> None:  # fmt: skip
         self.s = settings
@@ -102,6 +122,12 @@ class Processor:
         # Run once before the first batch (e.g. fetch producer metadata for the changelogs).
         self.prepare: Callable[[], Awaitable[None]] | None = None
         self.watch = FreezeWatch(limit_s=session_timeout_s)
+        # Pipelining: decided states not yet in the table, the completion of the last
+        # batch decided, and a bound on batches in flight (backpressure on the agents).
+        self.unwritten: dict[bytes, CreatorState] = {}
+        self.last_written: asyncio.Future[None] | None = None
+        self.slots = asyncio.Semaphore(max_in_flight)
+        self.completions: set[asyncio.Task[None]] = set()
         self.breaker = Breaker(BreakerConfig(
             window_s=settings.breaker_window_s, factor=settings.breaker_factor,
             floor=settings.breaker_floor,
@@ -113,13 +139,14 @@ class Processor:
         self.decided = 0
 
     # ---- 1. decode ----------------------------------------------------------------------
-    def decode(self, kind: str, records: Sequence[Record]) -> tuple[list[Decoded], list[Dead]]:
+    def decode(self, records: Sequence[Record]) -> tuple[list[Decoded], list[Dead]]:
         good: list[Decoded] = []
         dead: list[Dead] = []
         now = self.clock()
         for r in records:
             try:
-                event = decode_event(kind, r.key, r.value or b"", max_bytes=self.s.max_record_bytes)
+                value = r.value or b""
+                event = decode_event(r.kind, r.key, value, max_bytes=self.s.max_record_bytes)
                 self._check_partition(r)
             except InvalidEvent as exc:
                 dead.append((r.key, self._dead(exc.error, exc.detail, r, now), exc.error))
@@ -171,7 +198,7 @@ class Processor:
 
     async def apply_cert_changes(self, records: Sequence[Record]) -> None:
         """Write the batch's certification changes to Redis before deciding them."""
-        good, _ = self.decode("certs", records)
+        good, _ = self.decode([r for r in records if r.kind == "certs"])
         changes = [e for _, e in good]
         delay = 0.05
         while changes:
@@ -206,52 +233,95 @@ class Processor:
             log.error("%s", message)
 
     # ---- the batch ------------------------------------------------------------------------
-    async def process(self, kind: str, records: Sequence[Record]) -> None:
-        metrics.CONSUMED.labels(kind).inc(len(records))
+    async def process(self, records: Sequence[Record], ack: Ack | None = None) -> None:
+        """Decide a batch; its completion (delivery, state, ack) runs in the background.
+
+        Batches are decided one after another (under the lock, so the hash chain and the
+        creator states follow one order), but the wait for the broker's acknowledgement
+        overlaps with deciding the next batches. States are written, and batches acked, in
+        the order they were decided; until then the decided states are read from `unwritten`.
+        Without `ack` the call waits for its own completion.
+        """
+        try:
+            await self._process(records, ack)
+        except Exception as exc:  # an escaping exception would stop the agent: exit instead
+            fatal("processing a batch failed unexpectedly", exc)
+
+    async def _process(self, records: Sequence[Record], ack: Ack | None) -> None:
+        for kind, n in Counter(r.kind for r in records).items():
+            metrics.CONSUMED.labels(kind).inc(n)
         metrics.BATCH_SIZE.observe(len(records))
-        good, dead = self.decode(kind, records)
+        good, dead = self.decode(records)
         certs = await self.lookup({e.creator_id for _, e in good}) if good else {}
+        await self.slots.acquire()
         async with self.lock:
             self.watch.start()
             if self.prepare is not None:
                 await self._prepare_once()
             try:
                 pending = [await self.send(self.s.topics.dlq, k, v, None) for k, v, _ in dead]
-                states, expiries = await self._decide_all(kind, good, certs, pending)
-                if pending:
-                    await asyncio.gather(*pending)
+                batch = await self._decide_all(good, certs, pending)
             except Exception as exc:
                 fatal("producing the batch's records failed", exc)
                 return
-            frozen = self.watch.frozen()
-            if frozen is not None:
-                fatal(
-                    "this worker stood still for longer than the session timeout; its "
-                    "partitions have moved on, so it writes no state",
-                    TimeoutError(f"frozen for {frozen:.1f}s"),
-                )
-            try:
-                for key, state in states.items():
-                    self.states.set(key, encode_state(state))
-                for key, due in expiries.items():
-                    self.schedule.add(key, due)
-            except Exception as exc:  # the batch must not be acked
-                fatal("writing creator state failed", exc)
+            previous, written = self.last_written, asyncio.get_running_loop().create_future()
+            self.last_written = written
         for _, _, error in dead:
             metrics.DEAD_LETTERS.labels(error).inc()
+        done = self._complete(pending, batch, previous, written, ack)
+        if ack is None:
+            await done
+        else:
+            task = asyncio.ensure_future(done)
+            self.completions.add(task)
+            task.add_done_callback(self.completions.discard)
+
+    async def _complete(
+        self, pending: list[Awaitable[Any]], batch: Decided,
+        previous: asyncio.Future[None] | None,
+        written: asyncio.Future[None], ack: Ack | None,
+    ) -> None:  # fmt: skip
+        try:
+            if pending:
+                await asyncio.gather(*pending)
+            if previous is not None:
+                await previous
+        except Exception as exc:
+            fatal("producing the batch's records failed", exc)
+        frozen = self.watch.frozen()
+        if frozen is not None:
+            fatal(
+                "this worker stood still for longer than the session timeout; its "
+                "partitions have moved on, so it writes no state",
+                TimeoutError(f"frozen for {frozen:.1f}s"),
+            )
+        try:
+            for key, state in batch.states.items():
+                await self.states.set(key, encode_state(state), batch.partitions[key])
+                if self.unwritten.get(key) is state:
+                    del self.unwritten[key]
+            for key, due in batch.expiries.items():
+                self.schedule.add(key, due)
+            if ack is not None:
+                await ack()
+        except Exception as exc:  # the batch must not be acked
+            fatal("writing creator state failed", exc)
+        written.set_result(None)
+        self.slots.release()
 
     async def _decide_all(
-        self, kind: str, good: list[tuple[Record, Event]], certs: dict[str, Any],
+        self, good: list[tuple[Record, Event]], certs: dict[str, Any],
         pending: list[Awaitable[Any]],
-    ) -> tuple[dict[bytes, CreatorState], dict[bytes, list[Expiry]]]:  # fmt: skip
+    ) -> Decided:  # fmt: skip
         if good:
             await self._ensure_chains({r.partition for r, _ in good})
         states: dict[bytes, CreatorState] = {}
         expiries: dict[bytes, list[Expiry]] = {}
+        partitions: dict[bytes, int] = {}
         topics = self.s.topics
         for r, event in good:
             key = r.key or b""
-            state = states.get(key)
+            state = states.get(key) or self.unwritten.get(key)
             if state is None:
                 raw = self.states.get(key)
                 state = decode_state(raw) if raw is not None else None
@@ -265,7 +335,7 @@ class Processor:
                 metrics.DEAD_LETTERS.labels("decision_failed").inc()
                 continue
             if decision is None:
-                metrics.DUPLICATES.labels(kind).inc()
+                metrics.DUPLICATES.labels(r.kind).inc()
                 continue
             record = self._decision_record(event, decision, r, now)
             held = self._hold(decision)
@@ -274,7 +344,8 @@ class Processor:
                 record["held"] = True
                 record["held_actions"] = [msgspec.to_builtins(a) for a in decision.actions]
             else:
-                states[key] = decision.new_state
+                states[key] = self.unwritten[key] = decision.new_state
+                partitions[key] = r.partition
                 if decision.expiries:
                     expiries.setdefault(key, []).extend(decision.expiries)
             head = self.chain.heads[r.partition]
@@ -283,14 +354,14 @@ class Processor:
             for action in () if held else decision.actions:
                 body = encode_action(action)
                 pending.append(await self.send(topics.actions, key, body, r.partition))
-                metrics.ACTIONS.labels(action.action, action.rule_id).inc()
+                labelled(metrics.ACTIONS, action.action, action.rule_id).inc()
             for hook in self.hooks:
                 for out in hook(event, decision, certs[event.creator_id], r):
                     pending.append(await self.send(*out))
-            metrics.EVENTS.labels(kind, decision.outcome).inc()
+            labelled(metrics.EVENTS, r.kind, decision.outcome).inc()
             metrics.LATENCY.observe(max(0, self.clock() - r.timestamp_ms) / 1000)
             self.decided += 1
-        return states, expiries
+        return Decided(states, partitions, expiries)
 
     def _hold(self, decision: Decision) -> bool:
         enforcing = sum(a.action not in REVIEW_ONLY for a in decision.actions)

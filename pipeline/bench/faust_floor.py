@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     worker = faust.Worker(
         app, loglevel="warning", quiet=True, redirect_stdouts=False, console_port=0
     )
+    worker.spinner = None  # its root-logger DEBUG level costs every debug call (see worker)
     worker.execute_from_commandline()
     return 0
 
