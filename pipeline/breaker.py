@@ -27,30 +27,48 @@ class BreakerConfig:
 
 
 class Breaker:
+    """Counts enforcing actions in one-second buckets, with running sums: O(1) per decision."""
+
     def __init__(self, config: BreakerConfig, clock: Callable[[], float] = time.monotonic):
         self.c = config
         self.clock = clock
-        self.events: deque[tuple[float, int]] = deque()  # (time, enforcing actions)
+        self.buckets: deque[list[int]] = deque()  # [second, enforcing actions in it]
+        self.in_window = 0  # actions in buckets within the window
+        self.before = 0  # actions in older buckets within the baseline
+        self.boundary = 0  # index in buckets of the first bucket inside the window
         self.is_open = False
         self.started = clock()
 
-    def _trim(self, now: float) -> None:
-        while self.events and self.events[0][0] < now - self.c.baseline_s:
-            self.events.popleft()
+    def _advance(self, second: int) -> None:
+        window_start = second - int(self.c.window_s) + 1
+        while self.boundary < len(self.buckets) and self.buckets[self.boundary][0] < window_start:
+            n = self.buckets[self.boundary][1]
+            self.in_window -= n
+            self.before += n
+            self.boundary += 1
+        baseline_start = second - int(self.c.baseline_s) + 1
+        while self.buckets and self.buckets[0][0] < baseline_start:
+            _, n = self.buckets.popleft()
+            self.before -= n
+            self.boundary -= 1
 
     def rates(self, now: float) -> tuple[int, float]:
         """(enforcing actions in the current window, mean per window before it)."""
-        window = sum(n for t, n in self.events if t >= now - self.c.window_s)
-        before = sum(n for t, n in self.events if t < now - self.c.window_s)
+        self._advance(int(now))
         history = min(self.c.baseline_s, now - self.started) - self.c.window_s
-        return window, before * self.c.window_s / history if history > 0 else 0.0
+        return self.in_window, self.before * self.c.window_s / history if history > 0 else 0.0
 
     def record(self, enforcing: int) -> bool:
         """Count a decision's enforcing actions; True when they must be held."""
         now = self.clock()
-        self._trim(now)
+        second = int(now)
+        self._advance(second)
         if enforcing:
-            self.events.append((now, enforcing))
+            if self.buckets and self.buckets[-1][0] == second:
+                self.buckets[-1][1] += enforcing
+            else:
+                self.buckets.append([second, enforcing])
+            self.in_window += enforcing
         window, normal = self.rates(now)
         limit = max(self.c.floor, self.c.factor * normal)
         self.is_open = window > limit

@@ -31,7 +31,7 @@ def _optional_modules() -> list[object]:
     import importlib
 
     found = []
-    for name in ("worker", "simulate", "tail", "dev", "replay", "bench"):
+    for name in ("worker", "simulate", "tail", "dev", "replay", "bench", "breaker"):
         try:
             found.append(importlib.import_module(f"pipeline.cli.{name}"))
         except ModuleNotFoundError as exc:
