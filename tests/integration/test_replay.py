@@ -325,9 +325,12 @@ async def test_shadow_policy_decides_beside_the_active_one_and_never_acts(stack_
         history = await read_policies(p.settings)
         assert {third["policy_version"], third["active"]["policy_version"]} <= set(history)
         port = p.workers[0].web_port
-        body = await asyncio.to_thread(
-            lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
-        )
+
+        def scrape() -> bytes:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+                return resp.read()
+
+        body = await asyncio.to_thread(scrape)
         metrics = body.decode()
         assert re.search(r'livegate_shadow_disagreements_total\{kind="reports"\} 1\.0', metrics)
         assert re.search(r'livegate_shadow_decisions_total\{kind="reports"\} 3\.0', metrics)

@@ -154,3 +154,4 @@ async def test_the_creator_view_shows_credit_after_a_deduction(pipeline: Pipelin
     with pytest.raises(urllib.error.HTTPError) as missing:
         urllib.request.urlopen(f"http://127.0.0.1:{port}/creators/nobody-{c}", timeout=10)
     assert missing.value.code == 404
+    missing.value.close()
