@@ -15,11 +15,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-
 from pipeline import kafkautil
 from pipeline.domain.errors import LiveGateError
 from pipeline.domain.policy import Policy, load_policy, policy_version
+from pipeline.replay.reader import read_topic
 from pipeline.settings import Settings
 
 log = logging.getLogger("livegate.policyhistory")
@@ -84,31 +83,12 @@ def attach(app: Any, settings: Settings, active: Policy, shadow: Policy | None =
 
 async def read_policies(settings: Settings, topic: str | None = None) -> dict[str, str]:
     """Every policy text on the history topic, by version (the last record of a key wins)."""
-    name = topic or settings.topics.policies
-    numbers = await kafkautil.partitions(settings.kafka_bootstrap, name)
-    if not numbers:
-        return {}
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False, group_id=None
-    )
-    await consumer.start()
+    partitions = await read_topic(settings, topic or settings.topics.policies, required=False)
     out: dict[str, str] = {}
-    try:
-        tps = [TopicPartition(name, p) for p in numbers]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        end = await consumer.end_offsets(tps)
-        remaining = {tp for tp in tps if end[tp] > await consumer.position(tp)}
-        while remaining:
-            batch = await consumer.getmany(*remaining, timeout_ms=1000)
-            for tp, records in batch.items():
-                for rec in records:
-                    if rec.key is not None and rec.value is not None:
-                        out[rec.key.decode("utf-8", "replace")] = rec.value.decode("utf-8")
-                    if rec.offset + 1 >= end[tp]:
-                        remaining.discard(tp)
-    finally:
-        await consumer.stop()
+    for rows in partitions.values():
+        for rec in rows:
+            if rec.key is not None and rec.value is not None:
+                out[rec.key.decode("utf-8", "replace")] = rec.value.decode("utf-8")
     return out
 
 

@@ -16,7 +16,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaConnectionError, UnknownTopicOrPartitionError
 
 from pipeline import kafkautil
@@ -24,6 +23,7 @@ from pipeline.certstore import CertChange, CertStore, connect
 from pipeline.domain.certifications import CertSnapshot
 from pipeline.domain.errors import InvalidEvent, LiveGateError
 from pipeline.domain.events import decode_event
+from pipeline.replay.reader import TopicMissing, read_topic
 from pipeline.settings import Settings
 from pipeline.times import TimeFormatError, now_ms, parse_time
 
@@ -156,37 +156,20 @@ async def read_history(
 ) -> tuple[list[CertChange], int]:
     """Every valid change on the topic, in offset order per partition, and the invalid count."""
     topic = settings.topics.certs
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False,
-        auto_offset_reset="earliest", group_id=None, **kafkautil.client_kwargs(settings),
-    )  # fmt: skip
-    await consumer.start()
+    try:
+        partitions = await read_topic(
+            settings, topic, (lambda done, _: progress(done)) if progress else None
+        )
+    except TopicMissing:
+        raise RegistryError(f"topic {topic} not found at {settings.kafka_bootstrap}") from None
     changes: list[CertChange] = []
     bad = 0
-    try:
-        numbers = await kafkautil.partitions(settings, topic)
-        parts = [TopicPartition(topic, p) for p in numbers]
-        if not parts:
-            raise RegistryError(f"topic {topic} not found at {settings.kafka_bootstrap}")
-        consumer.assign(parts)
-        await consumer.seek_to_beginning(*parts)
-        end = await consumer.end_offsets(parts)
-        remaining = {tp for tp in parts if end[tp] > 0}
-        while remaining:
-            batch = await consumer.getmany(*remaining, timeout_ms=1000)
-            for tp, records in batch.items():
-                for rec in records:
-                    try:
-                        event = decode_event("certs", rec.key, rec.value or b"")
-                        changes.append(event)  # type: ignore[arg-type]
-                    except InvalidEvent:
-                        bad += 1
-                    if rec.offset + 1 >= end[tp]:
-                        remaining.discard(tp)
-            if progress:
-                progress(len(changes) + bad)
-    finally:
-        await consumer.stop()
+    for rows in partitions.values():
+        for rec in rows:
+            try:
+                changes.append(decode_event("certs", rec.key, rec.value or b""))  # type: ignore[arg-type]
+            except InvalidEvent:
+                bad += 1
     return changes, bad
 
 

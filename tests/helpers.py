@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -12,13 +13,21 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
 from pipeline.kafkautil import client_kwargs
+from pipeline.replay.reader import read_topic
 from pipeline.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 LIVEGATE = str(ROOT / ".venv" / "bin" / "livegate")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
 
 
 def now_ms() -> int:
@@ -52,32 +61,12 @@ def event(type_: str, creator: str, event_id: str, ts: int | None = None, **fiel
 
 async def read_all(settings: Settings, topic: str) -> list[Any]:
     """Every record currently on a topic, decoded as JSON (value) with partition/offset."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
-        group_id=None,
-        enable_auto_commit=False,
-        **client_kwargs(settings),
-    )
-    await consumer.start()
-    out: list[Any] = []
-    try:
-        from pipeline.kafkautil import partitions
-
-        tps = [TopicPartition(topic, p) for p in await partitions(settings, topic)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        end = await consumer.end_offsets(tps)
-        remaining = {tp for tp in tps if end[tp] > 0}
-        while remaining:
-            batch = await consumer.getmany(*remaining, timeout_ms=1000)
-            for tp, recs in batch.items():
-                for r in recs:
-                    out.append(Out(r.topic, r.partition, r.offset, r.key, json.loads(r.value)))
-                    if r.offset + 1 >= end[tp]:
-                        remaining.discard(tp)
-    finally:
-        await consumer.stop()
-    return out
+    partitions = await read_topic(settings, topic, required=False)
+    return [
+        Out(r.topic, r.partition, r.offset, r.key, json.loads(r.value or b"null"))
+        for p in sorted(partitions)
+        for r in partitions[p]
+    ]
 
 
 class Out(dict):

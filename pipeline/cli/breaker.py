@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 async def held_events(settings: Settings, start: int, end: int) -> list[dict[str, object]]:
-    partitions = await read_topic(settings.kafka_bootstrap, settings.topics.decisions)
+    partitions = await read_topic(settings, settings.topics.decisions)
     held: dict[str, dict[str, object]] = {}
     for rows in partitions.values():
         for row in rows:

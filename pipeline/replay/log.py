@@ -115,7 +115,7 @@ async def load_inputs(
 ) -> ReplayInputs:
     topics = settings.topics
     bar = Progress("decisions", progress)
-    raw = await read_topic(settings.kafka_bootstrap, topics.decisions, bar)
+    raw = await read_topic(settings, topics.decisions, bar)
     bar.close()
     decisions = {
         p: [Row(p, r.offset, decode_json(r.value)) for r in rows] for p, rows in raw.items()
@@ -124,7 +124,7 @@ async def load_inputs(
     actions: dict[str, list[tuple[Raw, dict[str, Any]]]] = {}
     if with_actions:
         bar = Progress("actions", progress)
-        for rows in (await read_topic(settings.kafka_bootstrap, topics.actions, bar)).values():
+        for rows in (await read_topic(settings, topics.actions, bar)).values():
             for r in rows:
                 body = decode_json(r.value)
                 if body is not None and isinstance(body.get("action_id"), str):

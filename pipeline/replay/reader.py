@@ -26,7 +26,7 @@ class Raw:
 
 
 async def read_topic(
-    bootstrap: str,
+    where: kafkautil.Target,
     topic: str,
     progress: Callable[[int, int], None] | None = None,
     required: bool = True,
@@ -35,7 +35,8 @@ async def read_topic(
 
     `progress(read, total)` is called after each fetch.
     """
-    numbers = await kafkautil.partitions(bootstrap, topic)
+    bootstrap, security = kafkautil.target(where)
+    numbers = await kafkautil.partitions(where, topic)
     if not numbers:
         if required:
             raise TopicMissing(f"topic {topic} not found at {bootstrap}")
@@ -46,6 +47,7 @@ async def read_topic(
         group_id=None,
         max_partition_fetch_bytes=4 * 1024 * 1024,
         fetch_max_bytes=32 * 1024 * 1024,
+        **security,
     )
     await consumer.start()
     out: dict[int, list[Raw]] = {p: [] for p in numbers}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,13 +13,7 @@ import redis
 from pipeline.kafkautil import contract_topics, ensure_topics
 from pipeline.settings import Settings
 from tests.conftest import ROOT, isolated_env
-from tests.helpers import Worker
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.helpers import Worker, free_port
 
 
 @dataclass

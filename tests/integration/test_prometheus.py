@@ -27,8 +27,8 @@ import pytest
 
 from pipeline.registry import grant_fields
 from tests.conftest import ROOT
-from tests.helpers import event, now_ms, produce
-from tests.integration.conftest import Pipeline, free_port, start_pipeline
+from tests.helpers import event, free_port, now_ms, produce
+from tests.integration.conftest import Pipeline, start_pipeline
 
 pytestmark = pytest.mark.integration
 

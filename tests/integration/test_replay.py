@@ -85,7 +85,7 @@ async def copy_decisions(p: Pipeline, name: str, edit: Any) -> tuple[str, dict[i
     Records are (key, value bytes) per partition, produced to the same partition in order.
     """
     s = p.settings
-    raw = await read_topic(s.kafka_bootstrap, s.topics.decisions)
+    raw = await read_topic(s, s.topics.decisions)
     records = {part: [(r.key, r.value) for r in rows] for part, rows in raw.items()}
     edit(records)
     topic = f"t{p.uid}.copy-{name}-{uuid.uuid4().hex[:6]}"

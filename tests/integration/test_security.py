@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import stat
 import urllib.error
 import urllib.request
@@ -23,7 +22,7 @@ import redis
 
 from pipeline.settings import Settings
 from tests.conftest import ROOT
-from tests.helpers import Worker, event, produce, read_all, run_cli, wait_for
+from tests.helpers import Worker, event, free_port, produce, read_all, run_cli, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -31,12 +30,6 @@ TOKEN = "web-token-" + uuid.uuid4().hex
 WRONG = "wrong-password-" + uuid.uuid4().hex[:8]
 KAFKA_REFUSED = "Kafka refused the credentials for user 'livegate'"
 REDIS_REFUSED = "Redis refused the credentials for user 'livegate'"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

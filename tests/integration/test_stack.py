@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 
 import pytest
 import redis
@@ -12,15 +11,9 @@ import redis
 from pipeline.kafkautil import partitions
 from pipeline.settings import Settings
 from tests.conftest import ROOT
-from tests.helpers import produce, read_all, run_cli
+from tests.helpers import free_port, produce, read_all, run_cli
 
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_up_twice_status_down_up_keeps_data(tmp_path):
