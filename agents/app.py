@@ -19,7 +19,7 @@ from pipeline.decisionlog import ChainHeads
 from pipeline.domain.policy import Policy
 from pipeline.expiries import ExpirySchedule
 from pipeline.logs import decision_logger
-from pipeline.processor import Processor, Record
+from pipeline.processor import Processor, Record, fatal
 from pipeline.settings import Settings
 
 log = logging.getLogger("livegate.app")
@@ -109,7 +109,10 @@ def batch_handler(rt: Runtime) -> Callable[[list[Any]], Awaitable[None]]:
         records = [to_record(kind, event) for kind, event, _ in batch]
         if any(r.kind == "certs" for r in records):
             # Certification changes reach Redis before anything in the batch is decided.
-            await rt.processor.apply_cert_changes(records)
+            try:
+                await rt.processor.apply_cert_changes(records)
+            except Exception as exc:  # the batcher's task must not die: nothing would flow
+                fatal("applying certification changes failed", exc)
 
         async def ack() -> None:
             for _, event, stream in batch:

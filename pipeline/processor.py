@@ -225,6 +225,15 @@ class Processor:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
 
+    def _exit_if_frozen(self) -> None:
+        frozen = self.watch.frozen()
+        if frozen is not None:
+            fatal(
+                "this worker stood still for longer than the session timeout; its "
+                "partitions have moved on, so it writes no state",
+                TimeoutError(f"frozen for {frozen:.1f}s"),
+            )
+
     def _warn(self, message: str) -> None:
         """Log a waiting condition once every few seconds, not on every retry."""
         now = time.monotonic()
@@ -256,6 +265,9 @@ class Processor:
         await self.slots.acquire()
         async with self.lock:
             self.watch.start()
+            # A worker resumed after a freeze must not decide from the state it still holds:
+            # its partitions have a new owner, which decides these events from the log.
+            self._exit_if_frozen()
             if self.prepare is not None:
                 await self._prepare_once()
             try:
@@ -288,15 +300,9 @@ class Processor:
                 await previous
         except Exception as exc:
             fatal("producing the batch's records failed", exc)
-        frozen = self.watch.frozen()
-        if frozen is not None:
-            fatal(
-                "this worker stood still for longer than the session timeout; its "
-                "partitions have moved on, so it writes no state",
-                TimeoutError(f"frozen for {frozen:.1f}s"),
-            )
         try:
             for key, state in batch.states.items():
+                self._exit_if_frozen()  # each write awaits: a freeze can land between two
                 await self.states.set(key, encode_state(state), batch.partitions[key])
                 if self.unwritten.get(key) is state:
                     del self.unwritten[key]

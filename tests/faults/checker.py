@@ -64,7 +64,11 @@ def check(
         else:
             report.duplicate_decisions += 1
             if seen != body:
-                problems.append(f"decision for {d['event_id']} re-emitted with other content")
+                differ = sorted(k for k in seen.keys() | body.keys() if seen.get(k) != body.get(k))
+                shown = "; ".join(
+                    f"{k}: {seen.get(k)!r:.300} != {body.get(k)!r:.300}" for k in differ
+                )
+                problems.append(f"decision for {d['event_id']} re-emitted with other {shown}")
     report.distinct_decided = len(by_event)
     dead_ids = {str(x.get("value", ""))[:300] for x in dead}
     for e in inputs:

@@ -1,0 +1,57 @@
+"""The batcher: order kept, batches grow while the handler is busy, backpressure holds."""
+
+import asyncio
+
+from pipeline.batcher import Batcher
+
+
+async def test_items_arrive_in_order_and_batches_grow_while_the_handler_is_busy():
+    seen: list[list[int]] = []
+    gate = asyncio.Event()
+
+    async def handler(batch: list[int]) -> None:
+        seen.append(batch)
+        await gate.wait()  # the first batch is slow: the rest accumulate meanwhile
+
+    b: Batcher[int] = Batcher(handler, max_batch=100, high_water=1000)
+    await b.add(0)
+    await asyncio.sleep(0)
+    for i in range(1, 50):
+        await b.add(i)
+    gate.set()
+    await asyncio.sleep(0.01)
+    assert seen[0] == [0]
+    assert seen[1] == list(range(1, 50))
+    assert [i for batch in seen for i in batch] == list(range(50))
+
+
+async def test_batches_never_exceed_the_maximum():
+    seen: list[list[int]] = []
+
+    async def handler(batch: list[int]) -> None:
+        seen.append(batch)
+
+    b: Batcher[int] = Batcher(handler, max_batch=7, high_water=1000, linger_s=0.01)
+    for i in range(30):
+        await b.add(i)
+    await asyncio.sleep(0.1)
+    assert max(len(batch) for batch in seen) == 7
+    assert [i for batch in seen for i in batch] == list(range(30))
+
+
+async def test_add_waits_at_the_high_water_mark_until_the_handler_takes_a_batch():
+    release = asyncio.Event()
+
+    async def handler(batch: list[int]) -> None:
+        await release.wait()
+
+    b: Batcher[int] = Batcher(handler, max_batch=5, high_water=10)
+    await b.add(0)
+    await asyncio.sleep(0)  # the handler holds item 0
+    for i in range(1, 10):
+        await b.add(i)
+    blocked = asyncio.ensure_future(b.add(10))
+    await asyncio.sleep(0.01)
+    assert not blocked.done()
+    release.set()
+    await asyncio.wait_for(blocked, 1)
