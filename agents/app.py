@@ -19,7 +19,8 @@ from pipeline.decisionlog import ChainHeads
 from pipeline.domain.policy import Policy
 from pipeline.expiries import ExpirySchedule
 from pipeline.logs import decision_logger
-from pipeline.processor import Processor, Record, fatal
+from pipeline.processor import Processor, fatal
+from pipeline.records import Record
 from pipeline.settings import Settings
 
 log = logging.getLogger("livegate.app")
@@ -76,7 +77,7 @@ class TableStates:
 def to_record(kind: str, event: EventT) -> Record:
     m = event.message
     ts = int(m.timestamp * 1000)
-    return Record(kind, m.topic, m.partition, m.offset, m.key, m.value, ts)
+    return Record(m.topic, m.partition, m.offset, m.key, m.value, ts, kind)
 
 
 def raw_topic(app: faust.App, name: str, **kwargs: Any) -> Any:

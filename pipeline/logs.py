@@ -24,7 +24,7 @@ from pipeline.domain.events import event_type
 if TYPE_CHECKING:
     from pipeline.domain.decide import Decision
     from pipeline.domain.events import Event
-    from pipeline.processor import Record
+    from pipeline.records import Record
 
 DECISIONS = "livegate.decisions"
 TEXT_FORMAT = "[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s"

@@ -44,6 +44,7 @@ from pipeline.domain.policy import Policy
 from pipeline.domain.rules.context import Expiry
 from pipeline.domain.state import CreatorState, decode_state, encode_state
 from pipeline.expiries import ExpirySchedule
+from pipeline.records import Record
 from pipeline.settings import Settings
 from pipeline.watchdog import FreezeWatch
 
@@ -61,17 +62,6 @@ Decoded = tuple["Record", Event]
 Dead = tuple[bytes | None, bytes, str]  # key, dead-letter JSON, error code
 Ack = Callable[[], Awaitable[None]]
 Send = Callable[[str, bytes | None, bytes, int | None], Awaitable[Awaitable[Any]]]
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    kind: str  # the topic's kind: live, commerce, reports, certs, expiries
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    timestamp_ms: int
 
 
 class StateStore(Protocol):

@@ -13,6 +13,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import time
 import uuid
@@ -227,9 +228,14 @@ class LocalStack:
         # marker is written once, so an emptied Redis on an old stack is never marked.
         marker = self.dir / "initialized"
         if _alive(self.redis_dir / "redis.pid", "redis-server") is None:
+            _port_free(self.s.redis_port, "LIVEGATE_REDIS_PORT", self.redis_dir)
             self._start_redis()
             notes.append(f"redis started on {self.redis_url}")
         if _alive(self.kafka_dir / "kafka.pid", "kafka.Kafka") is None:
+            _port_free(self.s.kafka_port, "LIVEGATE_KAFKA_PORT", self.kafka_dir)
+            _port_free(
+                self.s.kafka_controller_port, "LIVEGATE_KAFKA_CONTROLLER_PORT", self.kafka_dir
+            )
             self._fetch_kafka()
             self._start_kafka(java)
             notes.append(f"kafka {self.s.kafka_version} started on {self.kafka_bootstrap}")
@@ -416,6 +422,18 @@ def _secure_properties(plain: str, stack: LocalStack) -> str:
         "ssl.endpoint.identification.algorithm=https",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _port_free(port: int, variable: str, data_dir: Path) -> None:
+    """Refuse to start when another process holds the port: this stack would silently
+    talk to that one (and stop only its own, dead, process)."""
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        if s.connect_ex(("127.0.0.1", port)) == 0:
+            raise StackError(
+                f"port {port} is already in use by a process this stack ({data_dir}) did not "
+                f"start: stop it, or choose another port with {variable}"
+            )
 
 
 def _daemon(cmd: list[str], log: Path, cwd: Path) -> int:

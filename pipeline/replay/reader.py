@@ -3,26 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from pipeline import kafkautil
 from pipeline.domain.errors import LiveGateError
+from pipeline.records import Record
 
 
 class TopicMissing(LiveGateError):
     pass
 
 
-@dataclass(frozen=True, slots=True)
-class Raw:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    timestamp_ms: int
+Raw = Record  # a record read back from a topic (no kind)
 
 
 async def read_topic(

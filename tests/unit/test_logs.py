@@ -13,10 +13,10 @@ import pytest
 
 from pipeline.domain.events import StreamStarted
 from pipeline.logs import DECISIONS, decision_logger, logging_config
-from pipeline.processor import Record
+from pipeline.records import Record
 
 EVENT = StreamStarted(event_id="e-1", ts=1, creator_id="c-1", stream_id="s1", category="health")
-RECORD = Record("live", "live.streams", 3, 42, b"c-1", b"{}", 1)
+RECORD = Record("live.streams", 3, 42, b"c-1", b"{}", 1, "live")
 
 
 def decision(outcome: str, rules: list[str], actions: list[str]) -> SimpleNamespace:
