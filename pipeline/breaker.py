@@ -23,7 +23,7 @@ class BreakerConfig:
     window_s: float = 10.0  # the rate that is watched: enforcing actions per window
     baseline_s: float = 600.0  # "normal": the mean per window over this much history
     factor: float = 10.0  # open when the window exceeds factor x normal …
-    floor: int = 200  # … and this absolute number (so a quiet start cannot trip it)
+    floor: int = 2000  # … and this absolute number (so a start or a quiet period cannot trip it)
 
 
 class Breaker:
@@ -37,7 +37,8 @@ class Breaker:
         self.before = 0  # actions in older buckets within the baseline
         self.boundary = 0  # index in buckets of the first bucket inside the window
         self.is_open = False
-        self.started = clock()
+        self.started: float | None = None
+        self.latest = 0.0
 
     def _advance(self, second: int) -> None:
         window_start = second - int(self.c.window_s) + 1
@@ -55,12 +56,19 @@ class Breaker:
     def rates(self, now: float) -> tuple[int, float]:
         """(enforcing actions in the current window, mean per window before it)."""
         self._advance(int(now))
-        history = min(self.c.baseline_s, now - self.started) - self.c.window_s
+        started = now if self.started is None else self.started
+        history = min(self.c.baseline_s, now - started) - self.c.window_s
         return self.in_window, self.before * self.c.window_s / history if history > 0 else 0.0
 
-    def record(self, enforcing: int) -> bool:
-        """Count a decision's enforcing actions; True when they must be held."""
-        now = self.clock()
+    def record(self, enforcing: int, at: float | None = None) -> bool:
+        """Count a decision's enforcing actions at time `at` (default: the clock); True when
+        they must be held. The worker passes the input record's timestamp, so that catching
+        up a backlog (after a failover or an outage) is not mistaken for a spike: only more
+        enforcement per second of traffic is."""
+        now = max(self.clock() if at is None else at, self.latest)  # never backwards
+        self.latest = now
+        if self.started is None:
+            self.started = now
         second = int(now)
         self._advance(second)
         if enforcing:

@@ -334,7 +334,7 @@ class Processor:
                 metrics.DUPLICATES.labels(r.kind).inc()
                 continue
             record = self._decision_record(event, decision, r, now)
-            held = self._hold(decision)
+            held = self._hold(decision, r.timestamp_ms / 1000)
             if held:
                 # Nothing irreversible while the breaker is open: no actions, no state change.
                 record["held"] = True
@@ -359,18 +359,19 @@ class Processor:
             self.decided += 1
         return Decided(states, partitions, expiries)
 
-    def _hold(self, decision: Decision) -> bool:
+    def _hold(self, decision: Decision, at: float) -> bool:
         enforcing = sum(a.action not in REVIEW_ONLY for a in decision.actions)
         was_open = self.breaker.is_open
-        held = self.breaker.record(enforcing)
+        held = self.breaker.record(enforcing, at)
         if self.breaker.is_open != was_open:
             metrics.BREAKER_OPEN.set(int(self.breaker.is_open))
-            window, normal = self.breaker.rates(time.monotonic())
+            window, normal = self.breaker.rates(self.breaker.latest)
             if self.breaker.is_open:
                 log.critical(
-                    "circuit breaker OPEN: %d enforcing actions in the last %ds against a "
-                    "normal %.1f; holding enforcement actions (decisions go on, marked held) "
-                    "until the rate falls; check the certification table and the policy",
+                    "circuit breaker OPEN: %d enforcing actions in the last %ds of traffic "
+                    "against a normal %.1f; holding enforcement actions (decisions go on, "
+                    "marked held) until the rate falls; check the certification table and "
+                    "the policy",
                     window, self.breaker.c.window_s, normal,
                 )  # fmt: skip
             else:

@@ -139,7 +139,7 @@ class Settings:
     # The enforcement circuit breaker (pipeline/breaker.py).
     breaker_window_s: int = 10
     breaker_factor: int = 10
-    breaker_floor: int = 200
+    breaker_floor: int = 2000
 
     @property
     def cert_prefix(self) -> str:

@@ -39,3 +39,16 @@ def test_the_floor_keeps_a_quiet_start_from_opening_it():
     b = Breaker(BreakerConfig(floor=50), clock)
     assert not any(b.record(1) for _ in range(50))
     assert b.record(1) is True
+
+
+def test_catching_up_a_backlog_is_not_a_spike_when_counted_by_record_time():
+    config = BreakerConfig(window_s=10, baseline_s=600, factor=10, floor=200)
+    by_record_time = Breaker(config, Clock())  # processing time stands still: all at once
+    by_processing_time = Breaker(config, Clock())
+    held_by_record, held_by_processing = 0, 0
+    for second in range(300):  # 5 minutes of traffic, 10 enforcing actions per second
+        for i in range(10):
+            held_by_record += by_record_time.record(1, at=second + i / 10)
+            held_by_processing += by_processing_time.record(1)
+    assert held_by_record == 0
+    assert held_by_processing > 2500  # what a processing-time rate would have done
