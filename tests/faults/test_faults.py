@@ -48,41 +48,49 @@ async def test_worker_killed_mid_stream_the_other_takes_over(fresh_pipeline: Pip
     assert_clean(report)
 
 
-async def test_broker_restarted_mid_stream(fresh_pipeline: Pipeline, stack_env, capsys):
+def needs_own_stack(stack_env: dict[str, str]) -> None:
     if "LIVEGATE_STACK_DIR" not in stack_env:
-        pytest.skip("the broker belongs to someone else (LIVEGATE_KAFKA_BOOTSTRAP given)")
+        pytest.skip("the broker and Redis belong to someone else (LIVEGATE_* settings given)")
+
+
+async def outage(p: Pipeline, service: str, run: asyncio.Task, hold_s: float):
+    """Stop one service of the test stack 3 s into the load, for hold_s, then bring it back;
+    once the load is done, returns when it was stopped, restarted and back up (ms)."""
+    await asyncio.sleep(3)
+    stack = LocalStack(p.settings)
+    await asyncio.to_thread(stack.stop_one, service)
+    stopped = time.time_ns() // 1_000_000
+    await asyncio.sleep(hold_s)
+    restarted = time.time_ns() // 1_000_000
+    await asyncio.to_thread(stack.up)
+    back = time.time_ns() // 1_000_000
+    await run
+    return stopped, restarted, back
+
+
+async def test_broker_restarted_mid_stream(fresh_pipeline: Pipeline, stack_env, capsys):
+    needs_own_stack(stack_env)
     p = fresh_pipeline
     load = Load(p)
     await load.grant()
-    task = asyncio.create_task(load.run(seconds=10, rate=150))
-    await asyncio.sleep(3)
-    stack = LocalStack(p.settings)
-    down_at = time.monotonic()
-    await asyncio.to_thread(stack.stop_one, "kafka")
-    await asyncio.to_thread(stack.up)
-    up_after = time.monotonic() - down_at
-    await task
+    run = asyncio.create_task(load.run(seconds=10, rate=150))
+    stopped, _, back = await outage(p, "kafka", run, hold_s=0)
     report = await load.settle()
-    say(capsys, report.line("broker restart") + f"; broker back after {up_after:.0f}s")
+    say(
+        capsys,
+        report.line("broker restart") + f"; broker back after {(back - stopped) / 1000:.0f}s",
+    )
     assert p.workers[0].proc.poll() is None, "the worker should ride through a broker restart"
     assert_clean(report)
 
 
 async def test_redis_stopped_for_20_seconds(fresh_pipeline: Pipeline, stack_env, capsys):
-    if "LIVEGATE_STACK_DIR" not in stack_env:
-        pytest.skip("Redis belongs to someone else (LIVEGATE_REDIS_URL given)")
+    needs_own_stack(stack_env)
     p = fresh_pipeline
     load = Load(p)
     await load.grant()
-    task = asyncio.create_task(load.run(seconds=8, rate=100))
-    await asyncio.sleep(3)
-    stack = LocalStack(p.settings)
-    await asyncio.to_thread(stack.stop_one, "redis")
-    stopped = time.time_ns() // 1_000_000
-    await asyncio.sleep(20)
-    restarted = time.time_ns() // 1_000_000
-    await asyncio.to_thread(stack.up)
-    await task
+    run = asyncio.create_task(load.run(seconds=8, rate=100))
+    stopped, restarted, _ = await outage(p, "redis", run, hold_s=20)
     report = await load.settle()
     decisions = await read_all(p.settings, p.settings.topics.decisions)
     during = [d for d in decisions if stopped + 1000 < d["decided_at"] < restarted]
