@@ -27,8 +27,6 @@ class CertCache:
         self.max_entries = max_entries
         self.epoch: int | None = None
         self.entries: dict[str, CertSnapshot] = {}
-        self.hits = 0
-        self.misses = 0
 
     @property
     def round_trips(self) -> int:
@@ -66,8 +64,6 @@ class CertCache:
             if not wanted:
                 break
         misses = min(read, len(creators))
-        self.hits += len(creators) - misses
-        self.misses += misses
         metrics.CACHE.labels("hit").inc(len(creators) - misses)
         metrics.CACHE.labels("miss").inc(misses)
         if seen_epoch != self.epoch:
@@ -77,7 +73,3 @@ class CertCache:
             self.entries.clear()
         self.entries.update(found)
         return found
-
-    def invalidate(self) -> None:
-        self.entries.clear()
-        self.epoch = None

@@ -126,7 +126,6 @@ class Processor:
         self.lock = asyncio.Lock()
         self._partition_cache: dict[bytes, int] = {}
         self._last_warning = 0.0
-        self.decided = 0
 
     # ---- 1. decode ----------------------------------------------------------------------
     def decode(self, records: Sequence[Record]) -> tuple[list[Decoded], list[Dead]]:
@@ -356,7 +355,6 @@ class Processor:
                     pending.append(await self.send(*out))
             labelled(metrics.EVENTS, r.kind, decision.outcome).inc()
             metrics.LATENCY.observe(max(0, self.clock() - r.timestamp_ms) / 1000)
-            self.decided += 1
         return Decided(states, partitions, expiries)
 
     def _hold(self, decision: Decision, at: float) -> bool:

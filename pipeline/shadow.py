@@ -50,8 +50,6 @@ class ShadowHook:
         self.candidate = candidate
         self.active = active
         self.clock = clock
-        self.decided = 0
-        self.disagreed = 0
 
     def __call__(self, event: Event, decision: Decision, certs: Any, record: Any) -> list[Out]:
         # Whatever goes wrong here must not touch the real decision: log and go on.
@@ -70,10 +68,8 @@ class ShadowHook:
         etype = event_type(event)
         kind = KIND_OF_TYPE.get(etype, "unknown")
         agrees = action_keys(shadow.actions) == action_keys(active.actions)
-        self.decided += 1
         metrics.SHADOW_DECISIONS.labels(kind).inc()
         if not agrees:
-            self.disagreed += 1
             metrics.SHADOW_DISAGREEMENTS.labels(kind).inc()
         body = {
             "decision_id": decision_id(event.creator_id, event.event_id),

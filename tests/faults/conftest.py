@@ -48,6 +48,11 @@ class Load:
         ]
         await Registry(self.p.settings).apply_and_publish(changes)
 
+    async def start(self, seconds: float, rate: float) -> asyncio.Task[None]:
+        """Grant the certified creators, then run the traffic in the background."""
+        await self.grant()
+        return asyncio.create_task(self.run(seconds, rate))
+
     async def run(self, seconds: float, rate: float) -> None:
         topics = {
             "live": self.p.settings.topics.live,

@@ -32,8 +32,7 @@ async def test_worker_killed_mid_stream_the_other_takes_over(fresh_pipeline: Pip
     p = fresh_pipeline
     p.add_worker().wait_ready()
     load = Load(p)
-    await load.grant()
-    task = asyncio.create_task(load.run(seconds=12, rate=150))
+    task = await load.start(seconds=12, rate=150)
     await asyncio.sleep(4)
     victim = p.workers[0]
     killed_at = time.monotonic()
@@ -72,8 +71,7 @@ async def test_broker_restarted_mid_stream(fresh_pipeline: Pipeline, stack_env, 
     needs_own_stack(stack_env)
     p = fresh_pipeline
     load = Load(p)
-    await load.grant()
-    run = asyncio.create_task(load.run(seconds=10, rate=150))
+    run = await load.start(seconds=10, rate=150)
     stopped, _, back = await outage(p, "kafka", run, hold_s=0)
     report = await load.settle()
     say(
@@ -88,8 +86,7 @@ async def test_redis_stopped_for_20_seconds(fresh_pipeline: Pipeline, stack_env,
     needs_own_stack(stack_env)
     p = fresh_pipeline
     load = Load(p)
-    await load.grant()
-    run = asyncio.create_task(load.run(seconds=8, rate=100))
+    run = await load.start(seconds=8, rate=100)
     stopped, restarted, _ = await outage(p, "redis", run, hold_s=20)
     report = await load.settle()
     decisions = await read_all(p.settings, p.settings.topics.decisions)
@@ -105,8 +102,7 @@ async def test_frozen_worker_resumed_emits_only_identical_records(fresh_pipeline
     p = fresh_pipeline
     p.add_worker().wait_ready()
     load = Load(p)
-    await load.grant()
-    task = asyncio.create_task(load.run(seconds=25, rate=100))
+    task = await load.start(seconds=25, rate=100)
     await asyncio.sleep(3)
     frozen = p.workers[0]
     os.kill(frozen.proc.pid, signal.SIGSTOP)

@@ -79,6 +79,13 @@ async def period(pipeline: Pipeline) -> tuple[int, int]:
     return start, now_ms() + 1
 
 
+async def verify_copy(p: Pipeline, name: str, edit: Any, start: int, end: int) -> tuple[str, Any]:
+    """`replay verify` over a copy of the decisions topic that `edit` tampered with."""
+    topic, _ = await copy_decisions(p, name, edit)
+    result = await asyncio.to_thread(verify, p.env, start, end, **{"enforcement.decisions": topic})
+    return topic, result
+
+
 async def copy_decisions(p: Pipeline, name: str, edit: Any) -> tuple[str, dict[int, list[Any]]]:
     """Copy the decisions topic into a new topic; edit(partition, records) may change them.
 
@@ -163,9 +170,7 @@ async def test_an_edited_decision_fails_verify_and_is_named(pipeline, period):
         records[part][i] = (key, json.dumps(d).encode())
         where.update(partition=part, offset=i)
 
-    topic, _ = await copy_decisions(p, "edited", edit)
-    result = await asyncio.to_thread(verify, p.env, start, end,
-                                     **{"enforcement.decisions": topic})  # fmt: skip
+    topic, result = await verify_copy(p, "edited", edit, start, end)
     assert result.returncode == 1, result.stdout
     at = f"{topic}[{where['partition']}]@{where['offset']}"
     lines = result.stdout.splitlines()
@@ -183,9 +188,7 @@ async def test_a_deleted_decision_fails_verify_and_is_named(pipeline, period):
         where.update(partition=part, offset=i, record=json.loads(records[part][i][1]))
         del records[part][i]
 
-    topic, _ = await copy_decisions(p, "deleted", delete)
-    result = await asyncio.to_thread(verify, p.env, start, end,
-                                     **{"enforcement.decisions": topic})  # fmt: skip
+    topic, result = await verify_copy(p, "deleted", delete, start, end)
     assert result.returncode == 1, result.stdout
     # The record after the gap now sits at the deleted one's offset.
     at = f"{topic}[{where['partition']}]@{where['offset']}"
@@ -221,9 +224,7 @@ async def test_a_snapshot_that_disagrees_with_the_history_is_stale(pipeline, per
                     where.update(partition=part, offset=i)
                     return
 
-    topic, _ = await copy_decisions(p, "stale", forge)
-    result = await asyncio.to_thread(verify, p.env, start, end,
-                                     **{"enforcement.decisions": topic})  # fmt: skip
+    topic, result = await verify_copy(p, "stale", forge, start, end)
     at = f"{topic}[{where['partition']}]@{where['offset']}"
     stale = [line for line in result.stdout.splitlines() if line.startswith("STALE")]
     assert len(stale) == 1, result.stdout
