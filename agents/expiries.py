@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
 import faust
 
-from agents.app import Runtime, batch_agent
-from pipeline.expiries import expiry_event
+from agents.runtime import Runtime, batch_agent
+from pipeline.adapters.times import now_ms
+from pipeline.engine.expiries import expiry_event
 
 log = logging.getLogger("livegate.expiries")
 
@@ -20,8 +20,8 @@ def attach(app: faust.App, rt: Runtime) -> None:
 
     @app.timer(interval=0.5)
     async def emit_due_expiries() -> None:
-        due = rt.schedule.due(time.time_ns() // 1_000_000)
-        if not due or rt.processor.prepare is not None:
+        due = rt.schedule.due(now_ms())
+        if not due or not rt.processor.ready.is_set():
             return
         futures = []
         for key, expiry in due:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import faust
 
-from agents.app import Runtime, batch_agent
+from agents.runtime import Runtime, batch_agent
 
 
 def attach(app: faust.App, rt: Runtime) -> None:

@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 import hmac
-import time
 from typing import Any
 
 import faust
 from faust.web import Request, Response, View
 
-from agents.app import Runtime
+from agents.runtime import Runtime
+from pipeline.adapters.times import now_ms
 from pipeline.domain.state import decode_state
 from pipeline.domain.view import creator_view
 
@@ -36,7 +36,7 @@ def attach(app: faust.App, rt: Runtime) -> None:
             if raw is None:
                 return self.json({"error": f"unknown creator {creator_id!r}"}, status=404)
             certs = await rt.store.snapshot(creator_id)
-            now = time.time_ns() // 1_000_000
+            now = now_ms()
             body: dict[str, Any] = creator_view(
                 creator_id, decode_state(raw), certs, rt.policy, now
             )

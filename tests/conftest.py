@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from pipeline.settings import Settings
-from pipeline.stack import LocalStack
+from pipeline.adapters.settings import Settings
+from pipeline.ops.stack import LocalStack
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_STACK_ENV = {
@@ -62,7 +62,7 @@ def uid() -> str:
 
 def isolated_env(stack_env: dict[str, str], uid: str) -> dict[str, str]:
     """Environment for one isolated LiveGate: its own topics, app id and Redis prefix."""
-    from pipeline.settings import TOPIC_DEFAULTS, env_var_for_topic
+    from pipeline.adapters.settings import TOPIC_DEFAULTS, env_var_for_topic
 
     env = {**os.environ, **stack_env}
     env["LIVEGATE_REDIS_PREFIX"] = f"t{uid}:"

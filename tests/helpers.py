@@ -15,9 +15,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from pipeline.kafkautil import client_kwargs
-from pipeline.replay.reader import read_topic
-from pipeline.settings import Settings
+from pipeline.adapters.kafka import client_kwargs, read_topic
+from pipeline.adapters.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 LIVEGATE = str(ROOT / ".venv" / "bin" / "livegate")

@@ -7,7 +7,7 @@ One agent per input topic (raw-bytes topics, as the worker's), each taking batch
 `take_events` (the worker's batch size and wait), decoding every record with the worker's
 decoder and handing one record per event to `app.producer.send` without awaiting its
 delivery (Faust flushes the producer before it commits). No state, no lookups, no sensor.
-The Faust settings are the worker's own, read from `agents.app.create_app` (`faustopts`).
+The Faust settings are the worker's own, from `pipeline.engine.faustconfig`, as the worker's.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from typing import Any
 
 import faust
 
+from pipeline.adapters.settings import Settings
 from pipeline.bench.faustopts import worker_app_options
 from pipeline.domain.errors import InvalidEvent
 from pipeline.domain.events import decode_event, encode_event
-from pipeline.settings import Settings
 
 
 def attach(app: faust.App, kind: str, topic: str, output: str, settings: Settings) -> None:

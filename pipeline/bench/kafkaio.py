@@ -13,10 +13,10 @@ import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.partitioner import murmur2
 
-from pipeline import kafkautil
+from pipeline.adapters import kafka
+from pipeline.adapters.settings import Settings
 from pipeline.bench.workload import InputRecord
 from pipeline.domain.errors import LiveGateError
-from pipeline.settings import Settings
 
 
 class BenchError(LiveGateError):
@@ -26,7 +26,7 @@ class BenchError(LiveGateError):
 def input_producer(settings: Settings, linger_ms: int = 5) -> AIOKafkaProducer:
     # The contract's partitioner (aiokafka's default, murmur2), acks=all.
     return AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap, **kafkautil.client_kwargs(settings),
+        bootstrap_servers=settings.kafka_bootstrap, **kafka.client_kwargs(settings),
         acks="all", linger_ms=linger_ms,
         max_batch_size=256 * 1024, request_timeout_ms=30_000,
     )  # fmt: skip
@@ -90,7 +90,7 @@ class OutputWatch:
         self.settings = settings
         self.topic = topic
         self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.kafka_bootstrap, **kafkautil.client_kwargs(settings),
+            bootstrap_servers=settings.kafka_bootstrap, **kafka.client_kwargs(settings),
             group_id=None, enable_auto_commit=False,
             auto_offset_reset="earliest", max_partition_fetch_bytes=4 * 1024 * 1024,
         )  # fmt: skip
@@ -98,7 +98,7 @@ class OutputWatch:
 
     async def start(self) -> OutputWatch:
         await self.consumer.start()
-        numbers = await kafkautil.partitions(self.settings, self.topic)
+        numbers = await kafka.partitions(self.settings, self.topic)
         if not numbers:
             raise BenchError(
                 f"topic {self.topic} does not exist at {self.settings.kafka_bootstrap}"

@@ -9,9 +9,9 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from pipeline.adapters.settings import Settings
 from pipeline.bench.kafkaio import BenchError, OutputWatch, input_producer
 from pipeline.bench.workload import InputRecord
-from pipeline.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from pipeline.adapters.settings import REPO_ROOT
 from pipeline.bench.kafkaio import BenchError
-from pipeline.settings import REPO_ROOT
 
 
 def free_port() -> int:

@@ -21,22 +21,22 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from pipeline import kafkautil
+from pipeline.adapters import kafka
+from pipeline.adapters.settings import Settings
 from pipeline.domain.errors import InvalidEvent
 from pipeline.domain.events import decode_event, encode_event
-from pipeline.settings import Settings
 
 
 async def run(settings: Settings, group: str, inputs: dict[str, str], output: str,
               options: dict[str, Any]) -> None:  # fmt: skip
     consumer = AIOKafkaConsumer(
         *inputs, bootstrap_servers=settings.kafka_bootstrap, group_id=group,
-        **kafkautil.client_kwargs(settings),
+        **kafka.client_kwargs(settings),
         enable_auto_commit=False, auto_offset_reset="earliest",
         max_poll_records=int(options.get("broker_max_poll_records") or 1000),
     )  # fmt: skip
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap, **kafkautil.client_kwargs(settings),
+        bootstrap_servers=settings.kafka_bootstrap, **kafka.client_kwargs(settings),
         acks=_acks(options.get("producer_acks", -1)),
         linger_ms=int(float(options.get("producer_linger", 0.002)) * 1000),
         max_batch_size=int(options.get("producer_max_batch_size", 256 * 1024)),

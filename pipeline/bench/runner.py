@@ -23,14 +23,14 @@ from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
 
-from pipeline import kafkautil
+from pipeline.adapters import kafka
+from pipeline.adapters.settings import REPO_ROOT
 from pipeline.bench import paced
 from pipeline.bench.faustopts import client_options, printable, worker_app_options
 from pipeline.bench.kafkaio import BenchError, OutputWatch, Span, produce
 from pipeline.bench.procs import Proc, free_port, scrape
 from pipeline.bench.topics import Run, System
 from pipeline.bench.workload import InputRecord, Workload, mark_loaded, mix, preload
-from pipeline.settings import REPO_ROOT
 
 
 @dataclass(frozen=True)
@@ -269,7 +269,7 @@ class Bench:
     async def _wait_group_stable(self, group: str, members: int, procs: list[Proc]) -> None:
         """The group has all its members and every worker has finished its rebalance."""
         admin = AIOKafkaAdminClient(
-            bootstrap_servers=self.kafka.kafka_bootstrap, **kafkautil.client_kwargs(self.kafka)
+            bootstrap_servers=self.kafka.kafka_bootstrap, **kafka.client_kwargs(self.kafka)
         )
         await admin.start()
         deadline = time.monotonic() + 90

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient
 
-from pipeline import kafkautil
-from pipeline.certstore import connect
-from pipeline.settings import TOPIC_DEFAULTS, Settings, env_var_for_topic
+from pipeline.adapters import kafka
+from pipeline.adapters.certstore import connect
+from pipeline.adapters.settings import TOPIC_DEFAULTS, Settings, env_var_for_topic
 
 PREFIX = "lgbench-"
 INPUTS = {"live": "live.streams", "commerce": "commerce.links", "reports": "moderation.reports"}
@@ -58,16 +58,16 @@ class Run:
     async def create_topics(self, system: System, everything: bool = False) -> None:
         """The inputs and the output (everything: all the contract's topics, as a worker)."""
         wanted = set(system.inputs.values()) | {system.output}
-        topics = kafkautil.contract_topics(system.settings)
+        topics = kafka.contract_topics(system.settings)
         if not everything:
             topics = [t for t in topics if t.name in wanted]
-        await kafkautil.ensure_topics(self.settings, topics)
+        await kafka.ensure_topics(self.settings, topics)
 
     async def cleanup(self) -> tuple[int, int]:
         """Delete the run's topics (Faust's internal ones too) and Redis keys."""
         admin = AIOKafkaAdminClient(
             bootstrap_servers=self.settings.kafka_bootstrap, request_timeout_ms=30_000,
-            **kafkautil.client_kwargs(self.settings),
+            **kafka.client_kwargs(self.settings),
         )  # fmt: skip
         await admin.start()
         try:

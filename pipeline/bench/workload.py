@@ -9,11 +9,11 @@ from dataclasses import dataclass
 
 import msgspec
 
-from pipeline.certstore import CertChange, CertStore, connect
-from pipeline.registry import build_change, grant_fields
-from pipeline.settings import Settings
-from pipeline.simulate import Traffic
-from pipeline.times import now_ms
+from pipeline.adapters.certstore import CertChange, CertStore, connect
+from pipeline.adapters.settings import Settings
+from pipeline.adapters.times import now_ms
+from pipeline.ops.registry import build_change, grant_fields
+from pipeline.ops.simulate import Traffic
 
 YEAR_MS = 365 * 86_400_000
 KINDS = ("live", "commerce", "reports")

@@ -31,7 +31,7 @@ def _optional_modules() -> list[object]:
     import importlib
 
     found = []
-    for name in ("worker", "simulate", "tail", "dev", "replay", "bench", "breaker"):
+    for name in ("worker", "simulate", "tail", "dev", "replay", "bench", "breaker", "topics"):
         try:
             found.append(importlib.import_module(f"pipeline.cli.{name}"))
         except ModuleNotFoundError as exc:
@@ -47,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    from pipeline import security
+    from pipeline.adapters import security
 
     # No secret in any log line; aiokafka's per-connection auth errors are reported once,
     # clearly, below (README "Security").
@@ -68,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _error(message: str) -> int:
-    from pipeline import security
+    from pipeline.adapters import security
 
     print(f"livegate: error: {security.scrub(message)}", file=sys.stderr)
     return 1

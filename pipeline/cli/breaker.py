@@ -11,10 +11,10 @@ import argparse
 import asyncio
 import json
 
-from pipeline import kafkautil
-from pipeline.replay.reader import read_topic
-from pipeline.settings import Settings
-from pipeline.times import parse_time
+from pipeline.adapters import kafka
+from pipeline.adapters.kafka import read_topic
+from pipeline.adapters.settings import Settings
+from pipeline.adapters.times import parse_time
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -39,7 +39,7 @@ async def held_events(settings: Settings, start: int, end: int) -> list[dict[str
 
 
 async def _send(settings: Settings, decisions: list[dict[str, object]]) -> None:
-    producer = kafkautil.producer(settings)
+    producer = kafka.producer(settings)
     await producer.start()
     try:
         for d in decisions:

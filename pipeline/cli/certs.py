@@ -10,10 +10,10 @@ from pathlib import Path
 
 import msgspec
 
+from pipeline.adapters.settings import Settings
+from pipeline.adapters.times import format_ms, now_ms, parse_time
 from pipeline.domain.certifications import is_qualified
-from pipeline.registry import Registry, build_change, grant_fields, revoke_fields
-from pipeline.settings import Settings
-from pipeline.times import format_ms, now_ms, parse_time
+from pipeline.ops.registry import Registry, build_change, grant_fields, revoke_fields
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

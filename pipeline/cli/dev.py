@@ -12,9 +12,9 @@ import sys
 import time
 from pathlib import Path
 
+from pipeline.adapters.settings import REPO_ROOT, Settings
 from pipeline.cli.tail import follow
-from pipeline.settings import REPO_ROOT, Settings
-from pipeline.stack import LocalStack
+from pipeline.ops.stack import LocalStack
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

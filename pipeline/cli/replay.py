@@ -7,9 +7,9 @@ import asyncio
 import sys
 from pathlib import Path
 
-from pipeline.policyfile import load_policy_file
-from pipeline.settings import Settings
-from pipeline.times import format_ms, now_ms, parse_time
+from pipeline.adapters.policyfile import load_policy_file
+from pipeline.adapters.settings import Settings
+from pipeline.adapters.times import format_ms, now_ms, parse_time
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

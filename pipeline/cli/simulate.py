@@ -9,11 +9,11 @@ import sys
 import time
 import uuid
 
-from pipeline import kafkautil
-from pipeline.registry import Registry, build_change, grant_fields, revoke_fields
-from pipeline.settings import Settings
-from pipeline.simulate import Traffic
-from pipeline.times import now_ms
+from pipeline.adapters import kafka
+from pipeline.adapters.settings import Settings
+from pipeline.adapters.times import now_ms
+from pipeline.ops.registry import Registry, build_change, grant_fields, revoke_fields
+from pipeline.ops.simulate import Traffic
 
 YEAR_MS = 365 * 86_400_000
 
@@ -60,7 +60,7 @@ async def _run(settings: Settings, traffic: Traffic, args: argparse.Namespace) -
               f"at {args.rate:g} events/s", file=sys.stderr)  # fmt: skip
     topics = {"live": settings.topics.live, "commerce": settings.topics.commerce,
               "reports": settings.topics.reports}  # fmt: skip
-    producer = kafkautil.producer(settings, linger_ms=5)
+    producer = kafka.producer(settings, linger_ms=5)
     await producer.start()
     sent, started = 0, time.monotonic()
     last_report = last_revoke = started

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from pipeline.settings import Settings
-from pipeline.stack import LocalStack
+from pipeline.adapters.settings import Settings
+from pipeline.ops.stack import LocalStack
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -11,9 +11,9 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
-from pipeline import kafkautil
-from pipeline.settings import Settings
-from pipeline.times import format_ms
+from pipeline.adapters import kafka
+from pipeline.adapters.settings import Settings
+from pipeline.adapters.times import format_ms
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -71,7 +71,7 @@ async def follow(
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=settings.kafka_bootstrap, group_id=None,
         auto_offset_reset="earliest" if from_beginning else "latest",
-        **kafkautil.client_kwargs(settings),
+        **kafka.client_kwargs(settings),
     )  # fmt: skip
     try:
         await consumer.start()  # inside: a refused start still closes the consumer

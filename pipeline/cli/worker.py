@@ -8,10 +8,10 @@ import dataclasses
 import logging
 import sys
 
-from pipeline import kafkautil, security
-from pipeline.logs import logging_config
-from pipeline.policyfile import load_policy_file
-from pipeline.settings import Settings
+from pipeline.adapters import kafka, security
+from pipeline.adapters.logs import logging_config
+from pipeline.adapters.policyfile import load_policy_file
+from pipeline.adapters.settings import Settings
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -28,7 +28,7 @@ def _worker(args: argparse.Namespace) -> int:
     policy = load_policy_file(settings.policy_path)
     # Refused credentials stop the worker here, in one line, before Faust starts.
     security.preflight(settings)
-    asyncio.run(kafkautil.ensure_topics(settings, kafkautil.worker_topics(settings)))
+    asyncio.run(kafka.ensure_topics(settings, kafka.worker_topics(settings)))
     from agents.app import create_app  # Faust is imported only by the worker
 
     app, _ = create_app(settings, policy)

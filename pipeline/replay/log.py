@@ -9,17 +9,18 @@ from typing import Any
 
 import msgspec
 
+from pipeline.adapters.kafka import read_topic
+from pipeline.adapters.records import Record
+from pipeline.adapters.settings import Settings
 from pipeline.domain.certifications import Certification, CertSnapshot
 from pipeline.domain.errors import InvalidEvent, LiveGateError
 from pipeline.domain.events import KIND_OF_TYPE, Event, decode_event
 from pipeline.domain.policy import Policy, policy_version
 from pipeline.domain.state import CreatorState, state_from_view
-from pipeline.policyhistory import load_versions, read_policies
-from pipeline.registry import read_history
+from pipeline.engine.policyhistory import load_versions, read_policies
+from pipeline.ops.registry import read_history
 from pipeline.replay.certhistory import CertHistory
 from pipeline.replay.progress import Progress
-from pipeline.replay.reader import Raw, read_topic
-from pipeline.settings import Settings
 
 _decoder = msgspec.json.Decoder()
 _encoder = msgspec.json.Encoder()
@@ -44,7 +45,7 @@ class ReplayInputs:
     actions_topic: str
     decisions: dict[int, list[Row]]
     starts_at_zero: dict[int, bool]
-    actions: dict[str, list[tuple[Raw, dict[str, Any]]]]  # action_id -> copies on the topic
+    actions: dict[str, list[tuple[Record, dict[str, Any]]]]  # action_id -> copies on the topic
     policies: dict[str, Policy]
     policy_problems: list[str]
     history: CertHistory
@@ -121,7 +122,7 @@ async def load_inputs(
         p: [Row(p, r.offset, decode_json(r.value)) for r in rows] for p, rows in raw.items()
     }
     starts = {p: (not rows or rows[0].offset == 0) for p, rows in raw.items()}
-    actions: dict[str, list[tuple[Raw, dict[str, Any]]]] = {}
+    actions: dict[str, list[tuple[Record, dict[str, Any]]]] = {}
     if with_actions:
         bar = Progress("actions", progress)
         for rows in (await read_topic(settings, topics.actions, bar)).values():

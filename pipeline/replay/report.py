@@ -6,9 +6,9 @@ import csv
 from collections import Counter
 from pathlib import Path
 
+from pipeline.adapters.times import format_ms
 from pipeline.replay.verify import VerifyReport
 from pipeline.replay.whatif import WhatIfResult
-from pipeline.times import format_ms
 
 MAX_SHOWN = 200
 

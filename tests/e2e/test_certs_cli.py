@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from pipeline.kafkautil import contract_topics, ensure_topics
+from pipeline.adapters.kafka import contract_topics, ensure_topics
 from tests.conftest import isolated_env
 from tests.helpers import read_all, run_cli
 

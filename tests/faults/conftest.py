@@ -11,8 +11,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from pipeline.registry import Registry, build_change, grant_fields
-from pipeline.simulate import Traffic
+from pipeline.ops.registry import Registry, build_change, grant_fields
+from pipeline.ops.simulate import Traffic
 from tests.faults.checker import Report, check
 from tests.helpers import now_ms, read_all
 from tests.integration.conftest import Pipeline, start_pipeline

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from pipeline.stack import LocalStack
+from pipeline.ops.stack import LocalStack
 from tests.faults.conftest import Load
 from tests.helpers import produce, read_all
 from tests.integration.conftest import Pipeline

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import pytest
 import redis
 
-from pipeline.kafkautil import contract_topics, ensure_topics
-from pipeline.settings import Settings
+from pipeline.adapters.kafka import contract_topics, ensure_topics
+from pipeline.adapters.settings import Settings
 from tests.conftest import ROOT, isolated_env
 from tests.helpers import Worker, free_port
 

@@ -9,7 +9,7 @@ import uuid
 import pytest
 import redis.asyncio as aioredis
 
-from pipeline.registry import Registry, build_change, grant_fields
+from pipeline.ops.registry import Registry, build_change, grant_fields
 from tests.helpers import event, now_ms, produce, read_all, run_cli, wait_for
 from tests.integration.conftest import start_pipeline
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.registry import grant_fields
+from pipeline.ops.registry import grant_fields
 from tests.conftest import ROOT
 from tests.helpers import event, free_port, now_ms, produce
 from tests.integration.conftest import Pipeline, start_pipeline
@@ -35,7 +35,7 @@ pytestmark = pytest.mark.integration
 ALERTS = ROOT / "config" / "prometheus" / "alerts.yml"
 ARTIFACTS = ROOT / ".livegate" / "test-artifacts"
 YEAR = 365 * 86_400_000
-# Every label a livegate_* series may carry: Prometheus' own, then pipeline/metrics.py's.
+# Every label a livegate_* series may carry: Prometheus' own, then pipeline/adapters/metrics.py's.
 ALLOWED_LABELS = {"__name__", "job", "instance", "kind", "outcome", "action", "rule", "error",
                   "result", "reason", "le"}  # fmt: skip
 
@@ -288,7 +288,7 @@ def test_decisions_are_logged_as_json_lines_with_event_and_rule(
 
 def test_dashboard_renders_from_prometheus(flowed: tuple[Pipeline, Prometheus]):
     pytest.importorskip("matplotlib")
-    from pipeline.dashplot import render
+    from pipeline.ops.dashplot import render
 
     _, prom = flowed
     out = render(prom.url, ARTIFACTS / "prometheus-dashboard.png", minutes=2, step=1,

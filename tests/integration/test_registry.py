@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from pipeline.certstore import CertStore, connect
+from pipeline.adapters.certstore import CertStore, connect
+from pipeline.adapters.kafka import contract_topics, ensure_topics
+from pipeline.adapters.settings import Settings
 from pipeline.domain.certifications import is_qualified
-from pipeline.kafkautil import contract_topics, ensure_topics
-from pipeline.registry import Registry, build_change, grant_fields, revoke_fields
-from pipeline.settings import Settings
+from pipeline.ops.registry import Registry, build_change, grant_fields, revoke_fields
 from tests.helpers import now_ms, read_all
 
 pytestmark = pytest.mark.integration

@@ -16,14 +16,13 @@ from typing import Any
 import pytest
 from aiokafka.admin import NewTopic
 
-from pipeline import kafkautil
-from pipeline.decisionlog import seal
+from pipeline.adapters import kafka
+from pipeline.adapters.kafka import ensure_topics, read_topic
+from pipeline.adapters.settings import REPO_ROOT, env_var_for_topic
 from pipeline.domain.policy import policy_version
-from pipeline.kafkautil import ensure_topics
-from pipeline.policyhistory import read_policies
-from pipeline.registry import Registry, build_change, grant_fields
-from pipeline.replay.reader import read_topic
-from pipeline.settings import REPO_ROOT, env_var_for_topic
+from pipeline.engine.decisionlog import seal
+from pipeline.engine.policyhistory import read_policies
+from pipeline.ops.registry import Registry, build_change, grant_fields
 from tests.helpers import event, now_ms, produce, read_all, run_cli, wait_for
 from tests.integration.conftest import Pipeline, start_pipeline
 
@@ -97,7 +96,7 @@ async def copy_decisions(p: Pipeline, name: str, edit: Any) -> tuple[str, dict[i
     edit(records)
     topic = f"t{p.uid}.copy-{name}-{uuid.uuid4().hex[:6]}"
     await ensure_topics(s.kafka_bootstrap, [NewTopic(topic, len(raw), 1)])
-    producer = kafkautil.producer(s)
+    producer = kafka.producer(s)
     await producer.start()
     try:
         futures = [

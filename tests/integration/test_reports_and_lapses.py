@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from pipeline.registry import Registry, build_change, grant_fields, revoke_fields
+from pipeline.ops.registry import Registry, build_change, grant_fields, revoke_fields
 from tests.helpers import event, now_ms, produce, read_all, wait_for
 from tests.integration.conftest import Pipeline
 

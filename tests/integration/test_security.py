@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from pipeline.settings import Settings
+from pipeline.adapters.settings import Settings
 from tests.conftest import ROOT
 from tests.helpers import Worker, event, free_port, produce, read_all, run_cli, wait_for
 

@@ -8,8 +8,8 @@ import os
 import pytest
 import redis
 
-from pipeline.kafkautil import partitions
-from pipeline.settings import Settings
+from pipeline.adapters.kafka import partitions
+from pipeline.adapters.settings import Settings
 from tests.conftest import ROOT
 from tests.helpers import free_port, produce, read_all, run_cli
 

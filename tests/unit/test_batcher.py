@@ -2,7 +2,7 @@
 
 import asyncio
 
-from pipeline.batcher import Batcher
+from pipeline.engine.batcher import Batcher
 
 
 async def test_items_arrive_in_order_and_batches_grow_while_the_handler_is_busy():

@@ -1,6 +1,6 @@
 """The circuit breaker opens when enforcing actions jump far above normal, and closes after."""
 
-from pipeline.breaker import Breaker, BreakerConfig
+from pipeline.engine.breaker import Breaker, BreakerConfig
 
 
 class Clock:

@@ -7,7 +7,7 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.deadletters import dead_letter
+from pipeline.engine.deadletters import dead_letter
 
 
 def letter(value: bytes | None, key: bytes | None = b"k", limit: int = 64) -> dict:

@@ -11,9 +11,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from pipeline.adapters.logs import DECISIONS, decision_logger, logging_config
+from pipeline.adapters.records import Record
 from pipeline.domain.events import StreamStarted
-from pipeline.logs import DECISIONS, decision_logger, logging_config
-from pipeline.records import Record
 
 EVENT = StreamStarted(event_id="e-1", ts=1, creator_id="c-1", stream_id="s1", category="health")
 RECORD = Record("live.streams", 3, 42, b"c-1", b"{}", 1, "live")

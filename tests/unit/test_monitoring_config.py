@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 from prometheus_client import REGISTRY, CollectorRegistry
 
-import pipeline.metrics  # noqa: F401  (registers LiveGate's metrics)
+import pipeline.adapters.metrics  # noqa: F401  (registers LiveGate's metrics)
 from tests.conftest import ROOT
 
 CONFIG = ROOT / "config"

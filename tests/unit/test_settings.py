@@ -7,9 +7,9 @@ import ssl
 
 import pytest
 
-from pipeline import kafkautil
-from pipeline.security import SecretFilter, scrub
-from pipeline.settings import Secret, Settings, SettingsError
+from pipeline.adapters import kafka
+from pipeline.adapters.security import SecretFilter, scrub
+from pipeline.adapters.settings import Secret, Settings, SettingsError
 
 PASSWORD = "s3cret-Kafka-pw"
 REDIS_PASSWORD = "s3cret-Redis-pw"
@@ -28,8 +28,8 @@ def test_defaults_are_plaintext_without_credentials():
     s = Settings.from_env({})
     assert s.kafka_security_protocol == "PLAINTEXT"
     assert s.kafka_sasl_username is None and s.kafka_sasl_password is None
-    assert kafkautil.client_kwargs(s) == {"security_protocol": "PLAINTEXT"}
-    assert kafkautil.target("h:1") == ("h:1", {})
+    assert kafka.client_kwargs(s) == {"security_protocol": "PLAINTEXT"}
+    assert kafka.target("h:1") == ("h:1", {})
 
 
 def test_sasl_ssl_settings_and_client_kwargs(tmp_path):
@@ -40,12 +40,12 @@ def test_sasl_ssl_settings_and_client_kwargs(tmp_path):
     assert s.kafka_sasl and s.kafka_tls and s.kafka_ssl_cafile == ca
     assert isinstance(s.kafka_sasl_password, Secret)
     with pytest.raises(ssl.SSLError):  # an empty CA file is not a CA: the context loads it
-        kafkautil.client_kwargs(s)
+        kafka.client_kwargs(s)
 
 
 def test_sasl_client_kwargs_without_cafile_use_system_cas():
     s = Settings.from_env(sasl_env())
-    kwargs = kafkautil.client_kwargs(s)
+    kwargs = kafka.client_kwargs(s)
     assert kwargs["security_protocol"] == "SASL_SSL"
     assert kwargs["sasl_mechanism"] == "SCRAM-SHA-512"
     assert kwargs["sasl_plain_username"] == "livegate"
@@ -56,7 +56,7 @@ def test_sasl_client_kwargs_without_cafile_use_system_cas():
 
 def test_sasl_plaintext_has_no_ssl_context():
     s = Settings.from_env(sasl_env(LIVEGATE_KAFKA_SECURITY_PROTOCOL="sasl_plaintext"))
-    kwargs = kafkautil.client_kwargs(s)
+    kwargs = kafka.client_kwargs(s)
     assert kwargs["security_protocol"] == "SASL_PLAINTEXT" and "ssl_context" not in kwargs
 
 

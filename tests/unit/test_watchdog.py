@@ -1,6 +1,6 @@
 """The freeze watchdog: a gap between event-loop ticks longer than the limit is sticky."""
 
-from pipeline.watchdog import FreezeWatch
+from pipeline.engine.watchdog import FreezeWatch
 
 
 def test_a_gap_longer_than_the_limit_marks_the_process_frozen_for_good():

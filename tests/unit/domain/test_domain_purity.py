@@ -42,7 +42,8 @@ def test_imports_only_stdlib_msgspec_yaml_and_the_domain(path):
 
 
 @pytest.mark.parametrize(
-    "name", ["faust", "redis", "aiokafka", "prometheus_client", "pipeline.settings", "agents.app"]
+    "name",
+    ["faust", "redis", "aiokafka", "prometheus_client", "pipeline.adapters.settings", "agents.app"],
 )
 def test_the_checker_can_fail(name):
     assert not allowed(name)

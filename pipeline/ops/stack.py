@@ -23,9 +23,9 @@ from string import Template
 
 import redis
 
-from pipeline import kafkautil
+from pipeline.adapters import kafka
+from pipeline.adapters.settings import REPO_ROOT, Secret, Settings, redact_url
 from pipeline.domain.errors import LiveGateError
-from pipeline.settings import REPO_ROOT, Secret, Settings, redact_url
 
 KAFKA_CONFIG = REPO_ROOT / "config" / "kafka"
 STACK_USER = "livegate"  # the SCRAM user and the Redis ACL user of a secure stack
@@ -248,11 +248,11 @@ class LocalStack:
         finally:
             client.close()
         try:
-            asyncio.run(kafkautil.wait_for_kafka(client_settings, timeout_s))
+            asyncio.run(kafka.wait_for_kafka(client_settings, timeout_s))
         except TimeoutError as exc:
             raise StackError(f"{exc}; see {self.kafka_dir / 'logs' / 'server.log'}") from None
         created = asyncio.run(
-            kafkautil.ensure_topics(client_settings, kafkautil.contract_topics(self.s, partitions))
+            kafka.ensure_topics(client_settings, kafka.contract_topics(self.s, partitions))
         )
         if created:
             notes.append(f"created {len(created)} topics")

@@ -24,7 +24,7 @@ TOPIC_DEFAULTS: dict[str, tuple[str, int, str]] = {
     "enforcement.shadow": ("enforcement.shadow", 30 * 86_400_000, "delete"),
 }
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 KAFKA_SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 KAFKA_SASL_MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN")
@@ -136,7 +136,7 @@ class Settings:
     redis_port: int = 6379
     kafka_internal_port: int | None = None  # secure stack's inter-broker listener
     log_format: str = "text"
-    # The enforcement circuit breaker (pipeline/breaker.py).
+    # The enforcement circuit breaker (pipeline/engine/breaker.py).
     breaker_window_s: int = 10
     breaker_factor: int = 10
     breaker_floor: int = 2000

@@ -12,20 +12,20 @@ with this event, now", not "where would the candidate have led this creator" (th
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
 import msgspec
 
-from pipeline import metrics
-from pipeline.decisionlog import decision_id
+from pipeline.adapters import metrics
+from pipeline.adapters.settings import Settings
+from pipeline.adapters.times import now_ms
 from pipeline.domain.actions import Action
 from pipeline.domain.decide import Decision, decide
 from pipeline.domain.events import KIND_OF_TYPE, Event, event_to_builtins, event_type
 from pipeline.domain.policy import Policy
 from pipeline.domain.state import state_from_view
-from pipeline.settings import Settings
+from pipeline.engine.decisionlog import decision_id
 
 log = logging.getLogger("livegate.shadow")
 _encoder = msgspec.json.Encoder(order="sorted")
@@ -44,7 +44,7 @@ class ShadowHook:
         settings: Settings,
         candidate: Policy,
         active: Policy,
-        clock: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+        clock: Callable[[], int] = now_ms,
     ) -> None:
         self.topic = settings.topics.shadow
         self.candidate = candidate
@@ -108,7 +108,7 @@ def install(settings: Settings, active: Policy, processor: Any) -> Policy | None
     """Load the shadow policy (LIVEGATE_SHADOW_POLICY) and hook it into the processor."""
     if settings.shadow_policy_path is None:
         return None
-    from pipeline.policyfile import load_policy_file
+    from pipeline.adapters.policyfile import load_policy_file
 
     candidate = load_policy_file(settings.shadow_policy_path)
     processor.hooks.append(ShadowHook(settings, candidate, active))

@@ -15,11 +15,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from pipeline import kafkautil
+from pipeline.adapters import kafka
+from pipeline.adapters.kafka import read_topic
+from pipeline.adapters.settings import Settings
 from pipeline.domain.errors import LiveGateError
 from pipeline.domain.policy import Policy, load_policy, policy_version
-from pipeline.replay.reader import read_topic
-from pipeline.settings import Settings
 
 log = logging.getLogger("livegate.policyhistory")
 
@@ -41,7 +41,7 @@ def policy_texts(policies: Iterable[tuple[Path, str]]) -> dict[str, str]:
 
 async def publish(settings: Settings, texts: dict[str, str]) -> None:
     """Produce key=version, value=text for each policy; returns when the broker has them all."""
-    producer = kafkautil.producer(settings)
+    producer = kafka.producer(settings)
     await producer.start()
     try:
         futures = [

@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 from pipeline.domain.events import event_type
 
 if TYPE_CHECKING:
+    from pipeline.adapters.records import Record
     from pipeline.domain.decide import Decision
     from pipeline.domain.events import Event
-    from pipeline.records import Record
 
 DECISIONS = "livegate.decisions"
 TEXT_FORMAT = "[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s"

@@ -2,7 +2,7 @@
 HTTP API into one PNG, for machines without Grafana: each panel's own queries, over a recent
 window, drawn with matplotlib.
 
-    python -m pipeline.dashplot --prometheus http://127.0.0.1:9090 --minutes 10 \\
+    python -m pipeline.ops.dashplot --prometheus http://127.0.0.1:9090 --minutes 10 \\
         --out .livegate/plots/dashboard.png
 
 matplotlib is a development dependency (`pip install -e '.[dev]'`); the worker never imports
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.settings import REPO_ROOT
+from pipeline.adapters.settings import REPO_ROOT
 
 DASHBOARD = REPO_ROOT / "config" / "grafana" / "dashboards" / "livegate.json"
 _LEGEND = re.compile(r"\{\{\s*(\w+)\s*\}\}")
@@ -148,7 +148,7 @@ def _dt(t: float) -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m pipeline.dashplot", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m pipeline.ops.dashplot", description=__doc__)
     p.add_argument("--prometheus", default="http://127.0.0.1:9090", help="Prometheus base URL")
     p.add_argument("--out", type=Path, default=REPO_ROOT / ".livegate" / "plots" / "dashboard.png")
     p.add_argument("--minutes", type=float, default=10.0, help="window up to now")

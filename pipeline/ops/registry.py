@@ -18,14 +18,14 @@ from pathlib import Path
 
 from aiokafka.errors import KafkaConnectionError, UnknownTopicOrPartitionError
 
-from pipeline import kafkautil
-from pipeline.certstore import CertChange, CertStore, connect
+from pipeline.adapters import kafka
+from pipeline.adapters.certstore import CertChange, CertStore, connect
+from pipeline.adapters.kafka import TopicMissing, read_topic
+from pipeline.adapters.settings import Settings
+from pipeline.adapters.times import TimeFormatError, now_ms, parse_time
 from pipeline.domain.certifications import CertSnapshot
 from pipeline.domain.errors import InvalidEvent, LiveGateError
 from pipeline.domain.events import decode_event
-from pipeline.replay.reader import TopicMissing, read_topic
-from pipeline.settings import Settings
-from pipeline.times import TimeFormatError, now_ms, parse_time
 
 DOMAINS = ("health", "finance", "law", "education")
 CSV_HEADER = ["creator_id", "domain", "license_id", "issuer", "valid_from", "valid_until",
@@ -92,7 +92,7 @@ class Registry:
 
     async def apply_and_publish(self, changes: Sequence[tuple[bytes, CertChange]]) -> ApplyResult:
         client = connect(self.settings)
-        producer = kafkautil.producer(self.settings)
+        producer = kafka.producer(self.settings)
         topic = self.settings.topics.certs
         try:
             try:

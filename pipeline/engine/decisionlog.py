@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from pipeline import kafkautil
+from pipeline.adapters import kafka
 from pipeline.domain.audit import GENESIS
 
 _sorted = msgspec.json.Encoder(order="sorted")
@@ -46,7 +46,7 @@ def verify_hash(record: dict[str, Any]) -> bool:
 class ChainHeads:
     """The last hash per decisions partition this worker writes to."""
 
-    def __init__(self, bootstrap: kafkautil.Target, topic: str) -> None:
+    def __init__(self, bootstrap: kafka.Target, topic: str) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
         self.heads: dict[int, str] = {}
@@ -61,8 +61,8 @@ class ChainHeads:
             self.heads.update(await read_tails(self.bootstrap, self.topic, missing))
 
 
-async def read_tails(where: kafkautil.Target, topic: str, partitions: list[int]) -> dict[int, str]:
-    bootstrap, security = kafkautil.target(where)
+async def read_tails(where: kafka.Target, topic: str, partitions: list[int]) -> dict[int, str]:
+    bootstrap, security = kafka.target(where)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
         isolation_level="read_uncommitted", **security,

@@ -1,4 +1,5 @@
-"""Kafka helpers: clients configured one way for the whole project, and topic creation."""
+"""Kafka helpers: clients configured one way for the whole project, topic creation, and
+reading whole topics in (partition, offset) order up to the end offsets seen at start."""
 
 from __future__ import annotations
 
@@ -6,15 +7,17 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
 from aiokafka.helpers import create_ssl_context
 
-from pipeline.settings import TOPIC_DEFAULTS, Settings
+from pipeline.adapters.records import Record
+from pipeline.adapters.settings import TOPIC_DEFAULTS, Settings
+from pipeline.domain.errors import LiveGateError
 
 # Where a Kafka client is wanted: a Settings (bootstrap servers and security) or, for the
 # plaintext-only callers written before security existed, a bare bootstrap string.
@@ -159,3 +162,67 @@ async def partitions(where: Target, topic: str) -> list[int]:
         if entry.get("topic") == topic and not entry.get("error_code"):
             return sorted(p["partition"] for p in entry.get("partitions", []))
     return []
+
+
+class TopicMissing(LiveGateError):
+    pass
+
+
+async def read_topic(
+    where: Target,
+    topic: str,
+    progress: Callable[[int, int], None] | None = None,
+    required: bool = True,
+) -> dict[int, list[Record]]:
+    """Every record of every partition, by partition, in offset order.
+
+    `progress(read, total)` is called after each fetch.
+    """
+    bootstrap, security = target(where)
+    numbers = await partitions(where, topic)
+    if not numbers:
+        if required:
+            raise TopicMissing(f"topic {topic} not found at {bootstrap}")
+        return {}
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        group_id=None,
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+        fetch_max_bytes=32 * 1024 * 1024,
+        **security,
+    )
+    await consumer.start()
+    out: dict[int, list[Record]] = {p: [] for p in numbers}
+    try:
+        tps = [TopicPartition(topic, p) for p in numbers]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        begin = await consumer.beginning_offsets(tps)
+        end = await consumer.end_offsets(tps)
+        total = sum(end[tp] - begin[tp] for tp in tps)
+        done = 0
+        remaining = {tp for tp in tps if end[tp] > begin[tp]}
+        while remaining:
+            batch = await consumer.getmany(*remaining, timeout_ms=1000, max_records=20_000)
+            for tp, records in batch.items():
+                rows = out[tp.partition]
+                for r in records:
+                    if r.offset >= end[tp]:
+                        remaining.discard(tp)
+                        break
+                    rows.append(Record(topic, tp.partition, r.offset, r.key, r.value, r.timestamp))
+                    done += 1
+                    if r.offset + 1 >= end[tp]:
+                        remaining.discard(tp)
+                        break
+            if not batch:
+                # Transaction markers or compacted gaps: the position may sit at the end.
+                for tp in list(remaining):
+                    if await consumer.position(tp) >= end[tp]:
+                        remaining.discard(tp)
+            if progress:
+                progress(done, total)
+    finally:
+        await consumer.stop()
+    return out

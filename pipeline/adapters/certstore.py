@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import msgspec
 import redis.asyncio as aioredis
 
-from pipeline import metrics
+from pipeline.adapters import metrics
+from pipeline.adapters.settings import Settings
 from pipeline.domain.certifications import (
     CertSnapshot,
     apply_change,
@@ -23,7 +24,6 @@ from pipeline.domain.certifications import (
     encode_certification,
 )
 from pipeline.domain.events import CertificationGranted, CertificationRevoked
-from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
 

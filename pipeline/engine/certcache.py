@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from pipeline import metrics
-from pipeline.certstore import CertStore
+from pipeline.adapters import metrics
+from pipeline.adapters.certstore import CertStore
 from pipeline.domain.certifications import CertSnapshot
 from pipeline.domain.errors import LiveGateError
 

@@ -26,9 +26,9 @@ from aiokafka.errors import (
     UnsupportedSaslMechanismError,
 )
 
-from pipeline import kafkautil
+from pipeline.adapters import kafka
+from pipeline.adapters.settings import Settings, SettingsError
 from pipeline.domain.errors import LiveGateError
-from pipeline.settings import Settings, SettingsError
 
 KAFKA_AUTH_ERRORS = (
     SaslAuthenticationFailed,
@@ -86,7 +86,7 @@ async def check_kafka(settings: Settings, timeout_s: float = 10.0) -> None:
     Raises CredentialsRefused on refused credentials or certificate; an unreachable broker
     is not this check's business (the caller's own client reports it).
     """
-    security = kafkautil.client_kwargs(settings)
+    security = kafka.client_kwargs(settings)
     for server in settings.kafka_bootstrap.split(","):
         host, _, port = server.strip().rpartition(":")
         try:
@@ -106,7 +106,7 @@ async def check_kafka(settings: Settings, timeout_s: float = 10.0) -> None:
 
 async def check_redis(settings: Settings, timeout_s: float = 5.0) -> None:
     """AUTH (as part of connecting) and PING; raises CredentialsRefused if refused."""
-    from pipeline.certstore import connect
+    from pipeline.adapters.certstore import connect
 
     client = connect(settings, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
     try:

@@ -31,11 +31,10 @@ from aiokafka.errors import KafkaError
 from aiokafka.partitioner import murmur2
 from redis.exceptions import RedisError
 
-from pipeline import metrics
-from pipeline.breaker import Breaker, BreakerConfig
-from pipeline.certcache import CertCache, TableNotLoaded
-from pipeline.deadletters import dead_letter
-from pipeline.decisionlog import ChainHeads, decision_id, seal
+from pipeline.adapters import metrics
+from pipeline.adapters.records import Record
+from pipeline.adapters.settings import Settings
+from pipeline.adapters.times import now_ms
 from pipeline.domain.actions import encode_action
 from pipeline.domain.decide import Decision, decide
 from pipeline.domain.errors import InvalidEvent
@@ -43,10 +42,12 @@ from pipeline.domain.events import Event, decode_event, event_to_builtins, event
 from pipeline.domain.policy import Policy
 from pipeline.domain.rules.context import Expiry
 from pipeline.domain.state import CreatorState, decode_state, encode_state
-from pipeline.expiries import ExpirySchedule
-from pipeline.records import Record
-from pipeline.settings import Settings
-from pipeline.watchdog import FreezeWatch
+from pipeline.engine.breaker import Breaker, BreakerConfig
+from pipeline.engine.certcache import CertCache, TableNotLoaded
+from pipeline.engine.deadletters import dead_letter
+from pipeline.engine.decisionlog import ChainHeads, decision_id, seal
+from pipeline.engine.expiries import ExpirySchedule
+from pipeline.engine.watchdog import FreezeWatch
 
 log = logging.getLogger("livegate.processor")
 REVIEW_ONLY = frozenset({"warn", "flag_for_review"})
@@ -98,7 +99,8 @@ class Processor:
         self, settings: Settings, policy: Policy, certs: CertCache, states: StateStore,
         send: Send, chain: ChainHeads, partitions_of: Callable[[str], int | None],
         schedule: ExpirySchedule, session_timeout_s: float = 10.0, max_in_flight: int = 256,
-        clock: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+        clock: Callable[[], int] = now_ms,
+        prepare: Callable[[], Awaitable[None]] | None = None,
     ) -> None:  # fmt: skip
         self.s = settings
         self.policy = policy
@@ -109,8 +111,10 @@ class Processor:
         self.partitions_of = partitions_of
         self.clock = clock
         self.hooks: list[DecisionHook] = []
-        # Run once before the first batch (e.g. fetch producer metadata for the changelogs).
-        self.prepare: Callable[[], Awaitable[None]] | None = None
+        # Run once before the first batch (e.g. fetch producer metadata for the changelogs);
+        # `ready` is set once it has run, and nothing is decided or emitted before.
+        self._prepare = prepare
+        self.ready = asyncio.Event()
         self.watch = FreezeWatch(limit_s=session_timeout_s)
         # Pipelining: decided states not yet in the table, the completion of the last
         # batch decided, and a bound on batches in flight (backpressure on the agents).
@@ -205,14 +209,15 @@ class Processor:
 
     async def _prepare_once(self) -> None:
         delay = 0.1
-        while self.prepare is not None:
+        while self._prepare is not None:
             try:
-                await self.prepare()
-                self.prepare = None
+                await self._prepare()
+                self._prepare = None
             except Exception as exc:  # retried: nothing is decided before it
                 self._warn(f"preparing the worker failed ({exc!r}); retrying")
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
+        self.ready.set()
 
     def _exit_if_frozen(self) -> None:
         frozen = self.watch.frozen()
@@ -257,7 +262,7 @@ class Processor:
             # A worker resumed after a freeze must not decide from the state it still holds:
             # its partitions have a new owner, which decides these events from the log.
             self._exit_if_frozen()
-            if self.prepare is not None:
+            if not self.ready.is_set():
                 await self._prepare_once()
             try:
                 pending = [await self.send(self.s.topics.dlq, k, v, None) for k, v, _ in dead]

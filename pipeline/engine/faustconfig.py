@@ -1,0 +1,40 @@
+"""The Faust settings the worker runs with: a pure function of the settings, so the bench's
+engine floor runs with exactly the worker's options (no Faust import needed to read them)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline.adapters import kafka
+from pipeline.adapters.settings import Settings
+
+# DESIGN: about 10 s instead of Faust's 60 s, so a dead worker's partitions move quickly.
+SESSION_TIMEOUT_S = 10.0
+
+
+def faust_options(settings: Settings) -> dict[str, Any]:
+    """The keyword arguments of `faust.App(settings.app_id, **faust_options(settings))`."""
+    bootstrap = ";".join(settings.kafka_bootstrap.split(","))
+    return {
+        "broker": f"kafka://{bootstrap}",
+        "broker_credentials": kafka.faust_credentials(settings),  # None: PLAINTEXT
+        "store": "memory://",
+        "autodiscover": False,
+        "topic_partitions": settings.partitions,
+        "topic_replication_factor": 1,
+        "broker_session_timeout": SESSION_TIMEOUT_S,
+        "broker_heartbeat_interval": 2,
+        "broker_commit_interval": 1.0,
+        "broker_max_poll_records": 1000,
+        "consumer_auto_offset_reset": "earliest",
+        "producer_acks": -1,
+        "producer_linger": 0.002,
+        "producer_max_batch_size": 256 * 1024,
+        "stream_recovery_delay": 0.0,
+        "stream_buffer_maxsize": 8192,
+        "stream_ack_exceptions": False,
+        "table_standby_replicas": 0,
+        "web_port": settings.web_port,
+        "web_host": settings.web_host,
+        "web_bind": settings.web_host,
+    }

@@ -1,0 +1,1 @@
+"""What operators run beside the worker: the local stack, the simulator, the registry, plots."""
