@@ -7,7 +7,8 @@ from typing import Final
 
 import msgspec
 
-_REVIEW_ONLY: Final = frozenset({"warn", "flag_for_review"})
+# Actions that neither restrict nor punish: a decision with only these is a "review".
+REVIEW_ONLY: Final = frozenset({"warn", "flag_for_review"})
 
 
 class Action(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults=True):
@@ -32,6 +33,20 @@ class Action(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults=
     credit_after: int | None = None
 
 
+def is_enforcing(action: str) -> bool:
+    """Whether an action restricts or punishes (what the circuit breaker counts)."""
+    return action not in REVIEW_ONLY
+
+
+def action_subject(creator_id: str, stream_id: str | None, link_id: str | None) -> str:
+    """What an action is about: the link, else the stream, else the creator.
+
+    The one precedence for action ids, shadow agreement and `replay whatif`: a live
+    `remove_product_link` carries both a link and a stream, and its subject is the link.
+    """
+    return link_id or stream_id or creator_id
+
+
 def action_id(rule_id: str, action: str, creator_id: str, subject: str, trigger: str) -> str:
     """Same rule, action, subject and trigger always give the same id (consumers dedup on it)."""
     joined = "\x1f".join((rule_id, action, creator_id, subject, trigger))
@@ -48,6 +63,6 @@ def encode_action(action: Action) -> bytes:
 def outcome_of(actions: list[Action]) -> str:
     if not actions:
         return "allow"
-    if all(a.action in _REVIEW_ONLY for a in actions):
+    if not any(is_enforcing(a.action) for a in actions):
         return "review"
     return "enforce"

@@ -1,4 +1,6 @@
-"""The decision log's hash chain (CONTRACT §5): canonical JSON and the chained SHA-256."""
+"""The decision log's shapes (CONTRACT §5): the decision record, its id, the canonical JSON
+and the SHA-256 hash chain. One implementation, used by the processor, shadow mode and
+the replays."""
 
 from __future__ import annotations
 
@@ -11,6 +13,55 @@ GENESIS: Final = "0" * 64
 _ENCODER: Final = msgspec.json.Encoder(order="sorted")
 
 
+class Source(msgspec.Struct, frozen=True, gc=False):
+    """Where the decided record was: LiveGate's addition to CONTRACT §5."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+class ActiveDecision(msgspec.Struct, frozen=True, gc=False):
+    """What the active policy decided, on a shadow record."""
+
+    policy_version: str
+    outcome: str
+    action_ids: list[str]
+    rule_ids: list[str]
+
+
+class DecisionRecord(msgspec.Struct, frozen=True, gc=False, kw_only=True):
+    """One decided event, as written to `enforcement.decisions` (and, with the shadow
+    fields, to `enforcement.shadow`). Fields left UNSET are not written."""
+
+    decision_id: str
+    event: dict[str, Any]
+    event_id: str
+    event_type: str
+    creator_id: str
+    outcome: str
+    action_ids: list[str]
+    rule_ids: list[str]
+    certifications: Any
+    state_before: Any
+    policy_version: str
+    event_ts: int
+    decided_at: int
+    source: Source
+    # Held by the circuit breaker: no action went out, no state changed.
+    held: bool | msgspec.UnsetType = msgspec.UNSET
+    held_actions: list[Any] | msgspec.UnsetType = msgspec.UNSET
+    # Shadow mode only: the candidate's actions, the active decision, and whether they agree.
+    actions: list[Any] | msgspec.UnsetType = msgspec.UNSET
+    active: ActiveDecision | msgspec.UnsetType = msgspec.UNSET
+    agrees: bool | msgspec.UnsetType = msgspec.UNSET
+    prev_hash: str | msgspec.UnsetType = msgspec.UNSET  # set by seal()
+
+
+def decision_id(creator_id: str, event_id: str) -> str:
+    return hashlib.sha256(f"decision\x1f{creator_id}\x1f{event_id}".encode()).hexdigest()
+
+
 def canonical_json(obj: Any) -> bytes:
     """Sorted keys at every level, no spaces, UTF-8 (non-ASCII not escaped).
 
@@ -21,5 +72,28 @@ def canonical_json(obj: Any) -> bytes:
 
 
 def chain_hash(prev_hash: str, record: dict[str, Any]) -> str:
+    """The hash of a record read back (a dict, with or without its `hash`)."""
     body = {k: v for k, v in record.items() if k != "hash"}
-    return hashlib.sha256(prev_hash.encode("ascii") + canonical_json(body)).hexdigest()
+    return _digest(prev_hash, canonical_json(body))
+
+
+def verify_hash(record: dict[str, Any]) -> bool:
+    return chain_hash(str(record.get("prev_hash", "")), record) == record.get("hash")
+
+
+def seal(record: DecisionRecord | dict[str, Any], prev_hash: str) -> tuple[bytes, str]:
+    """The record's bytes with `prev_hash` and `hash`, and the hash.
+
+    hash = SHA-256(prev_hash + canonical JSON of the record with prev_hash, without hash);
+    the emitted bytes are that canonical form with `hash` appended as the last member.
+    """
+    if isinstance(record, DecisionRecord):
+        body = canonical_json(msgspec.structs.replace(record, prev_hash=prev_hash))
+    else:
+        body = canonical_json({**record, "prev_hash": prev_hash})
+    digest = _digest(prev_hash, body)
+    return body[:-1] + b',"hash":"' + digest.encode("ascii") + b'"}', digest
+
+
+def _digest(prev_hash: str, body: bytes) -> str:
+    return hashlib.sha256(prev_hash.encode("ascii") + body).hexdigest()

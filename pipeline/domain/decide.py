@@ -21,9 +21,10 @@ from pipeline.domain.events import (
     StreamStarted,
     StreamUpdated,
 )
+from pipeline.domain.expiries import Expiry
 from pipeline.domain.policy import Policy
 from pipeline.domain.rules import certification, commerce, live, reports
-from pipeline.domain.rules.context import Context, Expiry
+from pipeline.domain.rules.context import Context
 from pipeline.domain.state import CreatorState, forget_idle, remember, state_view, working_copy
 
 

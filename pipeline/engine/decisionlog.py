@@ -7,40 +7,13 @@ chain its predecessor left instead of forking it.
 
 from __future__ import annotations
 
-import hashlib
-from typing import Any
-
 import msgspec
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from pipeline.adapters import kafka
 from pipeline.domain.audit import GENESIS
 
-_sorted = msgspec.json.Encoder(order="sorted")
 _decoder = msgspec.json.Decoder()
-
-
-def decision_id(creator_id: str, event_id: str) -> str:
-    return hashlib.sha256(f"decision\x1f{creator_id}\x1f{event_id}".encode()).hexdigest()
-
-
-def seal(record: dict[str, Any], prev_hash: str) -> tuple[bytes, str]:
-    """The record's bytes with prev_hash and hash, and the hash.
-
-    hash = SHA-256(prev_hash + canonical JSON of the record without `hash`); the canonical
-    form (sorted keys, no spaces) is what msgspec's sorted encoder writes, so the emitted
-    bytes are that form with `hash` appended as the last member.
-    """
-    record["prev_hash"] = prev_hash
-    body = _sorted.encode(record)
-    digest = hashlib.sha256(prev_hash.encode("ascii") + body).hexdigest()
-    return body[:-1] + b',"hash":"' + digest.encode("ascii") + b'"}', digest
-
-
-def verify_hash(record: dict[str, Any]) -> bool:
-    body = {k: v for k, v in record.items() if k != "hash"}
-    digest = hashlib.sha256(str(record.get("prev_hash", "")).encode() + _sorted.encode(body))
-    return digest.hexdigest() == record.get("hash")
 
 
 class ChainHeads:

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import msgspec
 
-from pipeline.domain.rules.context import Expiry
+from pipeline.domain.expiries import Expiry
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder(list[Expiry]).decode

@@ -35,22 +35,22 @@ from pipeline.adapters import metrics
 from pipeline.adapters.records import Record
 from pipeline.adapters.settings import Settings
 from pipeline.adapters.times import now_ms
-from pipeline.domain.actions import encode_action
+from pipeline.domain.actions import encode_action, is_enforcing
+from pipeline.domain.audit import DecisionRecord, Source, decision_id, seal
 from pipeline.domain.decide import Decision, decide
 from pipeline.domain.errors import InvalidEvent
 from pipeline.domain.events import Event, decode_event, event_to_builtins, event_type
+from pipeline.domain.expiries import Expiry
 from pipeline.domain.policy import Policy
-from pipeline.domain.rules.context import Expiry
 from pipeline.domain.state import CreatorState, decode_state, encode_state
 from pipeline.engine.breaker import Breaker, BreakerConfig
 from pipeline.engine.certcache import CertCache, TableNotLoaded
 from pipeline.engine.deadletters import dead_letter
-from pipeline.engine.decisionlog import ChainHeads, decision_id, seal
+from pipeline.engine.decisionlog import ChainHeads
 from pipeline.engine.expiries import ExpirySchedule
 from pipeline.engine.watchdog import FreezeWatch
 
 log = logging.getLogger("livegate.processor")
-REVIEW_ONLY = frozenset({"warn", "flag_for_review"})
 
 
 @functools.cache
@@ -337,13 +337,10 @@ class Processor:
             if decision is None:
                 metrics.DUPLICATES.labels(r.kind).inc()
                 continue
-            record = self._decision_record(event, decision, r, now)
             held = self._hold(decision, r.timestamp_ms / 1000)
-            if held:
-                # Nothing irreversible while the breaker is open: no actions, no state change.
-                record["held"] = True
-                record["held_actions"] = [msgspec.to_builtins(a) for a in decision.actions]
-            else:
+            # Nothing irreversible while the breaker is open: no actions, no state change.
+            record = self._decision_record(event, decision, r, now, held)
+            if not held:
                 states[key] = self.unwritten[key] = decision.new_state
                 partitions[key] = r.partition
                 if decision.expiries:
@@ -363,7 +360,7 @@ class Processor:
         return Decided(states, partitions, expiries)
 
     def _hold(self, decision: Decision, at: float) -> bool:
-        enforcing = sum(a.action not in REVIEW_ONLY for a in decision.actions)
+        enforcing = sum(is_enforcing(a.action) for a in decision.actions)
         was_open = self.breaker.is_open
         held = self.breaker.record(enforcing, at)
         if self.breaker.is_open != was_open:
@@ -394,20 +391,24 @@ class Processor:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
 
-    def _decision_record(self, event: Event, d: Decision, r: Record, now: int) -> dict[str, Any]:
-        return {
-            "decision_id": decision_id(event.creator_id, event.event_id),
-            "event": event_to_builtins(event),
-            "event_id": event.event_id,
-            "event_type": event_type(event),
-            "creator_id": event.creator_id,
-            "outcome": d.outcome,
-            "action_ids": [a.action_id for a in d.actions],
-            "rule_ids": list(d.rule_ids),
-            "certifications": d.certifications,
-            "state_before": d.state_before,
-            "policy_version": self.policy.version,
-            "event_ts": event.ts,
-            "decided_at": now,
-            "source": {"topic": r.topic, "partition": r.partition, "offset": r.offset},
-        }
+    def _decision_record(
+        self, event: Event, d: Decision, r: Record, now: int, held: bool
+    ) -> DecisionRecord:
+        return DecisionRecord(
+            decision_id=decision_id(event.creator_id, event.event_id),
+            event=event_to_builtins(event),
+            event_id=event.event_id,
+            event_type=event_type(event),
+            creator_id=event.creator_id,
+            outcome=d.outcome,
+            action_ids=[a.action_id for a in d.actions],
+            rule_ids=list(d.rule_ids),
+            certifications=d.certifications,
+            state_before=d.state_before,
+            policy_version=self.policy.version,
+            event_ts=event.ts,
+            decided_at=now,
+            source=Source(r.topic, r.partition, r.offset),
+            held=True if held else msgspec.UNSET,
+            held_actions=[msgspec.to_builtins(a) for a in d.actions] if held else msgspec.UNSET,
+        )

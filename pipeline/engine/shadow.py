@@ -20,22 +20,28 @@ import msgspec
 from pipeline.adapters import metrics
 from pipeline.adapters.settings import Settings
 from pipeline.adapters.times import now_ms
-from pipeline.domain.actions import Action
+from pipeline.domain.actions import Action, action_subject
+from pipeline.domain.audit import (
+    ActiveDecision,
+    DecisionRecord,
+    Source,
+    canonical_json,
+    decision_id,
+)
 from pipeline.domain.decide import Decision, decide
 from pipeline.domain.events import KIND_OF_TYPE, Event, event_to_builtins, event_type
 from pipeline.domain.policy import Policy
 from pipeline.domain.state import state_from_view
-from pipeline.engine.decisionlog import decision_id
 
 log = logging.getLogger("livegate.shadow")
-_encoder = msgspec.json.Encoder(order="sorted")
 
 Out = tuple[str, bytes | None, bytes, int | None]
 
 
 def action_keys(actions: list[Action]) -> set[tuple[str, str, str]]:
     """What an action set means, independent of policy version and time: (action, rule, subject)."""
-    return {(a.action, a.rule_id, a.stream_id or a.link_id or a.creator_id) for a in actions}
+    return {(a.action, a.rule_id, action_subject(a.creator_id, a.stream_id, a.link_id))
+            for a in actions}  # fmt: skip
 
 
 class ShadowHook:
@@ -71,37 +77,33 @@ class ShadowHook:
         metrics.SHADOW_DECISIONS.labels(kind).inc()
         if not agrees:
             metrics.SHADOW_DISAGREEMENTS.labels(kind).inc()
-        body = {
-            "decision_id": decision_id(event.creator_id, event.event_id),
-            "event": event_to_builtins(event),
-            "event_id": event.event_id,
-            "event_type": etype,
-            "creator_id": event.creator_id,
-            "outcome": shadow.outcome,
-            "action_ids": [a.action_id for a in shadow.actions],
-            "rule_ids": list(shadow.rule_ids),
-            "actions": [msgspec.to_builtins(a) for a in shadow.actions],
-            "certifications": shadow.certifications,
-            "state_before": shadow.state_before,
-            "policy_version": self.candidate.version,
-            "active": {
-                "policy_version": self.active.version,
-                "outcome": active.outcome,
-                "action_ids": [a.action_id for a in active.actions],
-                "rule_ids": list(active.rule_ids),
-            },
-            "agrees": agrees,
-            "event_ts": event.ts,
-            "decided_at": now,
-            "source": {
-                "topic": record.topic,
-                "partition": record.partition,
-                "offset": record.offset,
-            },
-        }
+        body = DecisionRecord(
+            decision_id=decision_id(event.creator_id, event.event_id),
+            event=event_to_builtins(event),
+            event_id=event.event_id,
+            event_type=etype,
+            creator_id=event.creator_id,
+            outcome=shadow.outcome,
+            action_ids=[a.action_id for a in shadow.actions],
+            rule_ids=list(shadow.rule_ids),
+            certifications=shadow.certifications,
+            state_before=shadow.state_before,
+            policy_version=self.candidate.version,
+            event_ts=event.ts,
+            decided_at=now,
+            source=Source(record.topic, record.partition, record.offset),
+            actions=[msgspec.to_builtins(a) for a in shadow.actions],
+            active=ActiveDecision(
+                policy_version=self.active.version,
+                outcome=active.outcome,
+                action_ids=[a.action_id for a in active.actions],
+                rule_ids=list(active.rule_ids),
+            ),
+            agrees=agrees,
+        )
         key = event.creator_id.encode()
         # Partition by key (murmur2), like the inputs: never a partition the topic lacks.
-        return [(self.topic, key, _encoder.encode(body), None)]
+        return [(self.topic, key, canonical_json(body), None)]
 
 
 def install(settings: Settings, active: Policy, processor: Any) -> Policy | None:

@@ -19,8 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.domain.audit import GENESIS, canonical_json
-from pipeline.engine.decisionlog import verify_hash
+from pipeline.domain.audit import GENESIS, canonical_json, verify_hash
 
 _VOLATILE = ("decided_at", "prev_hash", "hash")
 

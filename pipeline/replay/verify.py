@@ -18,13 +18,12 @@ from typing import Any
 import msgspec
 
 from pipeline.domain.actions import encode_action
-from pipeline.domain.audit import canonical_json
+from pipeline.domain.audit import canonical_json, decision_id
 from pipeline.domain.certifications import Certification
 from pipeline.domain.decide import Decision, decide
 from pipeline.domain.errors import LiveGateError
 from pipeline.domain.events import Event, event_type
 from pipeline.domain.state import CreatorState, forget_idle, state_view, working_copy
-from pipeline.engine.decisionlog import decision_id
 from pipeline.replay.chain import Finding, check_partition
 from pipeline.replay.log import (
     ReplayError,

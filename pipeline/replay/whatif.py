@@ -22,7 +22,7 @@ from typing import Any
 
 import msgspec
 
-from pipeline.domain.actions import Action
+from pipeline.domain.actions import Action, action_subject
 from pipeline.domain.decide import decide
 from pipeline.domain.errors import LiveGateError
 from pipeline.domain.events import Event, event_type
@@ -37,7 +37,7 @@ ActionKey = tuple[str, str, str, str]  # creator, action, rule_id, subject
 
 def action_key(body: dict[str, Any] | Action) -> ActionKey:
     b = body if isinstance(body, dict) else msgspec.to_builtins(body)
-    subject = b.get("stream_id") or b.get("link_id") or b.get("creator_id")
+    subject = action_subject(str(b.get("creator_id")), b.get("stream_id"), b.get("link_id"))
     return (str(b.get("creator_id")), str(b.get("action")), str(b.get("rule_id")), str(subject))
 
 

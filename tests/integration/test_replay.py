@@ -19,8 +19,8 @@ from aiokafka.admin import NewTopic
 from pipeline.adapters import kafka
 from pipeline.adapters.kafka import ensure_topics, read_topic
 from pipeline.adapters.settings import REPO_ROOT, env_var_for_topic
+from pipeline.domain.audit import seal
 from pipeline.domain.policy import policy_version
-from pipeline.engine.decisionlog import seal
 from pipeline.engine.policyhistory import read_policies
 from pipeline.ops.registry import Registry, build_change, grant_fields
 from tests.helpers import event, now_ms, produce, read_all, run_cli, wait_for

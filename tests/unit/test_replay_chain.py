@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pipeline.domain.audit import GENESIS
-from pipeline.engine.decisionlog import seal
+from pipeline.domain.audit import GENESIS, seal
 from pipeline.replay.chain import check_partition
 
 

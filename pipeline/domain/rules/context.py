@@ -13,9 +13,10 @@ from typing import Final
 import msgspec
 
 from pipeline.domain import credit
-from pipeline.domain.actions import Action, action_id
+from pipeline.domain.actions import Action, action_id, action_subject
 from pipeline.domain.certifications import CertSnapshot, is_qualified, qualified_until
 from pipeline.domain.events import Event
+from pipeline.domain.expiries import Expiry
 from pipeline.domain.policy import DURATION_ACTIONS, ActionSpec, Policy, RuleSpec, Severity
 from pipeline.domain.state import CreatorState, restrict
 
@@ -29,15 +30,6 @@ _VERBS: Final = {
     "warn": "The creator is warned",
     "flag_for_review": "The case is flagged for human review",
 }
-
-
-class Expiry(msgspec.Struct, frozen=True, gc=False):
-    """When a qualification a live stream relies on ends: the worker schedules an
-    `expiry_due` event for `at_ms`, so the lapse is decided like any other event."""
-
-    domain: str
-    stream_id: str
-    at_ms: int
 
 
 class Context:
@@ -155,7 +147,7 @@ class Context:
         credit_after: int | None = None,
     ) -> None:
         ev = self.event
-        subject = link_id or stream_id or ev.creator_id
+        subject = action_subject(ev.creator_id, stream_id, link_id)
         self.actions.append(
             Action(
                 action_id=action_id(rule_id, name, ev.creator_id, subject, ev.event_id),
