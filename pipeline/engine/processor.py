@@ -33,6 +33,7 @@ from redis.exceptions import RedisError
 
 from pipeline.adapters import metrics
 from pipeline.adapters.records import Record
+from pipeline.adapters.retry import retry
 from pipeline.adapters.settings import Settings
 from pipeline.adapters.times import now_ms
 from pipeline.domain.actions import encode_action, is_enforcing
@@ -173,50 +174,51 @@ class Processor:
 
     # ---- 2. look up -----------------------------------------------------------------------
     async def lookup(self, creators: set[str]) -> dict[str, Any]:
-        delay = 0.05
-        while True:
-            started = time.perf_counter()
-            try:
-                found = await self.certs.get_many(creators)
-                metrics.REDIS_LATENCY.observe(time.perf_counter() - started)
-                return found
-            except TableNotLoaded as exc:
+        def report(exc: BaseException) -> None:
+            if isinstance(exc, TableNotLoaded):
                 metrics.REDIS_ERRORS.labels("not_loaded").inc()
                 self._warn(f"{exc}: deciding nothing, holding the batch until it is loaded")
-            except (RedisError, OSError) as exc:
+            else:
                 metrics.REDIS_ERRORS.labels("unavailable").inc()
                 self._warn(f"Redis unavailable ({exc}): holding the batch, retrying")
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
+
+        async def read() -> dict[str, Any]:
+            started = time.perf_counter()
+            found = await self.certs.get_many(creators)
+            metrics.REDIS_LATENCY.observe(time.perf_counter() - started)
+            return found
+
+        return await retry(read, on=(TableNotLoaded, RedisError, OSError), report=report)
 
     async def apply_cert_changes(self, records: Sequence[Record]) -> None:
         """Write the batch's certification changes to Redis before deciding them."""
         good, _ = self.decode([r for r in records if r.kind == "certs"])
         changes = [e for _, e in good]
-        delay = 0.05
-        while changes:
-            try:
-                applied = await self.certs.store.apply(changes)  # type: ignore[arg-type]
-            except (RedisError, OSError) as exc:
-                metrics.REDIS_ERRORS.labels("unavailable").inc()
-                log.error("Redis unavailable applying certification changes (%s); retrying", exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
-                continue
-            for changed in applied:
-                metrics.CERT_CHANGES.labels("applied" if changed else "ignored").inc()
+        if not changes:
             return
 
+        def report(exc: BaseException) -> None:
+            metrics.REDIS_ERRORS.labels("unavailable").inc()
+            log.error("Redis unavailable applying certification changes (%s); retrying", exc)
+
+        store = self.certs.store
+        applied = await retry(
+            lambda: store.apply(changes),  # type: ignore[arg-type]
+            on=(RedisError, OSError), report=report,
+        )  # fmt: skip
+        for changed in applied:
+            metrics.CERT_CHANGES.labels("applied" if changed else "ignored").inc()
+
     async def _prepare_once(self) -> None:
-        delay = 0.1
-        while self._prepare is not None:
-            try:
-                await self._prepare()
-                self._prepare = None
-            except Exception as exc:  # retried: nothing is decided before it
+        if self._prepare is not None:
+            prepare = self._prepare
+
+            def report(exc: BaseException) -> None:
                 self._warn(f"preparing the worker failed ({exc!r}); retrying")
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+
+            # Retried, whatever fails: nothing is decided before it.
+            await retry(prepare, on=(Exception,), report=report, first_delay=0.1)
+            self._prepare = None
         self.ready.set()
 
     def _exit_if_frozen(self) -> None:
@@ -381,15 +383,11 @@ class Processor:
         return held
 
     async def _ensure_chains(self, partitions: set[int]) -> None:
-        delay = 0.1
-        while True:
-            try:
-                await self.chain.ensure(partitions)
-                return
-            except (KafkaError, OSError) as exc:
-                log.error("reading the decision log's tail failed (%r); retrying", exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+        def report(exc: BaseException) -> None:
+            log.error("reading the decision log's tail failed (%r); retrying", exc)
+
+        await retry(lambda: self.chain.ensure(partitions), on=(KafkaError, OSError),
+                    report=report, first_delay=0.1)  # fmt: skip
 
     def _decision_record(
         self, event: Event, d: Decision, r: Record, now: int, held: bool
