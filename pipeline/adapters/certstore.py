@@ -100,9 +100,6 @@ class CertStore:
         snaps = {c: parse_hash(r, c) for c, r in zip(names, replies[2:], strict=True)}
         return Lookup(int(replies[0] or 0), bool(replies[1]), snaps)
 
-    async def is_loaded(self) -> bool:
-        return bool(await self.client.exists(self.loaded_key))
-
     async def mark_loaded(self, at_ms: int) -> None:
         await self.client.set(self.loaded_key, str(at_ms))
 

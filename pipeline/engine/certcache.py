@@ -28,10 +28,6 @@ class CertCache:
         self.epoch: int | None = None
         self.entries: dict[str, CertSnapshot] = {}
 
-    @property
-    def round_trips(self) -> int:
-        return self.store.round_trips
-
     async def get_many(self, creators: Collection[str]) -> dict[str, CertSnapshot]:
         """The creators' certifications, coherent with the epoch read in the same trip.
 

@@ -1,17 +1,19 @@
 """The batch processor: decode, look up, decide, emit; the I/O around the pure domain.
 
-Agents hand it batches of raw records. For a batch it:
+Agents hand it batches of raw records (with an `ack` to call). For a batch it:
 1. decodes every record; a record that cannot be decided becomes a dead letter;
 2. reads the certifications of the batch's creators (one Redis round trip, cache + epoch);
    while Redis is down or the table is not loaded, it waits and retries: late, never wrong;
 3. decides each event in order with the pure `decide()`, appends the decision (hash-chained
-   per partition) and its actions to the producer;
-4. waits until every record of the batch is acknowledged by the broker, and only then
-   writes the new creator states to the Faust table (changelogged): a state that says
-   "decided" never exists without its decision in the log;
-5. returns, and the agent's `take_events` acks the batch; Faust flushes the producer
-   before it commits offsets. A crash anywhere redelivers the batch: at-least-once, and
-   the decided-event-id set makes the re-run produce nothing new.
+   per partition) and its actions to the producer (under a lock: one order for the chain
+   and the states; the next batch is decided while this one's records are in flight);
+4. in the background, once every record of the batch is acknowledged by the broker (and
+   the batch before it is complete), writes the new creator states to the table
+   (changelogged), schedules expiry checks, and only then calls `ack`: a state that says
+   "decided" never exists without its decision in the log, and no offset is committed for
+   a batch whose records are not in the log. A crash anywhere redelivers the batch:
+   at-least-once, and the decided-event-id set makes the re-run produce nothing new.
+Anything unexpected stops the worker without acking (`fatal`), never a silent skip.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from pipeline.adapters.settings import Settings
 from pipeline.adapters.times import now_ms
 from pipeline.domain.actions import encode_action, is_enforcing
 from pipeline.domain.audit import DecisionRecord, Source, decision_id, seal
+from pipeline.domain.certifications import CertSnapshot
 from pipeline.domain.decide import Decision, decide
 from pipeline.domain.errors import InvalidEvent
 from pipeline.domain.events import Event, decode_event, event_to_builtins, event_type
@@ -84,7 +87,7 @@ class DecisionHook(Protocol):
     """Called for every decision made (expiry scheduling, shadow mode)."""
 
     def __call__(
-        self, event: Event, decision: Decision, certs: Any, record: Record
+        self, event: Event, decision: Decision, snapshot: CertSnapshot, record: Record
     ) -> list[tuple[str, bytes | None, bytes, int | None]]: ...
 
 
@@ -97,15 +100,15 @@ def fatal(message: str, exc: BaseException) -> None:
 
 class Processor:
     def __init__(
-        self, settings: Settings, policy: Policy, certs: CertCache, states: StateStore,
+        self, settings: Settings, policy: Policy, cert_cache: CertCache, states: StateStore,
         send: Send, chain: ChainHeads, partitions_of: Callable[[str], int | None],
         schedule: ExpirySchedule, session_timeout_s: float = 10.0, max_in_flight: int = 256,
         clock: Callable[[], int] = now_ms,
         prepare: Callable[[], Awaitable[None]] | None = None,
     ) -> None:  # fmt: skip
-        self.s = settings
+        self.settings = settings
         self.policy = policy
-        self.certs = certs
+        self.cert_cache = cert_cache
         self.states = states
         self.send = send
         self.chain = chain
@@ -140,7 +143,7 @@ class Processor:
         for r in records:
             try:
                 value = r.value or b""
-                event = decode_event(r.kind, r.key, value, max_bytes=self.s.max_record_bytes)
+                event = decode_event(r.kind, r.key, value, max_bytes=self.settings.max_record_bytes)
                 self._check_partition(r)
             except InvalidEvent as exc:
                 dead.append((r.key, self._dead(exc.error, exc.detail, r, now), exc.error))
@@ -169,11 +172,11 @@ class Processor:
     def _dead(self, error: str, detail: str, r: Record, now: int) -> bytes:
         return dead_letter(
             error, detail, r.topic, r.partition, r.offset, r.key, r.value, now,
-            self.s.max_record_bytes,
+            self.settings.max_record_bytes,
         )  # fmt: skip
 
     # ---- 2. look up -----------------------------------------------------------------------
-    async def lookup(self, creators: set[str]) -> dict[str, Any]:
+    async def lookup(self, creators: set[str]) -> dict[str, CertSnapshot]:
         def report(exc: BaseException) -> None:
             if isinstance(exc, TableNotLoaded):
                 metrics.REDIS_ERRORS.labels("not_loaded").inc()
@@ -182,9 +185,9 @@ class Processor:
                 metrics.REDIS_ERRORS.labels("unavailable").inc()
                 self._warn(f"Redis unavailable ({exc}): holding the batch, retrying")
 
-        async def read() -> dict[str, Any]:
+        async def read() -> dict[str, CertSnapshot]:
             started = time.perf_counter()
-            found = await self.certs.get_many(creators)
+            found = await self.cert_cache.get_many(creators)
             metrics.REDIS_LATENCY.observe(time.perf_counter() - started)
             return found
 
@@ -201,7 +204,7 @@ class Processor:
             metrics.REDIS_ERRORS.labels("unavailable").inc()
             log.error("Redis unavailable applying certification changes (%s); retrying", exc)
 
-        store = self.certs.store
+        store = self.cert_cache.store
         applied = await retry(
             lambda: store.apply(changes),  # type: ignore[arg-type]
             on=(RedisError, OSError), report=report,
@@ -257,7 +260,7 @@ class Processor:
             metrics.CONSUMED.labels(kind).inc(n)
         metrics.BATCH_SIZE.observe(len(records))
         good, dead = self.decode(records)
-        certs = await self.lookup({e.creator_id for _, e in good}) if good else {}
+        snapshots = await self.lookup({e.creator_id for _, e in good}) if good else {}
         await self.slots.acquire()
         async with self.lock:
             self.watch.start()
@@ -267,8 +270,10 @@ class Processor:
             if not self.ready.is_set():
                 await self._prepare_once()
             try:
-                pending = [await self.send(self.s.topics.dlq, k, v, None) for k, v, _ in dead]
-                batch = await self._decide_all(good, certs, pending)
+                pending = [
+                    await self.send(self.settings.topics.dlq, k, v, None) for k, v, _ in dead
+                ]
+                batch = await self._decide_all(good, snapshots, pending)
             except Exception as exc:
                 fatal("producing the batch's records failed", exc)
                 return
@@ -312,7 +317,7 @@ class Processor:
         self.slots.release()
 
     async def _decide_all(
-        self, good: list[tuple[Record, Event]], certs: dict[str, Any],
+        self, good: list[tuple[Record, Event]], snapshots: dict[str, CertSnapshot],
         pending: list[Awaitable[Any]],
     ) -> Decided:  # fmt: skip
         if good:
@@ -320,7 +325,7 @@ class Processor:
         states: dict[bytes, CreatorState] = {}
         expiries: dict[bytes, list[Expiry]] = {}
         partitions: dict[bytes, int] = {}
-        topics = self.s.topics
+        topics = self.settings.topics
         for r, event in good:
             key = r.key or b""
             state = states.get(key) or self.unwritten.get(key)
@@ -329,7 +334,7 @@ class Processor:
                 state = decode_state(raw) if raw is not None else None
             now = self.clock()
             try:
-                decision = decide(event, certs[event.creator_id], state, self.policy, now)
+                decision = decide(event, snapshots[event.creator_id], state, self.policy, now)
             except Exception as exc:
                 log.exception("deciding %s failed", event.event_id)
                 body = self._dead("decision_failed", repr(exc)[:500], r, now)
@@ -355,7 +360,7 @@ class Processor:
                 pending.append(await self.send(topics.actions, key, body, r.partition))
                 labelled(metrics.ACTIONS, action.action, action.rule_id).inc()
             for hook in self.hooks:
-                for out in hook(event, decision, certs[event.creator_id], r):
+                for out in hook(event, decision, snapshots[event.creator_id], r):
                     pending.append(await self.send(*out))
             labelled(metrics.EVENTS, r.kind, decision.outcome).inc()
             metrics.LATENCY.observe(max(0, self.clock() - r.timestamp_ms) / 1000)
