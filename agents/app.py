@@ -45,7 +45,7 @@ def create_app(settings: Settings, policy: Policy) -> tuple[faust.App, Runtime]:
     # recorded decision's policy_version can be found (engine/shadow.py, policyhistory.py).
     shadow_policy = shadow.install(settings, policy, runtime.processor)
     policyhistory.attach(app, settings, policy, shadow_policy)
-    _follow_rebalances(app, runtime.processor.chain)
+    _follow_rebalances(app, runtime)
     for module in AGENTS:
         module.attach(app, runtime)
     return app, runtime
@@ -72,7 +72,8 @@ def _runtime(
             await producer.client.add_topic(topic)
             await producer.partitions_for(topic)
 
-    schedule = ExpirySchedule(schedule_table)
+    schedule = ExpirySchedule(TableStates(schedule_table, lambda: aiokafka_producer(app)),
+                              settings.partitions)  # fmt: skip
     sender: Send = send
     processor = Processor(
         settings, policy, CertCache(store), states, sender,
@@ -87,7 +88,10 @@ def _runtime(
     return Runtime(settings, policy, processor, store, states, schedule, expiries_topic)
 
 
-def _follow_rebalances(app: faust.App, chain: ChainHeads) -> None:
+def _follow_rebalances(app: faust.App, rt: Runtime) -> None:
+    chain = rt.processor.chain
+    owned: set[int] = set()
+
     @app.on_partitions_revoked.connect
     async def _revoked(app: faust.App, revoked: Any, **kwargs: Any) -> None:
         chain.forget()
@@ -95,3 +99,12 @@ def _follow_rebalances(app: faust.App, chain: ChainHeads) -> None:
     @app.on_partitions_assigned.connect
     async def _assigned(app: faust.App, assigned: Any, **kwargs: Any) -> None:
         chain.forget()
+        # Forget the creators of partitions this worker lost (the memory store keeps keys
+        # written live): their expiry checks and state now belong to the new owner.
+        now = {tp.partition for tp in assigned}
+        lost = owned - now
+        if lost:
+            dropped = rt.states.forget(lost) + rt.schedule.store.forget(lost)
+            log.info("forgot %d keys of lost partitions %s", dropped, sorted(lost))
+        owned.clear()
+        owned.update(now)

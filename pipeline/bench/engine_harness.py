@@ -71,15 +71,23 @@ class FakeStates:
         self.data: dict[bytes, bytes] = {}
         self.writes: list[tuple[bytes, int]] = []
         self.fail: BaseException | None = None
+        self.fail_delivery: BaseException | None = None
 
     def get(self, key: bytes) -> bytes | None:
         return self.data.get(key)
 
-    async def set(self, key: bytes, value: bytes, partition: int) -> None:
+    async def set(self, key: bytes, value: bytes, partition: int) -> Awaitable[Any]:
+        """Returns the write's delivery: done at once, or failed with `fail_delivery`."""
         if self.fail is not None:
             raise self.fail
         self.data[key] = value
         self.writes.append((key, partition))
+        delivery: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self.fail_delivery is not None:
+            delivery.set_exception(self.fail_delivery)
+        else:
+            delivery.set_result(None)
+        return delivery
 
 
 class FakeStore:
@@ -125,8 +133,9 @@ class FakeChain:
 class FakeSchedule:
     added: list[tuple[bytes, list[Expiry]]] = field(default_factory=list)
 
-    def add(self, key: bytes, expiries: list[Expiry]) -> None:
+    async def add(self, key: bytes, expiries: list[Expiry]) -> list[Awaitable[Any]]:
         self.added.append((key, list(expiries)))
+        return []
 
 
 class Clock:

@@ -70,8 +70,11 @@ Send = Callable[[str, bytes | None, bytes, int | None], Awaitable[Awaitable[Any]
 
 
 class StateStore(Protocol):
+    """A changelogged table: `set` writes it and returns the changelog record's delivery,
+    which must succeed before anything that depends on the write is acked."""
+
     def get(self, key: bytes) -> bytes | None: ...
-    async def set(self, key: bytes, value: bytes, partition: int) -> None: ...
+    async def set(self, key: bytes, value: bytes, partition: int) -> Awaitable[Any]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,13 +305,22 @@ class Processor:
         except Exception as exc:
             fatal("producing the batch's records failed", exc)
         try:
+            # Expiry checks first: a crash after them and before the states redelivers the
+            # batch, which decides the same checks again (adding one is idempotent); the
+            # other order would leave a decided event whose check was never scheduled.
+            deliveries = []
+            for key, due in batch.expiries.items():
+                deliveries.extend(await self.schedule.add(key, due))
             for key, state in batch.states.items():
                 self._exit_if_frozen()  # each write awaits: a freeze can land between two
-                await self.states.set(key, encode_state(state), batch.partitions[key])
+                key_partition = batch.partitions[key]
+                deliveries.append(await self.states.set(key, encode_state(state), key_partition))
                 if self.unwritten.get(key) is state:
                     del self.unwritten[key]
-            for key, due in batch.expiries.items():
-                self.schedule.add(key, due)
+            # Offsets are committed only for state that is in the changelog, not only in
+            # memory: a failed changelog write (timeout, ACL) stops the worker unacked.
+            if deliveries:
+                await asyncio.gather(*deliveries)
             if ack is not None:
                 await ack()
         except Exception as exc:  # the batch must not be acked

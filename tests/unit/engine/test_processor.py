@@ -43,7 +43,7 @@ def health_cert(now: int) -> Certification:
 
 
 async def settle() -> None:
-    for _ in range(5):
+    for _ in range(50):
         await asyncio.sleep(0)
 
 
@@ -213,3 +213,42 @@ async def test_decisions_are_chained_per_partition():
         assert records[0]["prev_hash"] == GENESIS
         assert all(verify_hash(r) for r in records)
         assert [r["prev_hash"] for r in records[1:]] == [r["hash"] for r in records[:-1]]
+
+
+async def test_a_failed_changelog_write_stops_the_worker_without_acking():
+    """Issue 12 item 10: the state write's delivery must succeed before the ack."""
+    h = Harness.build()
+    t = h.clock.now_ms
+    h.states.fail_delivery = TimeoutError("changelog request timed out")
+    acked: list[int] = []
+
+    async def ack() -> None:
+        acked.append(1)
+
+    await h.processor.process([h.record("live", stream_started("c1", "e1", t))], ack)
+    task = next(iter(h.processor.completions))
+    with pytest.raises(Fatal):
+        await task
+    assert acked == []
+
+
+async def test_expiry_checks_are_written_before_the_state_that_says_decided():
+    """Issue 12 item 11: no crash point between them loses a check."""
+    h = Harness.build()
+    t = h.clock.now_ms
+    h.certs.table["c1"] = {"health": health_cert(t)}
+    order: list[str] = []
+    add, set_ = h.schedule.add, h.states.set
+
+    async def schedule_add(key, expiries):
+        order.append("schedule")
+        return await add(key, expiries)
+
+    async def state_set(key, value, partition):
+        order.append("state")
+        return await set_(key, value, partition)
+
+    h.schedule.add, h.states.set = schedule_add, state_set  # type: ignore[method-assign]
+    await h.processor.process([h.record("live", stream_started("c1", "e1", t))])
+    assert order == ["schedule", "state"]
+    assert h.schedule.added and h.schedule.added[0][1][0].domain == "health"
