@@ -80,6 +80,7 @@ def _runtime(
         ChainHeads(settings, settings.topics.decisions),
         lambda topic: app.consumer.topic_partitions(topic),  # the consumer exists only later
         schedule, session_timeout_s=SESSION_TIMEOUT_S, prepare=track_changelogs,
+        fence=lambda: None if app.rebalancing else app.consumer_generation_id,
     )  # fmt: skip
     processor.hooks.append(decision_logger())  # decision log lines (adapters/logs.py)
     expiries_topic = raw_topic(

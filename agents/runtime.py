@@ -97,7 +97,7 @@ class Runtime:
 def to_record(kind: str, event: EventT) -> Record:
     m = event.message
     ts = int(m.timestamp * 1000)
-    return Record(m.topic, m.partition, m.offset, m.key, m.value, ts, kind)
+    return Record(m.topic, m.partition, m.offset, m.key, m.value, ts, kind, m.generation_id or 0)
 
 
 def raw_topic(app: faust.App, name: str, **kwargs: Any) -> TopicT:

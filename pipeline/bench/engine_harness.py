@@ -168,18 +168,20 @@ class Harness:
         cls, *, now_ms: int = 1_780_000_000_000, settings: Settings | None = None,
         policy: Policy | None = None, auto_deliver: bool = True,
         partitions: Callable[[str], int | None] = lambda topic: None,
+        fence: Callable[[], int | None] = lambda: 0,
     ) -> Harness:  # fmt: skip
         settings = settings or Settings.from_env({})
         send, states, certs = FakeSend(auto_deliver), FakeStates(), FakeCerts()
         schedule, clock = FakeSchedule(), Clock(now_ms)
         processor = Processor(
             settings, policy or default_policy(), certs, states, send, FakeChain(),  # type: ignore[arg-type]
-            partitions, schedule, clock=clock,  # type: ignore[arg-type]
+            partitions, schedule, clock=clock, fence=fence,  # type: ignore[arg-type]
         )  # fmt: skip
         return cls(processor, send, states, certs, schedule, clock, settings)
 
     def record(self, kind: str, event: dict[str, Any] | bytes, partition: int = 0,
-               key: bytes | None = None, topic: str | None = None) -> Record:  # fmt: skip
+               key: bytes | None = None, topic: str | None = None,
+               generation: int = 0) -> Record:  # fmt: skip
         topic = topic or {
             "live": self.settings.topics.live, "commerce": self.settings.topics.commerce,
             "reports": self.settings.topics.reports, "certs": self.settings.topics.certs,
@@ -189,7 +191,7 @@ class Harness:
             key = str(event.get("creator_id", "")).encode()
         offset = self.offsets.get((topic, partition), 0)
         self.offsets[(topic, partition)] = offset + 1
-        return Record(topic, partition, offset, key, value, self.clock.now_ms, kind)
+        return Record(topic, partition, offset, key, value, self.clock.now_ms, kind, generation)
 
 
 def stream_started(creator: str, event_id: str, ts: int, category: str = "health",

@@ -34,6 +34,7 @@ from aiokafka.partitioner import murmur2
 from redis.exceptions import RedisError
 
 from pipeline.adapters import metrics
+from pipeline.adapters.certstore import Entry, Unreadable
 from pipeline.adapters.records import Record
 from pipeline.adapters.retry import retry
 from pipeline.adapters.settings import Settings
@@ -84,6 +85,7 @@ class Decided:
     states: dict[bytes, CreatorState]
     partitions: dict[bytes, int]
     expiries: dict[bytes, list[Expiry]]
+    records: Sequence[Record]
 
 
 class DecisionHook(Protocol):
@@ -108,6 +110,7 @@ class Processor:
         schedule: ExpirySchedule, session_timeout_s: float = 10.0, max_in_flight: int = 256,
         clock: Callable[[], int] = now_ms,
         prepare: Callable[[], Awaitable[None]] | None = None,
+        fence: Callable[[], int | None] = lambda: 0,
     ) -> None:  # fmt: skip
         self.settings = settings
         self.policy = policy
@@ -122,6 +125,11 @@ class Processor:
         # `ready` is set once it has run, and nothing is decided or emitted before.
         self._prepare = prepare
         self.ready = asyncio.Event()
+        # The consumer generation this worker's partitions belong to (None while a
+        # rebalance is under way): a batch fetched in another one is not this worker's to
+        # decide or write any more. It is dropped unacked and redelivered to the owner.
+        self.fence = fence
+        self.generation: int | None = None
         self.watch = FreezeWatch(limit_s=session_timeout_s)
         # Pipelining: decided states not yet in the table, the completion of the last
         # batch decided, and a bound on batches in flight (backpressure on the agents).
@@ -179,7 +187,7 @@ class Processor:
         )  # fmt: skip
 
     # ---- 2. look up -----------------------------------------------------------------------
-    async def lookup(self, creators: set[str]) -> dict[str, CertSnapshot]:
+    async def lookup(self, creators: set[str]) -> dict[str, Entry]:
         def report(exc: BaseException) -> None:
             if isinstance(exc, TableNotLoaded):
                 metrics.REDIS_ERRORS.labels("not_loaded").inc()
@@ -188,7 +196,7 @@ class Processor:
                 metrics.REDIS_ERRORS.labels("unavailable").inc()
                 self._warn(f"Redis unavailable ({exc}): holding the batch, retrying")
 
-        async def read() -> dict[str, CertSnapshot]:
+        async def read() -> dict[str, Entry]:
             started = time.perf_counter()
             found = await self.cert_cache.get_many(creators)
             metrics.REDIS_LATENCY.observe(time.perf_counter() - started)
@@ -236,6 +244,26 @@ class Processor:
                 TimeoutError(f"frozen for {frozen:.1f}s"),
             )
 
+    def _owns(self, records: Sequence[Record], stage: str) -> bool:
+        """Whether the batch is still this worker's: fetched in the current generation and
+        no rebalance under way. A new generation also voids the states decided in the old
+        one and not written (their batches are fenced at their write)."""
+        current = self.fence()
+        if current is not None and current != self.generation:
+            self.generation = current
+            self.unwritten.clear()
+        if current is not None and all(r.generation == current for r in records):
+            return True
+        metrics.FENCED.labels(stage).inc(len(records))
+        log.warning(
+            "dropping %d records fetched in generation %s before they are %s: the group "
+            "is now at %s; the partitions' owner decides them",
+            len(records), {r.generation for r in records},
+            "decided" if stage == "decide" else "written and acked",
+            "a rebalance" if current is None else f"generation {current}",
+        )  # fmt: skip
+        return False
+
     def _warn(self, message: str) -> None:
         """Log a waiting condition once every few seconds, not on every retry."""
         now = time.monotonic()
@@ -270,6 +298,9 @@ class Processor:
             # A worker resumed after a freeze must not decide from the state it still holds:
             # its partitions have a new owner, which decides these events from the log.
             self._exit_if_frozen()
+            if not self._owns(records, "decide"):
+                self.slots.release()
+                return
             if not self.ready.is_set():
                 await self._prepare_once()
             try:
@@ -304,6 +335,13 @@ class Processor:
                 await previous
         except Exception as exc:
             fatal("producing the batch's records failed", exc)
+        if not self._owns(batch.records, "write"):
+            for key, state in batch.states.items():
+                if self.unwritten.get(key) is state:
+                    del self.unwritten[key]
+            written.set_result(None)
+            self.slots.release()
+            return
         try:
             # Expiry checks first: a crash after them and before the states redelivers the
             # batch, which decides the same checks again (adding one is idempotent); the
@@ -329,7 +367,7 @@ class Processor:
         self.slots.release()
 
     async def _decide_all(
-        self, good: list[tuple[Record, Event]], snapshots: dict[str, CertSnapshot],
+        self, good: list[tuple[Record, Event]], snapshots: dict[str, Entry],
         pending: list[Awaitable[Any]],
     ) -> Decided:  # fmt: skip
         if good:
@@ -345,8 +383,16 @@ class Processor:
                 raw = self.states.get(key)
                 state = decode_state(raw) if raw is not None else None
             now = self.clock()
+            snapshot = snapshots[event.creator_id]
+            if isinstance(snapshot, Unreadable):
+                detail = (f"the certification table's value for this creator cannot be read "
+                          f"({snapshot.key}): {snapshot.detail}; fix or remove it")  # fmt: skip
+                body = self._dead("bad_certification", detail, r, now)
+                pending.append(await self.send(topics.dlq, r.key, body, None))
+                metrics.DEAD_LETTERS.labels("bad_certification").inc()
+                continue
             try:
-                decision = decide(event, snapshots[event.creator_id], state, self.policy, now)
+                decision = decide(event, snapshot, state, self.policy, now)
             except Exception as exc:
                 log.exception("deciding %s failed", event.event_id)
                 body = self._dead("decision_failed", repr(exc)[:500], r, now)
@@ -372,11 +418,11 @@ class Processor:
                 pending.append(await self.send(topics.actions, key, body, r.partition))
                 labelled(metrics.ACTIONS, action.action, action.rule_id).inc()
             for hook in self.hooks:
-                for out in hook(event, decision, snapshots[event.creator_id], r):
+                for out in hook(event, decision, snapshot, r):
                     pending.append(await self.send(*out))
             labelled(metrics.EVENTS, r.kind, decision.outcome).inc()
             metrics.LATENCY.observe(max(0, self.clock() - r.timestamp_ms) / 1000)
-        return Decided(states, partitions, expiries)
+        return Decided(states, partitions, expiries, [r for r, _ in good])
 
     def _hold(self, decision: Decision, at: float) -> bool:
         enforcing = sum(is_enforcing(a.action) for a in decision.actions)

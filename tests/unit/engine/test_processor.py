@@ -252,3 +252,95 @@ async def test_expiry_checks_are_written_before_the_state_that_says_decided():
     await h.processor.process([h.record("live", stream_started("c1", "e1", t))])
     assert order == ["schedule", "state"]
     assert h.schedule.added and h.schedule.added[0][1][0].domain == "health"
+
+
+class Group:
+    """The consumer group as the fence sees it: a generation, None while rebalancing."""
+
+    def __init__(self) -> None:
+        self.generation: int | None = 1
+
+    def __call__(self) -> int | None:
+        return self.generation
+
+
+async def test_a_batch_of_an_older_generation_is_dropped_unacked_before_deciding():
+    group = Group()
+    h = Harness.build(fence=group)
+    t = h.clock.now_ms
+    group.generation = 2
+    acked: list[int] = []
+
+    async def ack() -> None:
+        acked.append(1)
+
+    await h.processor.process([h.record("live", stream_started("c1", "e1", t), generation=1)],
+                              ack)  # fmt: skip
+    await settle()
+    assert h.send.sent == [] and acked == [] and h.states.writes == []
+
+
+async def test_a_rebalance_while_waiting_for_redis_decides_nothing_when_redis_returns():
+    """Issue 12 item 12: the zombie after a long Redis outage writes nothing."""
+    group = Group()
+    h = Harness.build(fence=group)
+    t = h.clock.now_ms
+    h.certs.failures = [RedisConnectionError("refused")] * 3
+    task = asyncio.ensure_future(
+        h.processor.process([h.record("live", stream_started("c1", "e1", t), generation=1)])
+    )
+    await asyncio.sleep(0.01)
+    group.generation = None  # evicted: the group rebalances without this worker's batch
+    await asyncio.wait_for(task, 5)
+    assert h.certs.calls == 4  # Redis is back ...
+    assert h.send.sent == [] and h.states.writes == []  # ... and nothing was decided
+
+
+async def test_a_batch_decided_before_a_rebalance_writes_no_state_and_is_decided_again():
+    group = Group()
+    h = Harness.build(fence=group, auto_deliver=False)
+    t = h.clock.now_ms
+    acked: list[str] = []
+
+    def acker(name: str):
+        async def ack() -> None:
+            acked.append(name)
+
+        return ack
+
+    event = stream_started("c1", "e1", t)
+    await h.processor.process([h.record("live", event, generation=1)], acker("old"))
+    group.generation = None  # the rebalance starts while its records are in flight
+    h.send.deliver_all()
+    await settle()
+    assert acked == [] and h.states.writes == []
+    group.generation = 2  # the same partitions come back: the event is redelivered
+    await h.processor.process([h.record("live", event, generation=2)], acker("new"))
+    h.send.deliver_all()
+    await settle()
+    assert acked == ["new"] and h.states.writes == [(b"c1", 0)]
+    decisions = [s.json() for s in h.send.on(h.settings.topics.decisions)]
+    assert [d["event_id"] for d in decisions] == ["e1", "e1"]  # re-emitted, not deduplicated
+    assert decisions[0]["action_ids"] == decisions[1]["action_ids"]
+
+
+async def test_an_unreadable_certification_is_a_dead_letter_for_that_creator_only():
+    from pipeline.adapters.certstore import Unreadable
+
+    h = Harness.build()
+    t = h.clock.now_ms
+    real = h.certs.get_many
+
+    async def get_many(creators):
+        found = await real(creators)
+        found["bad"] = Unreadable("livegate:cert:bad", "field 'health': bad certification value")
+        return found
+
+    h.certs.get_many = get_many  # type: ignore[method-assign]
+    await h.processor.process([h.record("live", stream_started("bad", "e1", t)),
+                               h.record("live", stream_started("ok", "e2", t))])  # fmt: skip
+    dead = [s.json() for s in h.send.on(h.settings.topics.dlq)]
+    assert [(d["error"], d["key"]) for d in dead] == [("bad_certification", "bad")]
+    assert "livegate:cert:bad" in dead[0]["detail"]
+    decided = [s.json()["creator_id"] for s in h.send.on(h.settings.topics.decisions)]
+    assert decided == ["ok"]
