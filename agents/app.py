@@ -21,6 +21,7 @@ from pipeline.engine.decisionlog import ChainHeads
 from pipeline.engine.expiries import ExpirySchedule
 from pipeline.engine.faustconfig import SESSION_TIMEOUT_S, faust_options
 from pipeline.engine.processor import Processor, Send
+from pipeline.engine.recovery import RecentDecisions
 
 log = logging.getLogger("livegate.app")
 AGENTS = (live, commerce, reports, certs, expiries, web)
@@ -81,6 +82,7 @@ def _runtime(
         lambda topic: app.consumer.topic_partitions(topic),  # the consumer exists only later
         schedule, session_timeout_s=SESSION_TIMEOUT_S, prepare=track_changelogs,
         fence=lambda: None if app.rebalancing else app.consumer_generation_id,
+        recent=RecentDecisions(settings, settings.topics.decisions),
     )  # fmt: skip
     processor.hooks.append(decision_logger())  # decision log lines (adapters/logs.py)
     expiries_topic = raw_topic(
@@ -96,10 +98,14 @@ def _follow_rebalances(app: faust.App, rt: Runtime) -> None:
     @app.on_partitions_revoked.connect
     async def _revoked(app: faust.App, revoked: Any, **kwargs: Any) -> None:
         chain.forget()
+        if rt.processor.recent is not None:
+            rt.processor.recent.forget()
 
     @app.on_partitions_assigned.connect
     async def _assigned(app: faust.App, assigned: Any, **kwargs: Any) -> None:
         chain.forget()
+        if rt.processor.recent is not None:
+            rt.processor.recent.forget()
         # Forget the creators of partitions this worker lost (the memory store keeps keys
         # written live): their expiry checks and state now belong to the new owner.
         now = {tp.partition for tp in assigned}

@@ -25,7 +25,16 @@ from pipeline.domain.expiries import Expiry
 from pipeline.domain.policy import Policy
 from pipeline.domain.rules import certification, commerce, live, reports
 from pipeline.domain.rules.context import Context
-from pipeline.domain.state import CreatorState, forget_idle, remember, state_view, working_copy
+from pipeline.domain.state import (
+    CreatorState,
+    Source,
+    forget_idle,
+    mark_offset,
+    remember,
+    seen_offset,
+    state_view,
+    working_copy,
+)
 
 
 class Decision(msgspec.Struct, frozen=True, kw_only=True):
@@ -61,11 +70,13 @@ def decide(
     state: CreatorState | None,
     policy: Policy,
     now_ms: int,
+    source: Source | None = None,
 ) -> Decision | None:
-    """Decide one event; None when its event_id was already decided for this creator."""
+    """Decide one event; None when it was already decided for this creator: its record's
+    place (`source`, a redelivery) or its event_id (a producer retry, a replay)."""
     if state is None:
         state = CreatorState.new(policy)
-    elif event.event_id in state.decided:
+    elif event.event_id in state.decided or (source is not None and seen_offset(state, source)):
         return None
     work = working_copy(state)
     forget_idle(work, event.ts, policy)
@@ -73,6 +84,8 @@ def decide(
     ctx = Context(event, certs, work, policy, now_ms)
     _HANDLERS[type(event)](ctx, event)
     remember(work, event.event_id, event.ts, policy)
+    if source is not None:
+        mark_offset(work, source)
     actions = ctx.actions
     return Decision(
         outcome=outcome_of(actions),

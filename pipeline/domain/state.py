@@ -77,6 +77,10 @@ class CreatorState(msgspec.Struct, kw_only=True):
     ended: dict[str, int] = {}
     newest_ts: int = 0
     decided: dict[str, int] = {}  # event_id -> ts, oldest first
+    # "topic:partition" -> the offset of the last record decided for this creator there.
+    # A redelivered record (a crash, a rebalance) is at or below it whatever the creator's
+    # rate: the id set above only has to catch the same event under a new offset.
+    offsets: dict[str, int] = {}
 
     @classmethod
     def new(cls, policy: Policy) -> CreatorState:
@@ -99,16 +103,18 @@ def decode_state(data: bytes) -> CreatorState:
 
 
 def state_view(state: CreatorState) -> dict[str, Any]:
-    """Everything a decision reads, without the (large, write-only) decided ids."""
-    view: dict[str, Any] = msgspec.to_builtins(msgspec.structs.replace(state, decided={}))
-    del view["decided"]
+    """Everything a decision reads, without the (write-only) decided ids and offsets."""
+    view: dict[str, Any] = msgspec.to_builtins(
+        msgspec.structs.replace(state, decided={}, offsets={})
+    )
+    del view["decided"], view["offsets"]
     return view
 
 
 def state_from_view(view: dict[str, Any]) -> CreatorState:
     """Rebuild a state from a decision's `state_before`, for an auditor's replay."""
     try:
-        return msgspec.convert({**view, "decided": {}}, CreatorState)
+        return msgspec.convert({**view, "decided": {}, "offsets": {}}, CreatorState)
     except msgspec.ValidationError as exc:
         raise LiveGateError(f"bad state view: {exc}") from None
 
@@ -123,6 +129,7 @@ def working_copy(state: CreatorState) -> CreatorState:
         # .copy(), not dict(): it stays a fast block copy when the dict has holes left by
         # trimming its oldest entries.
         decided=state.decided.copy(),
+        offsets=state.offsets.copy(),
     )
 
 
@@ -154,6 +161,21 @@ def remember(state: CreatorState, event_id: str, ts: int, policy: Policy) -> Non
         if len(decided) <= policy.max_decided_ids and decided[oldest] >= horizon:
             break
         del decided[oldest]
+
+
+Source = tuple[str, int]  # ("topic:partition", offset) of the record an event came in
+
+
+def seen_offset(state: CreatorState, source: Source) -> bool:
+    """Whether the record at this place was already decided for this creator."""
+    where, offset = source
+    return offset <= state.offsets.get(where, -1)
+
+
+def mark_offset(state: CreatorState, source: Source) -> None:
+    where, offset = source
+    if offset > state.offsets.get(where, -1):
+        state.offsets[where] = offset
 
 
 def restrict(state: CreatorState, spec: ActionSpec, t: int, domain: str | None) -> None:

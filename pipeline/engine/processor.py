@@ -53,6 +53,7 @@ from pipeline.engine.certcache import CertCache, TableNotLoaded
 from pipeline.engine.deadletters import dead_letter
 from pipeline.engine.decisionlog import ChainHeads
 from pipeline.engine.expiries import ExpirySchedule
+from pipeline.engine.recovery import RecentDecisions
 from pipeline.engine.watchdog import FreezeWatch
 
 log = logging.getLogger("livegate.processor")
@@ -111,6 +112,7 @@ class Processor:
         clock: Callable[[], int] = now_ms,
         prepare: Callable[[], Awaitable[None]] | None = None,
         fence: Callable[[], int | None] = lambda: 0,
+        recent: RecentDecisions | None = None,
     ) -> None:  # fmt: skip
         self.settings = settings
         self.policy = policy
@@ -129,6 +131,7 @@ class Processor:
         # rebalance is under way): a batch fetched in another one is not this worker's to
         # decide or write any more. It is dropped unacked and redelivered to the owner.
         self.fence = fence
+        self.recent = recent
         self.generation: int | None = None
         self.watch = FreezeWatch(limit_s=session_timeout_s)
         # Pipelining: decided states not yet in the table, the completion of the last
@@ -384,6 +387,10 @@ class Processor:
                 state = decode_state(raw) if raw is not None else None
             now = self.clock()
             snapshot = snapshots[event.creator_id]
+            recorded = self.recent.get(event.creator_id, event.event_id) if self.recent else None
+            if recorded is not None and recorded.policy_version == self.policy.version:
+                # Its decision is in the log already: decide it again exactly as then.
+                snapshot, now = recorded.certifications, recorded.decided_at
             if isinstance(snapshot, Unreadable):
                 detail = (f"the certification table's value for this creator cannot be read "
                           f"({snapshot.key}): {snapshot.detail}; fix or remove it")  # fmt: skip
@@ -392,7 +399,8 @@ class Processor:
                 metrics.DEAD_LETTERS.labels("bad_certification").inc()
                 continue
             try:
-                decision = decide(event, snapshot, state, self.policy, now)
+                where = (f"{r.topic}:{r.partition}", r.offset)
+                decision = decide(event, snapshot, state, self.policy, now, where)
             except Exception as exc:
                 log.exception("deciding %s failed", event.event_id)
                 body = self._dead("decision_failed", repr(exc)[:500], r, now)
@@ -451,6 +459,10 @@ class Processor:
 
         await retry(lambda: self.chain.ensure(partitions), on=(KafkaError, OSError),
                     report=report, first_delay=0.1)  # fmt: skip
+        if self.recent is not None:
+            recent = self.recent
+            await retry(lambda: recent.ensure(partitions), on=(KafkaError, OSError),
+                        report=report, first_delay=0.1)  # fmt: skip
 
     def _decision_record(
         self, event: Event, d: Decision, r: Record, now: int, held: bool
