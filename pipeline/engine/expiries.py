@@ -9,6 +9,7 @@ check emitted twice (by two workers during a rebalance, or after a crash) is dec
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable
 from typing import Any, Protocol
@@ -28,8 +29,18 @@ class Table(Protocol):
     def __delitem__(self, key: bytes) -> None: ...
 
 
+def expiry_check_id(e: Expiry) -> str:
+    """A valid event id (CONTRACT §2: `[A-Za-z0-9._:-]{1,128}`) for any stream id.
+
+    A stream id may be any 1-256 characters (`room/1`, `直播间1`), so it is hashed, with the
+    domain and time, rather than spelled out; domain and time stay readable in front.
+    """
+    digest = hashlib.sha256(f"{e.domain}\x1f{e.at_ms}\x1f{e.stream_id}".encode()).hexdigest()
+    return f"expiry:{e.domain}:{e.at_ms}:{digest[:40]}"
+
+
 def expiry_event(creator_id: str, e: Expiry) -> tuple[str, bytes]:
-    event_id = f"expiry:{e.domain}:{e.at_ms}:{e.stream_id}"[:128]
+    event_id = expiry_check_id(e)
     value = {"event_id": event_id, "type": "expiry_due", "ts": e.at_ms,
              "creator_id": creator_id, "domain": e.domain, "stream_id": e.stream_id}  # fmt: skip
     return event_id, json.dumps(value).encode()
