@@ -206,10 +206,31 @@ def _credit(v: Validator, value: Any) -> CreditPolicy:
         repeat_window_ms=v.duration(c["repeat_window"], (*p, "repeat_window")),
         recovery_points=v.integer(recovery["points"], (*p, "recovery", "points")),
         recovery_every_ms=v.duration(recovery["every"], (*p, "recovery", "every")),
-        thresholds=tuple(
-            _threshold(v, t, (*p, "thresholds", i), top) for i, t in enumerate(thresholds)
-        ),
+        thresholds=_thresholds(v, thresholds, (*p, "thresholds"), top),
     )
+
+
+def _thresholds(v: Validator, value: list[Any], path: Path, top: int) -> tuple[Threshold, ...]:
+    """The credit thresholds; each action at most once.
+
+    A threshold's action id comes from `credit.<action>`, the creator and the trigger: the
+    same action at two thresholds that one deduction crosses would give two different
+    actions with one action_id, so such a policy is refused rather than given made-up ids.
+    """
+    out: list[Threshold] = []
+    first: dict[str, int] = {}
+    for i, item in enumerate(value):
+        t = _threshold(v, item, (*path, i), top)
+        name = t.action.name
+        if name in first:
+            v.fail(
+                (*path, i, "action"),
+                f"`{name}` is already at threshold [{first[name]}]; an action may appear at "
+                "one threshold only (both would share one action_id)",
+            )
+        first[name] = i
+        out.append(t)
+    return tuple(out)
 
 
 def _threshold(v: Validator, value: Any, path: Path, top: int) -> Threshold:
