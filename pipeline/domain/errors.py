@@ -5,8 +5,9 @@ from __future__ import annotations
 # The dead-letter codes of CONTRACT §6 that decoding can produce (wrong_partition is
 # detected by the worker, not here, but it is listed so there is one vocabulary).
 DLQ_CODES = frozenset(
-    {"invalid_json", "schema", "unknown_type", "key_mismatch", "wrong_partition", "too_large"}
-)
+    {"invalid_json", "schema", "unknown_type", "key_mismatch", "wrong_partition", "too_large",
+     "ts_out_of_range"}
+)  # fmt: skip
 
 
 class LiveGateError(Exception):

@@ -139,7 +139,13 @@ class Processor:
         for r in records:
             try:
                 value = r.value or b""
-                event = decode_event(r.kind, r.key, value, max_bytes=self.s.max_record_bytes)
+                event = decode_event(
+                    r.kind,
+                    r.key,
+                    value,
+                    max_bytes=self.s.max_record_bytes,
+                    record_ts_ms=r.timestamp_ms,
+                )
                 self._check_partition(r)
             except InvalidEvent as exc:
                 dead.append((r.key, self._dead(exc.error, exc.detail, r, now), exc.error))
