@@ -25,7 +25,14 @@ from pipeline.domain.expiries import Expiry
 from pipeline.domain.policy import Policy
 from pipeline.domain.rules import certification, commerce, live, reports
 from pipeline.domain.rules.context import Context
-from pipeline.domain.state import CreatorState, forget_idle, remember, state_view, working_copy
+from pipeline.domain.state import (
+    CreatorState,
+    bound_state,
+    forget_idle,
+    remember,
+    state_view,
+    working_copy,
+)
 
 
 class Decision(msgspec.Struct, frozen=True, kw_only=True):
@@ -72,6 +79,7 @@ def decide(
     before = state_view(work)
     ctx = Context(event, certs, work, policy, now_ms)
     _HANDLERS[type(event)](ctx, event)
+    bound_state(work, policy.caps)
     remember(work, event.event_id, event.ts, policy)
     actions = ctx.actions
     return Decision(

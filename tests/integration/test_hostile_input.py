@@ -18,6 +18,7 @@ from tests.helpers import event, now_ms, produce, read_all, wait_for
 from tests.integration.conftest import Pipeline
 
 pytestmark = pytest.mark.integration
+NOW = now_ms()
 
 JSON = st.recursive(
     st.none()
@@ -74,7 +75,6 @@ def collect_hostile(value: bytes, key: bytes | None) -> None:
 
 
 GENERATED: list[tuple[bytes | None, bytes]] = []
-NOW = now_ms()
 
 
 def expected_code(key: bytes | None, value: bytes) -> str | None:
