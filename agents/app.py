@@ -46,6 +46,7 @@ def create_app(settings: Settings, policy: Policy) -> tuple[faust.App, Runtime]:
     shadow_policy = shadow.install(settings, policy, runtime.processor)
     policyhistory.attach(app, settings, policy, shadow_policy)
     _follow_rebalances(app, runtime.processor.chain)
+    _index_schedule(app, runtime.schedule)
     for module in AGENTS:
         module.attach(app, runtime)
     return app, runtime
@@ -95,3 +96,12 @@ def _follow_rebalances(app: faust.App, chain: ChainHeads) -> None:
     @app.on_partitions_assigned.connect
     async def _assigned(app: faust.App, assigned: Any, **kwargs: Any) -> None:
         chain.forget()
+
+
+def _index_schedule(app: faust.App, schedule: ExpirySchedule) -> None:
+    """The schedule's in-memory index by due time follows the table: rebuilt once the
+    partitions assigned in a rebalance are restored."""
+
+    @app.on_rebalance_complete.connect
+    async def _restored(app: faust.App, **kwargs: Any) -> None:
+        schedule.rebuild()

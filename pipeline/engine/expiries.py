@@ -10,6 +10,7 @@ check emitted twice (by two workers during a rebalance, or after a crash) is dec
 from __future__ import annotations
 
 import hashlib
+import heapq
 import json
 from collections.abc import Iterable
 from typing import Any, Protocol
@@ -46,28 +47,88 @@ def expiry_event(creator_id: str, e: Expiry) -> tuple[str, bytes]:
     return event_id, json.dumps(value).encode()
 
 
+class Cancelled(msgspec.Struct, frozen=True, gc=False):
+    """A schedule change: the stream is no longer live, its pending checks can go."""
+
+    stream_id: str
+
+
+Change = Expiry | Cancelled
+
+
+def schedule_changes(decision: Any) -> list[Change]:
+    """A decision's changes to its creator's schedule, in order: checks of streams no
+    longer live go, new checks come (the two never name the same stream)."""
+    return [*map(Cancelled, decision.cancelled_expiries), *decision.expiries]
+
+
 class ExpirySchedule:
+    """creator -> pending checks, in the table; beside it an in-memory heap of
+    (at_ms, creator) so that a tick costs what is due, not what is stored.
+
+    The heap is an index of candidates, the table the truth: a popped key is read again
+    from the table, so a stale heap entry (a check done or cancelled, a key whose partition
+    moved away) costs one lookup and is dropped. It is rebuilt from the table when the
+    worker's partitions were restored (`rebuild`, on every rebalance) and on first use.
+    """
+
     def __init__(self, table: Table) -> None:
         self.table = table
+        self.heap: list[tuple[int, bytes]] = []
+        self.built = False
 
-    def add(self, key: bytes, expiries: Iterable[Expiry]) -> None:
+    def rebuild(self) -> None:
+        heap = [(e.at_ms, key) for key, raw in list(self.table.data.items()) for e in _decode(raw)]
+        heapq.heapify(heap)
+        self.heap, self.built = heap, True
+
+    def add(self, key: bytes, changes: Iterable[Change]) -> None:
+        """Apply one creator's changes in order: new checks (Expiry) and streams no longer
+        live (Cancelled), whose checks are removed."""
         raw = self.table.data.get(key)
-        current = set(_decode(raw)) if raw else set()
-        merged = current | set(expiries)
-        if merged != current:
-            self.table[key] = _encode(sorted(merged, key=lambda e: e.at_ms))
+        current = _decode(raw) if raw else []
+        entries = dict.fromkeys(current)
+        for change in changes:
+            if isinstance(change, Cancelled):
+                for e in [e for e in entries if e.stream_id == change.stream_id]:
+                    del entries[e]
+            else:
+                entries[change] = None
+        if list(entries) == current:
+            return
+        if not entries:
+            del self.table[key]
+            return
+        self.table[key] = _encode(sorted(entries, key=lambda e: (e.at_ms, e.domain, e.stream_id)))
+        if self.built:
+            for e in entries.keys() - set(current):
+                heapq.heappush(self.heap, (e.at_ms, key))
 
     def due(self, now_ms: int) -> list[tuple[bytes, Expiry]]:
+        """The checks due at now_ms. They stay scheduled (and indexed) until `done`."""
+        if not self.built:
+            self.rebuild()
+        heap = self.heap
+        keys: dict[bytes, None] = {}
+        while heap and heap[0][0] <= now_ms:
+            keys[heapq.heappop(heap)[1]] = None
         out = []
-        for key, raw in list(self.table.data.items()):
-            out.extend((key, e) for e in _decode(raw) if e.at_ms <= now_ms)
+        for key in keys:
+            raw = self.table.data.get(key)
+            if not raw:
+                continue  # done, cancelled, or no longer this worker's
+            for e in _decode(raw):
+                if e.at_ms <= now_ms:
+                    out.append((key, e))
+                    heapq.heappush(heap, (e.at_ms, key))  # until done: retried next tick
         return out
 
     def done(self, key: bytes, emitted: Iterable[Expiry]) -> None:
         raw = self.table.data.get(key)
         if not raw:
             return
-        left = [e for e in _decode(raw) if e not in set(emitted)]
+        gone = set(emitted)
+        left = [e for e in _decode(raw) if e not in gone]
         if left:
             self.table[key] = _encode(left)
         else:

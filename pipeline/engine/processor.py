@@ -47,7 +47,7 @@ from pipeline.engine.breaker import Breaker, BreakerConfig
 from pipeline.engine.certcache import CertCache, TableNotLoaded
 from pipeline.engine.deadletters import dead_letter
 from pipeline.engine.decisionlog import ChainHeads
-from pipeline.engine.expiries import ExpirySchedule
+from pipeline.engine.expiries import ExpirySchedule, schedule_changes
 from pipeline.engine.watchdog import FreezeWatch
 
 log = logging.getLogger("livegate.processor")
@@ -349,8 +349,8 @@ class Processor:
             if not held:
                 states[key] = self.unwritten[key] = decision.new_state
                 partitions[key] = r.partition
-                if decision.expiries:
-                    expiries.setdefault(key, []).extend(decision.expiries)
+                if decision.expiries or decision.cancelled_expiries:
+                    expiries.setdefault(key, []).extend(schedule_changes(decision))
             head = self.chain.heads[r.partition]
             value, self.chain.heads[r.partition] = seal(record, head)
             pending.append(await self.send(topics.decisions, key, value, r.partition))

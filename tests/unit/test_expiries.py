@@ -2,9 +2,11 @@
 
 import pytest
 
+from pipeline.domain.decide import decide
 from pipeline.domain.events import ExpiryDue, decode_event
 from pipeline.domain.expiries import Expiry
-from pipeline.engine.expiries import expiry_event
+from pipeline.engine import expiries
+from pipeline.engine.expiries import Cancelled, ExpirySchedule, expiry_event, schedule_changes
 
 AWKWARD_STREAM_IDS = ["room/1", "直播间1", "room 1", "s" * 256, "a:b", "x\ty\n", "s1"]
 
@@ -32,3 +34,97 @@ def test_expiry_check_ids_are_deterministic_and_differ_by_domain_time_and_stream
     ]
     ids = {expiry_event("c1", x)[0] for x in [e, *others]}
     assert len(ids) == 7
+
+
+class FakeTable:
+    """The Faust table's surface the schedule uses: .data, item set and delete."""
+
+    def __init__(self) -> None:
+        self.data: dict[bytes, bytes] = {}
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        self.data[key] = value
+
+    def __delitem__(self, key: bytes) -> None:
+        del self.data[key]
+
+
+@pytest.fixture
+def decodes(monkeypatch) -> list[int]:
+    """Counts the schedule's decodes of stored values."""
+    count = [0]
+    real = expiries._decode
+
+    def counting(raw: bytes) -> list[Expiry]:
+        count[0] += 1
+        return real(raw)
+
+    monkeypatch.setattr(expiries, "_decode", counting)
+    return count
+
+
+def test_a_tick_decodes_only_what_is_due_not_what_is_stored(decodes):
+    # issue 12: the timer decoded the whole table every 0.5 s (177 ms at 200,000 entries).
+    schedule = ExpirySchedule(FakeTable())
+    T = 1_900_000_000_000
+    for i in range(200_000):
+        schedule.add(f"c{i}".encode(), [Expiry("health", "s1", T + 1000 + i)])
+    schedule.due(T)  # first use builds the index (once per rebalance): one pass
+    decodes[0] = 0
+    assert schedule.due(T) == []
+    assert decodes[0] == 0  # nothing due: nothing decoded
+    due = schedule.due(T + 1000 + 9)
+    assert sorted(k for k, _ in due) == sorted(f"c{i}".encode() for i in range(10))
+    assert decodes[0] == 10
+    for key, e in due:
+        schedule.done(key, [e])
+    decodes[0] = 0
+    assert schedule.due(T + 1000 + 9) == []  # done: stale index entries cost one lookup
+    assert decodes[0] == 0
+
+
+def test_due_checks_stay_until_done_so_a_failed_emission_is_retried():
+    schedule = ExpirySchedule(FakeTable())
+    e = Expiry("health", "s1", 100)
+    schedule.add(b"c1", [e])
+    assert schedule.due(100) == [(b"c1", e)]
+    assert schedule.due(100) == [(b"c1", e)]  # not emitted (say the producer failed)
+    schedule.done(b"c1", [e])
+    assert schedule.due(100) == [] and schedule.table.data == {}
+
+
+def test_checks_of_streams_no_longer_live_are_removed():
+    schedule = ExpirySchedule(FakeTable())
+    a, b = Expiry("health", "s1", 500), Expiry("finance", "s2", 600)
+    schedule.add(b"c1", [a, b])
+    schedule.add(b"c1", [Cancelled("s1")])
+    assert schedule.due(10_000) == [(b"c1", b)]
+    later = Expiry("health", "s1", 700)  # s1 ended, then started again, within one batch
+    schedule.add(b"c1", [Cancelled("s2"), Cancelled("s1"), later])
+    assert schedule.due(10_000) == [(b"c1", later)]
+    schedule.add(b"c1", [Cancelled("s1")])
+    assert schedule.table.data == {}
+
+
+def test_a_rebuild_indexes_what_the_table_holds():
+    table = FakeTable()
+    ExpirySchedule(table).add(b"c1", [Expiry("health", "s1", 5)])  # another owner wrote it
+    schedule = ExpirySchedule(table)
+    schedule.due(0)
+    table.data[b"c2"] = expiries._encode([Expiry("law", "s9", 7)])  # restored from changelog
+    assert schedule.due(10) == [(b"c1", Expiry("health", "s1", 5))]
+    schedule.rebuild()
+    assert sorted(schedule.due(10)) == [
+        (b"c1", Expiry("health", "s1", 5)),
+        (b"c2", Expiry("law", "s9", 7)),
+    ]
+
+
+def test_decisions_name_the_streams_no_longer_live():
+    from tests.unit.domain.builders import POLICY, ended, started
+
+    d1 = decide(started("s1", "gaming"), {}, None, POLICY, 0)
+    d2 = decide(started("s2", "gaming", eid="e2"), {}, d1.new_state, POLICY, 0)
+    d3 = decide(ended("s1", eid="e3"), {}, d2.new_state, POLICY, 0)
+    assert (d1.cancelled_expiries, d2.cancelled_expiries, d3.cancelled_expiries) == ([], [], ["s1"])
+    assert schedule_changes(d3) == [Cancelled("s1")]
