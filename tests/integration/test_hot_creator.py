@@ -48,7 +48,8 @@ def same_partition_creators(hot: str, count: int, n: int) -> list[str]:
 
 
 def traffic(hot: str, others: list[str]) -> list[tuple[str, dict]]:
-    """(topic kind, event) in produce order."""
+    """(topic kind, event) in produce order: the streams first (up to the brigaded one's
+    start), then the brigade, with the other creators' events among them throughout."""
     base = now_ms() - 11 * 60_000  # event time: the brigade spans the 10 minutes up to now
     hot_events: list[tuple[str, dict]] = []
     for i in range(OPEN_STREAMS):
@@ -104,6 +105,29 @@ async def end_offsets(p: Pipeline, topic: str) -> int:
         await consumer.stop()
 
 
+async def send_paced(
+    s, topics: dict[str, str], plan: list[tuple[str, dict]], hot: str, produced_at: dict
+) -> None:
+    """Produce at RATE records a second; note other creators' input record timestamps."""
+    prod = producer(s)
+    await prod.start()
+    begun = time.monotonic()
+    try:
+        futures = []
+        for i, (kind, ev) in enumerate(plan):
+            key = ev["creator_id"].encode()
+            fut = await prod.send(topics[kind], json.dumps(ev).encode(), key=key)
+            futures.append((ev, fut))
+            if i % (RATE // 10) == 0:
+                await asyncio.sleep(max(0.0, begun + i / RATE - time.monotonic()))
+        for ev, fut in futures:
+            meta = await fut
+            if ev["creator_id"] != hot:
+                produced_at[ev["event_id"]] = meta.timestamp
+    finally:
+        await prod.stop()
+
+
 @pytest.fixture(scope="module")
 def hot_pipeline(stack_env):
     p = start_pipeline(stack_env)
@@ -119,23 +143,15 @@ async def test_a_hot_creator_keeps_the_partition_flowing(hot_pipeline: Pipeline)
     plan = traffic(hot, others)
     topics = {"live": s.topics.live, "reports": s.topics.reports, "commerce": s.topics.commerce}
     produced_at: dict[str, int] = {}  # other creators' event_id -> input record timestamp
-    prod = producer(s)
-    await prod.start()
+    # The brigaded stream must be live before its reports are decided: topics are consumed
+    # independently, so the reports are produced once its start is decided.
+    split = next(i for i, (_, ev) in enumerate(plan) if ev["event_id"] == f"{hot}-start") + 1
     started = time.monotonic()
-    try:
-        futures = []
-        for i, (kind, ev) in enumerate(plan):
-            key = ev["creator_id"].encode()
-            fut = await prod.send(topics[kind], json.dumps(ev).encode(), key=key)
-            futures.append((ev, fut))
-            if i % (RATE // 10) == 0:
-                await asyncio.sleep(max(0.0, started + i / RATE - time.monotonic()))
-        for ev, fut in futures:
-            meta = await fut
-            if ev["creator_id"] != hot:
-                produced_at[ev["event_id"]] = meta.timestamp
-    finally:
-        await prod.stop()
+    await send_paced(s, topics, plan[:split], hot, produced_at)
+    while await end_offsets(p, s.topics.decisions) < split:
+        assert p.workers[0].proc.poll() is None, "the worker exited"
+        await asyncio.sleep(0.5)
+    await send_paced(s, topics, plan[split:], hot, produced_at)
 
     deadline = time.monotonic() + 240
     while await end_offsets(p, s.topics.decisions) < len(plan):
