@@ -12,10 +12,11 @@ from __future__ import annotations
 import hashlib
 import heapq
 import json
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from typing import Any, Protocol
 
 import msgspec
+from aiokafka.partitioner import murmur2
 
 from pipeline.domain.expiries import Expiry
 
@@ -23,11 +24,12 @@ _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder(list[Expiry]).decode
 
 
-class Table(Protocol):
+class Writer(Protocol):
+    """The schedule table's changelogged store (agents/runtime.py TableStates)."""
+
     data: Any
 
-    def __setitem__(self, key: bytes, value: bytes) -> None: ...
-    def __delitem__(self, key: bytes) -> None: ...
+    async def set(self, key: bytes, value: bytes | None, partition: int) -> Awaitable[Any]: ...
 
 
 def expiry_check_id(e: Expiry) -> str:
@@ -63,29 +65,37 @@ def schedule_changes(decision: Any) -> list[Change]:
 
 
 class ExpirySchedule:
-    """creator -> pending checks, in the table; beside it an in-memory heap of
-    (at_ms, creator) so that a tick costs what is due, not what is stored.
+    """creator -> pending checks. Writes go through the changelogged store and return their
+    deliveries, so a batch is acked only once its checks are durable (processor.py).
 
-    The heap is an index of candidates, the table the truth: a popped key is read again
-    from the table, so a stale heap entry (a check done or cancelled, a key whose partition
-    moved away) costs one lookup and is dropped. It is rebuilt from the table when the
-    worker's partitions were restored (`rebuild`, on every rebalance) and on first use.
+    Beside the table, an in-memory heap of (at_ms, creator) makes a tick cost what is due,
+    not what is stored. The heap is an index of candidates, the table the truth: a popped
+    key is read again from the table, so a stale heap entry (a check done or cancelled, a
+    key of a partition this worker lost) costs one lookup and is dropped. It is rebuilt
+    from the table when a rebalance's partitions are restored (`rebuild`) and on first use.
     """
 
-    def __init__(self, table: Table) -> None:
-        self.table = table
+    def __init__(self, store: Writer, partitions: int) -> None:
+        self.store = store
+        self.partitions = partitions
         self.heap: list[tuple[int, bytes]] = []
         self.built = False
 
+    def partition_of(self, key: bytes) -> int:
+        # The input topics' partitioner (murmur2): a creator's checks live in the changelog
+        # partition of the input partition its events come from.
+        return (murmur2(key) & 0x7FFFFFFF) % self.partitions
+
     def rebuild(self) -> None:
-        heap = [(e.at_ms, key) for key, raw in list(self.table.data.items()) for e in _decode(raw)]
+        data = self.store.data
+        heap = [(e.at_ms, key) for key, raw in list(data.items()) if raw for e in _decode(raw)]
         heapq.heapify(heap)
         self.heap, self.built = heap, True
 
-    def add(self, key: bytes, changes: Iterable[Change]) -> None:
+    async def add(self, key: bytes, changes: Iterable[Change]) -> list[Awaitable[Any]]:
         """Apply one creator's changes in order: new checks (Expiry) and streams no longer
-        live (Cancelled), whose checks are removed."""
-        raw = self.table.data.get(key)
+        live (Cancelled), whose checks are removed. Returns the write's delivery, if any."""
+        raw = self.store.data.get(key)
         current = _decode(raw) if raw else []
         entries = dict.fromkeys(current)
         for change in changes:
@@ -94,15 +104,16 @@ class ExpirySchedule:
                     del entries[e]
             else:
                 entries[change] = None
-        if list(entries) == current:
-            return
+        if set(entries) == set(current):
+            return []
         if not entries:
-            del self.table[key]
-            return
-        self.table[key] = _encode(sorted(entries, key=lambda e: (e.at_ms, e.domain, e.stream_id)))
+            return [await self.store.set(key, None, self.partition_of(key))]
+        ordered = sorted(entries, key=lambda e: (e.at_ms, e.domain, e.stream_id))
+        delivery = await self.store.set(key, _encode(ordered), self.partition_of(key))
         if self.built:
             for e in entries.keys() - set(current):
                 heapq.heappush(self.heap, (e.at_ms, key))
+        return [delivery]
 
     def due(self, now_ms: int) -> list[tuple[bytes, Expiry]]:
         """The checks due at now_ms. They stay scheduled (and indexed) until `done`."""
@@ -114,7 +125,7 @@ class ExpirySchedule:
             keys[heapq.heappop(heap)[1]] = None
         out = []
         for key in keys:
-            raw = self.table.data.get(key)
+            raw = self.store.data.get(key)
             if not raw:
                 continue  # done, cancelled, or no longer this worker's
             for e in _decode(raw):
@@ -123,13 +134,11 @@ class ExpirySchedule:
                     heapq.heappush(heap, (e.at_ms, key))  # until done: retried next tick
         return out
 
-    def done(self, key: bytes, emitted: Iterable[Expiry]) -> None:
-        raw = self.table.data.get(key)
+    async def done(self, key: bytes, emitted: Iterable[Expiry]) -> list[Awaitable[Any]]:
+        raw = self.store.data.get(key)
         if not raw:
-            return
-        gone = set(emitted)
-        left = [e for e in _decode(raw) if e not in gone]
-        if left:
-            self.table[key] = _encode(left)
-        else:
-            del self.table[key]
+            return []
+        sent = set(emitted)
+        left = [e for e in _decode(raw) if e not in sent]
+        value = _encode(left) if left else None
+        return [await self.store.set(key, value, self.partition_of(key))]

@@ -1,5 +1,7 @@
 """Scheduled expiry checks: valid, deterministic event ids; a schedule that costs what is due."""
 
+import asyncio
+
 import pytest
 
 from pipeline.domain.decide import decide
@@ -36,17 +38,24 @@ def test_expiry_check_ids_are_deterministic_and_differ_by_domain_time_and_stream
     assert len(ids) == 7
 
 
-class FakeTable:
-    """The Faust table's surface the schedule uses: .data, item set and delete."""
+class Store:
+    """The changelogged store's surface the schedule uses: .data and an async set."""
 
     def __init__(self) -> None:
         self.data: dict[bytes, bytes] = {}
 
-    def __setitem__(self, key: bytes, value: bytes) -> None:
-        self.data[key] = value
+    async def set(self, key: bytes, value: bytes | None, partition: int):
+        if value is None:
+            self.data.pop(key, None)
+        else:
+            self.data[key] = value
+        done = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
 
-    def __delitem__(self, key: bytes) -> None:
-        del self.data[key]
+
+def schedule_of(store: Store | None = None) -> ExpirySchedule:
+    return ExpirySchedule(store or Store(), partitions=6)
 
 
 @pytest.fixture
@@ -63,12 +72,12 @@ def decodes(monkeypatch) -> list[int]:
     return count
 
 
-def test_a_tick_decodes_only_what_is_due_not_what_is_stored(decodes):
+async def test_a_tick_decodes_only_what_is_due_not_what_is_stored(decodes):
     # issue 12: the timer decoded the whole table every 0.5 s (177 ms at 200,000 entries).
-    schedule = ExpirySchedule(FakeTable())
+    schedule = schedule_of()
     T = 1_900_000_000_000
     for i in range(200_000):
-        schedule.add(f"c{i}".encode(), [Expiry("health", "s1", T + 1000 + i)])
+        await schedule.add(f"c{i}".encode(), [Expiry("health", "s1", T + 1000 + i)])
     schedule.due(T)  # first use builds the index (once per rebalance): one pass
     decodes[0] = 0
     assert schedule.due(T) == []
@@ -77,41 +86,42 @@ def test_a_tick_decodes_only_what_is_due_not_what_is_stored(decodes):
     assert sorted(k for k, _ in due) == sorted(f"c{i}".encode() for i in range(10))
     assert decodes[0] == 10
     for key, e in due:
-        schedule.done(key, [e])
+        await schedule.done(key, [e])
     decodes[0] = 0
     assert schedule.due(T + 1000 + 9) == []  # done: stale index entries cost one lookup
     assert decodes[0] == 0
 
 
-def test_due_checks_stay_until_done_so_a_failed_emission_is_retried():
-    schedule = ExpirySchedule(FakeTable())
+async def test_due_checks_stay_until_done_so_a_failed_emission_is_retried():
+    schedule = schedule_of()
     e = Expiry("health", "s1", 100)
-    schedule.add(b"c1", [e])
+    await schedule.add(b"c1", [e])
     assert schedule.due(100) == [(b"c1", e)]
     assert schedule.due(100) == [(b"c1", e)]  # not emitted (say the producer failed)
-    schedule.done(b"c1", [e])
-    assert schedule.due(100) == [] and schedule.table.data == {}
+    await schedule.done(b"c1", [e])
+    assert schedule.due(100) == [] and schedule.store.data == {}
 
 
-def test_checks_of_streams_no_longer_live_are_removed():
-    schedule = ExpirySchedule(FakeTable())
+async def test_checks_of_streams_no_longer_live_are_removed():
+    schedule = schedule_of()
     a, b = Expiry("health", "s1", 500), Expiry("finance", "s2", 600)
-    schedule.add(b"c1", [a, b])
-    schedule.add(b"c1", [Cancelled("s1")])
+    await schedule.add(b"c1", [a, b])
+    await schedule.add(b"c1", [Cancelled("s1")])
     assert schedule.due(10_000) == [(b"c1", b)]
     later = Expiry("health", "s1", 700)  # s1 ended, then started again, within one batch
-    schedule.add(b"c1", [Cancelled("s2"), Cancelled("s1"), later])
+    await schedule.add(b"c1", [Cancelled("s2"), Cancelled("s1"), later])
     assert schedule.due(10_000) == [(b"c1", later)]
-    schedule.add(b"c1", [Cancelled("s1")])
-    assert schedule.table.data == {}
+    assert await schedule.add(b"c1", [Cancelled("s9")]) == []  # nothing to change: no write
+    await schedule.add(b"c1", [Cancelled("s1")])
+    assert schedule.store.data == {}
 
 
-def test_a_rebuild_indexes_what_the_table_holds():
-    table = FakeTable()
-    ExpirySchedule(table).add(b"c1", [Expiry("health", "s1", 5)])  # another owner wrote it
-    schedule = ExpirySchedule(table)
+async def test_a_rebuild_indexes_what_the_table_holds():
+    store = Store()
+    await schedule_of(store).add(b"c1", [Expiry("health", "s1", 5)])  # before a restart
+    schedule = schedule_of(store)
     schedule.due(0)
-    table.data[b"c2"] = expiries._encode([Expiry("law", "s9", 7)])  # restored from changelog
+    store.data[b"c2"] = expiries._encode([Expiry("law", "s9", 7)])  # restored from changelog
     assert schedule.due(10) == [(b"c1", Expiry("health", "s1", 5))]
     schedule.rebuild()
     assert sorted(schedule.due(10)) == [
