@@ -47,6 +47,7 @@ def create_app(settings: Settings, policy: Policy) -> tuple[faust.App, Runtime]:
     shadow_policy = shadow.install(settings, policy, runtime.processor)
     policyhistory.attach(app, settings, policy, shadow_policy)
     _follow_rebalances(app, runtime)
+    _index_schedule(app, runtime.schedule)
     for module in AGENTS:
         module.attach(app, runtime)
     return app, runtime
@@ -115,3 +116,12 @@ def _follow_rebalances(app: faust.App, rt: Runtime) -> None:
             log.info("forgot %d keys of lost partitions %s", dropped, sorted(lost))
         owned.clear()
         owned.update(now)
+
+
+def _index_schedule(app: faust.App, schedule: ExpirySchedule) -> None:
+    """The schedule's in-memory index by due time follows the table: rebuilt once the
+    partitions assigned in a rebalance are restored."""
+
+    @app.on_rebalance_complete.connect
+    async def _restored(app: faust.App, **kwargs: Any) -> None:
+        schedule.rebuild()

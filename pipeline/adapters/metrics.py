@@ -57,3 +57,7 @@ FENCED = Counter(
 )
 HELD = Counter("livegate_actions_held_total", "Actions held by the circuit breaker")
 BREAKER_OPEN = Gauge("livegate_breaker_open", "1 while the enforcement circuit breaker holds")
+FOREIGN_DECISION_RECORDS = Counter(
+    "livegate_decision_log_foreign_records_total",
+    "Records at a decisions partition's tail not sealed by LiveGate (skipped by the chain)",
+)

@@ -28,6 +28,7 @@ from pipeline.domain.rules.context import Context
 from pipeline.domain.state import (
     CreatorState,
     Source,
+    bound_state,
     forget_idle,
     mark_offset,
     remember,
@@ -45,6 +46,9 @@ class Decision(msgspec.Struct, frozen=True, kw_only=True):
     state_before: dict[str, Any]  # state_view of what the decision read
     certifications: dict[str, Any]  # the snapshot used, as JSON types
     expiries: list[Expiry]  # qualifications in use by live streams: schedule expiry_due
+    # Streams live before this decision and not after (ended, cut off, forgotten, dropped
+    # at the cap): their scheduled expiry checks can go.
+    cancelled_expiries: list[str] = []
 
 
 def _nothing(ctx: Context, ev: Any) -> None:
@@ -83,10 +87,12 @@ def decide(
     before = state_view(work)
     ctx = Context(event, certs, work, policy, now_ms)
     _HANDLERS[type(event)](ctx, event)
+    bound_state(work, policy.caps)
     remember(work, event.event_id, event.ts, policy)
     if source is not None:
         mark_offset(work, source)
     actions = ctx.actions
+    gone = no_longer_live(state, work)
     return Decision(
         outcome=outcome_of(actions),
         actions=actions,
@@ -95,4 +101,10 @@ def decide(
         state_before=before,
         certifications=snapshot_to_builtins(certs),
         expiries=ctx.expiries,
+        cancelled_expiries=gone,
     )
+
+
+def no_longer_live(before: CreatorState, after: CreatorState) -> list[str]:
+    """Stream ids live in `before` and not in `after` (the schedule drops their checks)."""
+    return [sid for sid in before.streams if sid not in after.streams]

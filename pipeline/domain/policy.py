@@ -83,6 +83,31 @@ class CreditPolicy(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     thresholds: tuple[Threshold, ...]
 
 
+class StateCaps(msgspec.Struct, frozen=True, gc=False, kw_only=True):
+    """Bounds on every per-creator collection (policy `state:`), so that no creator's state,
+    and no decision record carrying it, can outgrow a Kafka record (issue 12 #1).
+
+    The ranges the loader accepts (`CAP_RANGES`) keep the worst case (every id at its
+    longest, every collection full) under 256 KB per decision record; a unit test drives
+    that case through decide() at the maxima. At each cap, the oldest entries go first.
+    """
+
+    live_streams: int = 8  # more at once: the oldest is dropped, the creator flagged
+    ended_streams: int = 32  # ended or cut-off streams remembered (no reopening by an update)
+    report_windows: int = 6  # streams with a user-report window
+    reporters_per_window: int = 20  # newest distinct reporters kept per window
+
+
+# cap -> (lowest, highest) accepted; reporters_per_window is also at least the
+# reports.threshold rule's distinct_reporters, or the rule could never fire.
+CAP_RANGES: Final[dict[str, tuple[int, int]]] = {
+    "live_streams": (1, 8),
+    "ended_streams": (1, 32),
+    "report_windows": (1, 6),
+    "reporters_per_window": (1, 20),
+}
+
+
 class Policy(msgspec.Struct, frozen=True, kw_only=True):
     version: str
     text: str
@@ -97,6 +122,7 @@ class Policy(msgspec.Struct, frozen=True, kw_only=True):
     dedup_horizon_ms: int
     max_decided_ids: int
     stream_idle_ms: int
+    caps: StateCaps = StateCaps()
 
     def suspected_domain(self, title: str | None) -> str | None:
         if not title:
@@ -133,7 +159,9 @@ def load_policy(text: str, source: str = "config/policy.yaml") -> Policy:
         top["state"],
         ("state",),
         required=("dedup_horizon", "max_decided_ids", "stream_idle_forget"),
+        optional=tuple(CAP_RANGES),
     )
+    rules = _rules(v, top["rules"])
     return Policy(
         version=policy_version(text),
         text=text,
@@ -146,11 +174,29 @@ def load_policy(text: str, source: str = "config/policy.yaml") -> Policy:
             v.strings(top["professional_reasons"], ("professional_reasons",))
         ),
         credit=_credit(v, top["credit"]),
-        rules=_rules(v, top["rules"]),
+        rules=rules,
         dedup_horizon_ms=v.duration(state["dedup_horizon"], ("state", "dedup_horizon")),
         max_decided_ids=v.integer(state["max_decided_ids"], ("state", "max_decided_ids"), lo=1),
         stream_idle_ms=v.duration(state["stream_idle_forget"], ("state", "stream_idle_forget")),
+        caps=_caps(v, state, rules),
     )
+
+
+def _caps(v: Validator, state: dict[str, Any], rules: dict[str, RuleSpec]) -> StateCaps:
+    """The optional caps of `state:` (defaults: StateCaps), each within CAP_RANGES."""
+    values: dict[str, int] = {}
+    for name, (lo, hi) in CAP_RANGES.items():
+        if name in state:
+            values[name] = v.integer(state[name], ("state", name), lo=lo, hi=hi)
+    caps = StateCaps(**values)
+    needed = rules["reports.threshold"].distinct_reporters
+    if caps.reporters_per_window < needed:
+        v.fail(
+            ("state", "reporters_per_window") if "reporters_per_window" in state else ("state",),
+            f"reporters_per_window ({caps.reporters_per_window}) is below"
+            f" reports.threshold's distinct_reporters ({needed}): the rule could never fire",
+        )
+    return caps
 
 
 # --- sections ------------------------------------------------------------------------------
@@ -206,10 +252,31 @@ def _credit(v: Validator, value: Any) -> CreditPolicy:
         repeat_window_ms=v.duration(c["repeat_window"], (*p, "repeat_window")),
         recovery_points=v.integer(recovery["points"], (*p, "recovery", "points")),
         recovery_every_ms=v.duration(recovery["every"], (*p, "recovery", "every")),
-        thresholds=tuple(
-            _threshold(v, t, (*p, "thresholds", i), top) for i, t in enumerate(thresholds)
-        ),
+        thresholds=_thresholds(v, thresholds, (*p, "thresholds"), top),
     )
+
+
+def _thresholds(v: Validator, value: list[Any], path: Path, top: int) -> tuple[Threshold, ...]:
+    """The credit thresholds; each action at most once.
+
+    A threshold's action id comes from `credit.<action>`, the creator and the trigger: the
+    same action at two thresholds that one deduction crosses would give two different
+    actions with one action_id, so such a policy is refused rather than given made-up ids.
+    """
+    out: list[Threshold] = []
+    first: dict[str, int] = {}
+    for i, item in enumerate(value):
+        t = _threshold(v, item, (*path, i), top)
+        name = t.action.name
+        if name in first:
+            v.fail(
+                (*path, i, "action"),
+                f"`{name}` is already at threshold [{first[name]}]; an action may appear at "
+                "one threshold only (both would share one action_id)",
+            )
+        first[name] = i
+        out.append(t)
+    return tuple(out)
 
 
 def _threshold(v: Validator, value: Any, path: Path, top: int) -> Threshold:

@@ -7,12 +7,13 @@ top-level dicts: the state a caller passed in is never modified.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, Final, Literal
 
 import msgspec
 
 from pipeline.domain.errors import LiveGateError
-from pipeline.domain.policy import ActionSpec, Policy
+from pipeline.domain.policy import ActionSpec, Policy, StateCaps
 
 PERMANENT: Final = "permanent"
 Until = int | Literal["permanent"]
@@ -81,6 +82,9 @@ class CreatorState(msgspec.Struct, kw_only=True):
     # A redelivered record (a crash, a rebalance) is at or below it whatever the creator's
     # rate: the id set above only has to catch the same event under a new offset.
     offsets: dict[str, int] = {}
+    # Flagged for having more live streams than policy `state.live_streams` (once, until
+    # the creator is back under the cap).
+    over_stream_cap: bool = False
 
     @classmethod
     def new(cls, policy: Policy) -> CreatorState:
@@ -197,3 +201,36 @@ def restrict(state: CreatorState, spec: ActionSpec, t: int, domain: str | None) 
             revoked[surface] = later(revoked.get(surface), until) or until
         r = msgspec.structs.replace(r, commerce_revoked=revoked)
     state.restrictions = r
+
+
+# --- bounds (policy `state:` caps, issue 12 #1) ---------------------------------------------
+MAX_TITLE: Final = 512  # CONTRACT §2: a stored title is at most 512 characters
+_MAX_KEY_BYTES: Final = 64
+
+
+def reporter_key(reporter_id: str) -> str:
+    """The key a reporter is counted under in a report window: the id itself, or for a
+    long or unprintable one (up to 256 characters, 6 bytes each in JSON) its digest, so a
+    window's size does not depend on what reporters are called. Only distinctness counts."""
+    if reporter_id.isprintable() and len(reporter_id.encode()) <= _MAX_KEY_BYTES:
+        return reporter_id
+    return "sha256:" + hashlib.sha256(reporter_id.encode()).hexdigest()[:40]
+
+
+def newest(entries: dict[str, int], keep: int) -> dict[str, int]:
+    """The `keep` entries with the newest ts (ties: the larger key), in their order."""
+    if len(entries) <= keep:
+        return entries
+    kept = set(sorted(entries, key=lambda k: (entries[k], k))[-keep:])
+    return {k: t for k, t in entries.items() if k in kept}
+
+
+def bound_state(state: CreatorState, caps: StateCaps) -> None:
+    """Apply the caps on ended streams and report windows (oldest first out). Live streams
+    are capped by the live rule (it flags the creator) and reporters by reports.threshold."""
+    if len(state.ended) > caps.ended_streams:
+        state.ended = newest(state.ended, caps.ended_streams)
+    if len(state.reports) > caps.report_windows:
+        latest = {sid: w.latest_ts for sid, w in state.reports.items()}
+        kept = newest(latest, caps.report_windows)
+        state.reports = {sid: w for sid, w in state.reports.items() if sid in kept}

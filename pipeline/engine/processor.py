@@ -52,7 +52,7 @@ from pipeline.engine.breaker import Breaker, BreakerConfig
 from pipeline.engine.certcache import CertCache, TableNotLoaded
 from pipeline.engine.deadletters import dead_letter
 from pipeline.engine.decisionlog import ChainHeads
-from pipeline.engine.expiries import ExpirySchedule
+from pipeline.engine.expiries import ExpirySchedule, schedule_changes
 from pipeline.engine.recovery import RecentDecisions
 from pipeline.engine.watchdog import FreezeWatch
 
@@ -157,7 +157,13 @@ class Processor:
         for r in records:
             try:
                 value = r.value or b""
-                event = decode_event(r.kind, r.key, value, max_bytes=self.settings.max_record_bytes)
+                event = decode_event(
+                    r.kind,
+                    r.key,
+                    value,
+                    max_bytes=self.settings.max_record_bytes,
+                    record_ts_ms=r.timestamp_ms,
+                )
                 self._check_partition(r)
             except InvalidEvent as exc:
                 dead.append((r.key, self._dead(exc.error, exc.detail, r, now), exc.error))
@@ -416,8 +422,8 @@ class Processor:
             if not held:
                 states[key] = self.unwritten[key] = decision.new_state
                 partitions[key] = r.partition
-                if decision.expiries:
-                    expiries.setdefault(key, []).extend(decision.expiries)
+                if decision.expiries or decision.cancelled_expiries:
+                    expiries.setdefault(key, []).extend(schedule_changes(decision))
             head = self.chain.heads[r.partition]
             value, self.chain.heads[r.partition] = seal(record, head)
             pending.append(await self.send(topics.decisions, key, value, r.partition))

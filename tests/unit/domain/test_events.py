@@ -223,3 +223,39 @@ def test_mutated_valid_records_raise_only_invalid_event():
         except InvalidEvent:
             continue
         assert isinstance(ev, msgspec.Struct)
+
+
+HOUR = 3_600_000
+Y2000 = 946_684_800_000  # 2000-01-01T00:00:00Z
+
+
+@pytest.mark.parametrize(
+    ("ts", "record_ts", "code"),
+    [
+        (T0, T0, None),
+        (T0 + HOUR, T0, None),  # exactly one hour ahead of the record: still accepted
+        (T0 + HOUR + 1, T0, "ts_out_of_range"),
+        (T0 * 1000, T0, "ts_out_of_range"),  # microseconds by mistake
+        (2**63 - 1, T0, "ts_out_of_range"),
+        (T0 - 30 * 86_400_000, T0, None),  # old event time is fine (a backlog, a replay)
+        (Y2000, T0, None),
+        (Y2000 - 1, T0, "ts_out_of_range"),
+        (0, T0, "ts_out_of_range"),
+        (T0 * 1000, -1, None),  # no record time (-1): the future bound is off …
+        (Y2000 - 1, -1, "ts_out_of_range"),  # … but 2000-01-01 still holds
+    ],
+)
+def test_ts_out_of_range_against_the_records_kafka_timestamp(ts, record_ts, code):
+    value = live(ts=ts)
+    if code is None:
+        assert decode_event("live", KEY, value, record_ts_ms=record_ts).ts == ts
+        return
+    with pytest.raises(InvalidEvent) as info:
+        decode_event("live", KEY, value, record_ts_ms=record_ts)
+    assert info.value.error == code
+    assert str(ts) in info.value.detail
+
+
+def test_without_a_record_time_any_ts_decodes_as_before():
+    # Replays and tools decode recorded events without a record: no range check there.
+    assert decode_event("live", KEY, live(ts=1)).ts == 1

@@ -55,6 +55,8 @@ def test_the_version_is_derived_from_the_content():
 
 
 def line_of(text, needle):
+    if "\n" in needle:  # a needle over several lines: the line it starts on
+        return text[: text.index(needle)].count("\n") + 1
     return next(i for i, line in enumerate(text.splitlines(), 1) if needle in line)
 
 
@@ -94,6 +96,12 @@ BROKEN = [
      "duration"),
     ("confidence above 1", "      - min_confidence: 0.9\n", "      - min_confidence: 9\n",
      "min_confidence: 9", "out of range"),
+    # Two thresholds with one action would give two actions with one action_id (issue 12 #9).
+    ("the same action at two thresholds",
+     "      action: revoke_commerce\n      duration: 30d\n"
+     "      surfaces: [live, short_video, showcase]\n",
+     "      action: limit_recommendation\n      duration: 30d\n",
+     "action: limit_recommendation\n      duration: 30d", "already at"),
 ]  # fmt: skip
 
 
