@@ -48,10 +48,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     from pipeline.adapters import security
+    from pipeline.cli import errors
 
     # No secret in any log line; aiokafka's per-connection auth errors are reported once,
     # clearly, below (README "Security").
     security.guard_logging(drop_auth_noise=not args.verbose)
+    if not args.verbose:
+        errors.quiet_connect_noise()
     handler: Handler = args.handler
     try:
         return handler(args)
@@ -61,7 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as exc:
         # Refused credentials surface from the drivers as connection errors: say which.
-        reason = security.describe(exc)
+        # and an unreachable service, whatever the driver calls it, in one line.
+        reason = security.describe(exc) or errors.unreachable(exc)
         if reason is None and not isinstance(exc, ConnectionError | OSError):
             raise
         return _error(reason or str(exc))

@@ -55,7 +55,11 @@ def _bench(args: argparse.Namespace) -> int:
     # metadata still without the topic; the client retries, and logs each retry.
     logging.getLogger("aiokafka.producer.sender").setLevel(logging.ERROR)
     logging.getLogger("aiokafka.cluster").setLevel(logging.CRITICAL)
+    from pipeline.adapters.settings import Settings
     from pipeline.bench.report import table
+    from pipeline.cli.errors import require_services
+
+    require_services(Settings.from_env())
     from pipeline.bench.runner import Bench, Config
 
     cfg = Config.make(args.quick, args.events, args.creators, args.latency_seconds, args.keep)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from aiokafka.errors import KafkaConnectionError, UnknownTopicOrPartitionError
+from aiokafka.errors import UnknownTopicOrPartitionError
 
 from pipeline.adapters import kafka
 from pipeline.adapters.certstore import CertChange, CertStore, connect
@@ -102,10 +102,6 @@ class Registry:
                 raise RegistryError(
                     f"topic {topic} does not exist at {self.settings.kafka_bootstrap}: "
                     "run `livegate stack up` (or create the contract's topics) first"
-                ) from None
-            except KafkaConnectionError as exc:
-                raise RegistryError(
-                    f"cannot reach Kafka at {self.settings.kafka_bootstrap}: {exc}"
                 ) from None
             store = CertStore(client, self.settings)
             applied = await store.apply([c for _, c in changes])
