@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from collections.abc import Callable, Sequence
 
@@ -40,9 +41,24 @@ def _optional_modules() -> list[object]:
     return found
 
 
+TIME_OPTIONS = frozenset({"--from", "--to", "--since", "--valid-from", "--valid-until", "--as-of"})
+_RELATIVE_PAST = re.compile(r"^-\d+[smhdwSMHDW]$")
+
+
+def join_relative_times(argv: Sequence[str]) -> list[str]:
+    """`--from -7d` as `--from=-7d`: argparse takes a value starting with '-' for an option."""
+    out: list[str] = []
+    for token in argv:
+        if out and out[-1] in TIME_OPTIONS and _RELATIVE_PAST.match(token):
+            out[-1] = f"{out[-1]}={token}"
+        else:
+            out.append(token)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(join_relative_times(sys.argv[1:] if argv is None else argv))
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
