@@ -13,7 +13,14 @@ import msgspec
 from pipeline.adapters.settings import Settings
 from pipeline.adapters.times import format_ms, now_ms, parse_time
 from pipeline.domain.certifications import is_qualified
-from pipeline.ops.registry import Registry, build_change, grant_fields, revoke_fields
+from pipeline.ops.registry import (
+    Registry,
+    RegistryError,
+    build_change,
+    grant_fields,
+    revoke_fields,
+)
+from pipeline.ops.wording import check_ident
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -52,9 +59,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def _grant(args: argparse.Namespace) -> int:
     now = now_ms()
     valid_from = parse_time(args.valid_from) if args.valid_from else now
+    valid_until = parse_time(args.valid_until)
+    if valid_until <= valid_from:
+        # Name what the user typed: --valid-from is often the default (now).
+        raise RegistryError(
+            f"--valid-until {args.valid_until} is not after --valid-from {args.valid_from}"
+            if args.valid_from
+            else f"--valid-until {args.valid_until} is in the past (--valid-from defaults "
+            f"to now, {format_ms(valid_from)}): give a later --valid-until"
+        )
     fields = grant_fields(
         args.creator, args.domain, args.license_id, args.issuer, valid_from,
-        parse_time(args.valid_until), args.profession, now,
+        valid_until, args.profession, now,
     )  # fmt: skip
     return _apply_one(fields)
 
@@ -74,6 +90,9 @@ def _apply_one(fields: dict[str, object]) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    problem = check_ident(args.creator)
+    if problem:
+        raise RegistryError(problem)
     snapshot = asyncio.run(Registry(Settings.from_env()).show(args.creator))
     if args.json:
         print(json.dumps(msgspec.to_builtins(snapshot), indent=2, sort_keys=True))

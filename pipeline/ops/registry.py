@@ -26,8 +26,8 @@ from pipeline.adapters.times import TimeFormatError, now_ms, parse_time
 from pipeline.domain.certifications import CertSnapshot
 from pipeline.domain.errors import InvalidEvent, LiveGateError
 from pipeline.domain.events import decode_event
+from pipeline.ops.wording import DOMAINS, in_words, unknown_domain
 
-DOMAINS = ("health", "finance", "law", "education")
 CSV_HEADER = ["creator_id", "domain", "license_id", "issuer", "valid_from", "valid_until",
               "profession"]  # fmt: skip
 
@@ -41,11 +41,11 @@ def build_change(fields: dict[str, object]) -> tuple[bytes, CertChange]:
     raw = json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode()
     creator = str(fields.get("creator_id", ""))
     if fields.get("domain") not in DOMAINS:
-        raise RegistryError(f"unknown domain {fields.get('domain')!r}: use one of {DOMAINS}")
+        raise RegistryError(unknown_domain(fields.get("domain")))
     try:
         event = decode_event("certs", creator.encode(), raw)
     except InvalidEvent as exc:
-        raise RegistryError(exc.detail) from None
+        raise RegistryError(in_words(exc.detail)) from None
     return raw, event  # type: ignore[return-value]
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from pipeline.adapters.kafka import contract_topics, ensure_topics
 from tests.conftest import isolated_env
-from tests.helpers import read_all, run_cli
+from tests.helpers import free_port, read_all, run_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -73,7 +73,8 @@ async def test_grant_show_revoke(env, settings, uid):
         (["astrology", "--valid-until", "2099-01-01"], "unknown domain"),
         (["health", "--valid-until", "2099-13-45"], "is not a time"),
         (["health", "--valid-until", "2099-01-01T00:00:00"], "no UTC offset"),
-        (["health", "--valid-until", "2000-01-01"], "valid_from"),
+        (["health", "--valid-until", "2000-01-01"], "--valid-until 2000-01-01 is in the past"),
+        (["health", "--valid-until", "1700000000"], "looks like seconds; use milliseconds"),
     ],
 )
 def test_bad_grants_are_refused_with_a_clear_error(env, uid, args, message):
@@ -81,7 +82,49 @@ def test_bad_grants_are_refused_with_a_clear_error(env, uid, args, message):
     r = run_cli(env, "certs", "grant", f"c-{uid}", domain, "--license", "L", "--issuer", "I", *rest)
     assert r.returncode == 1
     assert message in r.stderr
+    assert "valid_from" not in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def _offline(stack_env, uid):
+    env = isolated_env(stack_env, uid)
+    env["LIVEGATE_KAFKA_BOOTSTRAP"] = f"127.0.0.1:{free_port()}"
+    env["LIVEGATE_REDIS_URL"] = f"redis://127.0.0.1:{free_port()}/0"
+    return env
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["grant", "bad id!", "health", "--license", "L", "--issuer", "I", "--valid-until",
+          "2099-01-01"], "creator_id must be 1–128 characters of letters, digits and . _ : -"),
+        (["grant", "c1", "health", "--license", "", "--issuer", "I", "--valid-until",
+          "2099-01-01"], "license_id must not be empty"),
+        (["grant", "c1", "astrology", "--license", "L", "--issuer", "I", "--valid-until",
+          "2099-01-01"], "unknown domain 'astrology': use health, finance, law or education"),
+        (["grant", "c1", "law", "--license", "L", "--issuer", "I", "--valid-from", "2030-01-01",
+          "--valid-until", "2029-01-01"], "--valid-until 2029-01-01 is not after --valid-from"),
+        (["revoke", "c1", "health", "--reason", "x" * 1100], "reason must be at most 1024"),
+        (["show", "bad id!"], "creator_id must be 1–128 characters"),
+    ],
+)  # fmt: skip
+def test_bad_input_is_said_in_words_before_any_connection(stack_env, uid, args, line):
+    r = run_cli(_offline(stack_env, uid), "certs", *args)
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines() == [f"livegate: error: {line}"] or line in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    for internal in ("cannot reach", "regex", "$.", "`", "('health'"):
+        assert internal not in r.stderr
+
+
+def test_replay_verify_reads_its_policy_file_before_connecting(stack_env, uid):
+    r = run_cli(_offline(stack_env, uid), "replay", "verify", "--from", "-7d",
+                "--policy", "/missing.yaml")  # fmt: skip
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines() == [
+        "livegate: error: cannot read policy /missing.yaml: [Errno 2] No such file or "
+        "directory: '/missing.yaml'"
+    ]
 
 
 def test_import_is_all_or_nothing_and_names_the_bad_line(env, tmp_path, uid):
