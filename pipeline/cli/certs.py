@@ -11,6 +11,7 @@ from pathlib import Path
 import msgspec
 
 from pipeline.adapters.settings import Settings
+from pipeline.adapters.times import HELP as TIME_HELP
 from pipeline.adapters.times import format_ms, now_ms, parse_time
 from pipeline.domain.certifications import is_qualified
 from pipeline.ops.registry import (
@@ -48,8 +49,21 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s.add_argument("--json", action="store_true", help="raw JSON")
     s.set_defaults(handler=_show)
 
-    i = csub.add_parser("import", help="import a CSV (all rows or none)")
+    i = csub.add_parser(
+        "import",
+        help="import a registry export (CSV; all rows or none)",
+        description="Import a snapshot of the registry: header "
+        "creator_id,domain,license_id,issuer,valid_from,valid_until,profession (any order; "
+        "`,` or `;`; UTF-8, a BOM is fine), one row per (creator_id, domain). Its rows are "
+        "changes as of --as-of or of each row's updated_at column, so a change made after "
+        "the snapshot (a revocation) wins and importing the same file again changes nothing.",
+    )
     i.add_argument("file", type=Path)
+    i.add_argument(
+        "--as-of", default=None, metavar="TIME",
+        help=f"when the export was taken (required unless the file has an updated_at column). "
+        f"TIME: {TIME_HELP}",
+    )  # fmt: skip
     i.set_defaults(handler=_import)
 
     b = csub.add_parser("rebuild", help="restore the Redis table from certification.changes")
@@ -112,7 +126,8 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
-    result = asyncio.run(Registry(Settings.from_env()).import_csv(args.file))
+    as_of = parse_time(args.as_of) if args.as_of else None
+    result = asyncio.run(Registry(Settings.from_env()).import_csv(args.file, as_of))
     print(f"imported {result.total} rows from {args.file}: {result.changed} changed the table")
     return 0
 

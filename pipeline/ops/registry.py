@@ -22,7 +22,7 @@ from pipeline.adapters import kafka
 from pipeline.adapters.certstore import CertChange, CertStore, connect
 from pipeline.adapters.kafka import TopicMissing, read_topic
 from pipeline.adapters.settings import Settings
-from pipeline.adapters.times import TimeFormatError, now_ms, parse_time
+from pipeline.adapters.times import TimeFormatError, format_ms, now_ms, parse_time
 from pipeline.domain.certifications import CertSnapshot
 from pipeline.domain.errors import InvalidEvent, LiveGateError
 from pipeline.domain.events import decode_event
@@ -121,8 +121,8 @@ class Registry:
         finally:
             await client.aclose()
 
-    async def import_csv(self, path: Path) -> ApplyResult:
-        changes = parse_csv(path)
+    async def import_csv(self, path: Path, as_of: int | None = None) -> ApplyResult:
+        changes = parse_csv(path, as_of)
         result = await self.apply_and_publish(changes)
         await self._mark_loaded()
         return result
@@ -169,44 +169,92 @@ async def read_history(
     return changes, bad
 
 
-def parse_csv(path: Path) -> list[tuple[bytes, CertChange]]:
-    """All rows or none: every bad row is named by its line number."""
+class EmptyImport(RegistryError):
+    """A file with no data rows: nothing is imported and the table is not marked loaded."""
+
+
+def parse_csv(
+    path: Path, as_of: int | None = None, now: int | None = None
+) -> list[tuple[bytes, CertChange]]:
+    """All rows or none: every bad row is named by its line number.
+
+    The file is a snapshot of the registry as of a time (CONTRACT v2 §3): `as_of`, or each
+    row's `updated_at` column. Its rows are changes with that ts, so a change made after the
+    snapshot (a revocation already applied) wins, and the same file twice is the same changes.
+    UTF-8 with or without a BOM (Excel), `,` or `;` between the fields.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes().decode("utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise RegistryError(f"{path}: cannot read: {exc}") from None
-    reader = csv.reader(io.StringIO(text))
-    header = next(reader, None)
-    if header is None or [h.strip() for h in header] != CSV_HEADER:
-        raise RegistryError(f"{path} line 1: header must be {','.join(CSV_HEADER)}")
-    ts = now_ms()
+    first = text.split("\n", 1)[0]
+    delimiter = ";" if first.count(";") > first.count(",") else ","
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    header = [h.strip() for h in next(reader, [])]
+    columns = {name: i for i, name in enumerate(header)}
+    if sorted(header) not in (sorted(CSV_HEADER), sorted([*CSV_HEADER, "updated_at"])):
+        raise RegistryError(
+            f"{path} line 1: header must be {','.join(CSV_HEADER)} (any order; "
+            "an updated_at column may follow)"
+        )
+    if as_of is None and "updated_at" not in columns:
+        raise RegistryError(
+            f"{path}: say as of when the registry export was taken: --as-of TIME (the export's "
+            "time; --as-of now for one made just now) or an updated_at column"
+        )
+    limit = (now_ms() if now is None else now) + 60_000
+    if as_of is not None and as_of > limit:
+        raise RegistryError(f"--as-of {format_ms(as_of)} is in the future")
     changes: list[tuple[bytes, CertChange]] = []
     errors: list[str] = []
+    seen: dict[tuple[str, str], int] = {}
     for row in reader:
         line = reader.line_num
         if not row or all(not cell.strip() for cell in row):
             continue
         try:
-            changes.append(_row_change(row, ts))
+            if len(row) != len(header):
+                raise RegistryError(f"expected {len(header)} columns, found {len(row)}")
+            cells = {name: row[i].strip() for name, i in columns.items()}
+            slot = (cells["creator_id"], cells["domain"])
+            if slot in seen:
+                raise RegistryError(
+                    f"{slot[0]} {slot[1]} is already on line {seen[slot]}: one row per "
+                    "(creator_id, domain)"
+                )
+            seen[slot] = line
+            changes.append(_row_change(cells, as_of, limit))
         except (RegistryError, TimeFormatError) as exc:
             errors.append(f"line {line}: {exc}")
     if errors:
         shown = "\n  ".join(errors[:20])
         more = f"\n  … and {len(errors) - 20} more" if len(errors) > 20 else ""
         raise RegistryError(f"{path}: {len(errors)} bad row(s), nothing imported:\n  {shown}{more}")
+    if not changes:
+        raise EmptyImport(
+            f"{path} has no data rows: nothing imported, and the table is not marked loaded"
+        )
     return changes
 
 
-def _row_change(row: list[str], ts: int) -> tuple[bytes, CertChange]:
-    if len(row) != len(CSV_HEADER):
-        raise RegistryError(f"expected {len(CSV_HEADER)} columns, found {len(row)}")
-    creator, domain, license_id, issuer, vfrom, vuntil, profession = (c.strip() for c in row)
-    if not license_id or not issuer:
+def _row_change(cells: dict[str, str], as_of: int | None, limit: int) -> tuple[bytes, CertChange]:
+    if not cells["license_id"] or not cells["issuer"]:
         raise RegistryError("license_id and issuer must not be empty")
-    # Deterministic event id: importing the same row twice is one change.
-    digest = hashlib.sha256("\x1f".join(row).encode()).hexdigest()[:32]
+    stamp = cells.get("updated_at") or ""
+    if stamp:
+        ts = parse_time(stamp)
+        if ts > limit:
+            raise RegistryError(f"updated_at {stamp} is in the future")
+    elif as_of is not None:
+        ts = as_of
+    else:
+        raise RegistryError("updated_at is empty (and no --as-of was given)")
+    # Deterministic event id: the same row as of the same time is one change.
+    key = [cells[name] for name in CSV_HEADER] + [str(ts)]
+    digest = hashlib.sha256("\x1f".join(key).encode()).hexdigest()[:32]
     fields = grant_fields(
-        creator, domain, license_id, issuer, parse_time(vfrom), parse_time(vuntil),
-        profession or None, ts, event_id=f"import:{digest}",
+        cells["creator_id"], cells["domain"], cells["license_id"], cells["issuer"],
+        parse_time(cells["valid_from"]), parse_time(cells["valid_until"]),
+        cells["profession"] or None, ts, event_id=f"import:{digest}",
     )  # fmt: skip
     return build_change(fields)

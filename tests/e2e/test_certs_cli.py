@@ -136,7 +136,7 @@ def test_import_is_all_or_nothing_and_names_the_bad_line(env, tmp_path, uid):
         + f"b-{uid},astrology,L2,NHC,2024-01-01,2099-01-01,\n"
         + f"c-{uid},law,L3,Bar,yesterday,2099-01-01,lawyer\n"
     )
-    r = run_cli(env, "certs", "import", str(bad))
+    r = run_cli(env, "certs", "import", str(bad), "--as-of", "now")
     assert r.returncode == 1
     assert "line 3" in r.stderr and "line 4" in r.stderr and "nothing imported" in r.stderr
     assert "no certifications" in run_cli(env, "certs", "show", f"a-{uid}").stdout
@@ -147,7 +147,51 @@ def test_import_is_all_or_nothing_and_names_the_bad_line(env, tmp_path, uid):
         + f"a-{uid},health,L1,NHC,2024-01-01,2099-01-01,physician\n"
         + f"c-{uid},law,L3,Bar,2024-01-01T00:00:00Z,2099-01-01,lawyer\n"
     )
-    r = run_cli(env, "certs", "import", str(good))
+    r = run_cli(env, "certs", "import", str(good), "--as-of", "now-1h")
     assert r.returncode == 0, r.stderr
     assert "imported 2 rows" in r.stdout
     assert "QUALIFIED" in run_cli(env, "certs", "show", f"c-{uid}").stdout
+
+
+async def test_import_of_an_excel_export_then_a_stale_reimport(env, tmp_path, uid, redis_client):
+    excel = tmp_path / "excel.csv"
+    excel.write_bytes(
+        ("\ufeffcreator_id;domain;license_id;issuer;valid_from;valid_until;profession\r\n"
+         f"a-{uid};health;L1;NHC;2024-01-01;2099-01-01;physician\r\n").encode()
+    )  # fmt: skip
+    r = run_cli(env, "certs", "import", str(excel), "--as-of", "-1d")
+    assert r.returncode == 0, r.stderr
+    assert "imported 1 rows" in r.stdout and "1 changed the table" in r.stdout
+    assert run_cli(env, "certs", "revoke", f"a-{uid}", "health", "--reason", "x").returncode == 0
+    again = run_cli(env, "certs", "import", str(excel), "--as-of", "-1d")
+    assert again.returncode == 0, again.stderr
+    assert "0 changed the table" in again.stdout
+    assert (
+        json.loads(run_cli(env, "certs", "show", f"a-{uid}", "--json").stdout)["health"]["status"]
+        == "revoked"
+    )
+
+
+def test_import_refuses_duplicates_and_header_only_files(env, tmp_path, uid, redis_client):
+    header = "creator_id,domain,license_id,issuer,valid_from,valid_until,profession\n"
+    dup = tmp_path / "dup.csv"
+    row = f"a-{uid},health,L1,NHC,2024-01-01,2099-01-01,physician\n"
+    dup.write_text(header + row + row)
+    r = run_cli(env, "certs", "import", str(dup), "--as-of", "now")
+    assert r.returncode == 1
+    assert f"line 3: a-{uid} health is already on line 2" in r.stderr
+    empty = tmp_path / "empty.csv"
+    empty.write_text(header)
+    r = run_cli(env, "certs", "import", str(empty), "--as-of", "now")
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines() == [
+        f"livegate: error: {empty} has no data rows: nothing imported, and the table is not "
+        "marked loaded"
+    ]
+
+
+async def test_header_only_import_leaves_the_table_unloaded(env, tmp_path, uid, redis_client):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("creator_id,domain,license_id,issuer,valid_from,valid_until,profession\n")
+    run_cli(env, "certs", "import", str(empty), "--as-of", "now")
+    assert not await redis_client.exists(f"t{uid}:cert-loaded")

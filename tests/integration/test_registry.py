@@ -10,7 +10,13 @@ from pipeline.adapters.certstore import CertStore, connect
 from pipeline.adapters.kafka import contract_topics, ensure_topics
 from pipeline.adapters.settings import Settings
 from pipeline.domain.certifications import is_qualified
-from pipeline.ops.registry import Registry, build_change, grant_fields, revoke_fields
+from pipeline.ops.registry import (
+    EmptyImport,
+    Registry,
+    build_change,
+    grant_fields,
+    revoke_fields,
+)
 from tests.helpers import now_ms, read_all
 
 pytestmark = pytest.mark.integration
@@ -120,3 +126,48 @@ async def test_batched_lookup_of_1000_creators_is_one_round_trip(topics: Setting
     assert len(lookup.snapshots) == 1000
     qualified = [c for c, s in lookup.snapshots.items() if is_qualified(s, "health", t)]
     assert len(qualified) == len(changes)
+
+
+HEADER = "creator_id,domain,license_id,issuer,valid_from,valid_until,profession\n"
+
+
+async def test_a_stale_import_does_not_resurrect_a_later_revocation(topics, tmp_path, uid):
+    """CONTRACT v2 §3: an import is a snapshot as of a time; a later revocation wins."""
+    export = tmp_path / "export.csv"
+    export.write_text(HEADER + f"c-{uid},health,L1,NHC,2024-01-01,2099-01-01,physician\n")
+    reg = Registry(topics)
+    as_of = now_ms() - DAY
+    first = await reg.import_csv(export, as_of=as_of)
+    await reg.apply_and_publish(
+        [build_change(revoke_fields(f"c-{uid}", "health", "struck off", now_ms()))]
+    )
+    again = await reg.import_csv(export, as_of=as_of)
+    assert (first.changed, again.changed) == (1, 0)
+    assert (await reg.show(f"c-{uid}"))["health"].status == "revoked"
+
+
+async def test_the_same_file_twice_changes_nothing(topics, tmp_path, redis_client, uid):
+    export = tmp_path / "export.csv"
+    export.write_text(
+        HEADER.rstrip("\n") + ",updated_at\n"
+        f"c-{uid},law,L1,Bar,2024-01-01,2099-01-01,lawyer,2024-06-01T00:00:00Z\n"
+    )
+    reg = Registry(topics)
+    first = await reg.import_csv(export)
+    epoch = int(await redis_client.get(f"t{uid}:cert-epoch"))
+    again = await reg.import_csv(export)
+    assert (first.changed, again.changed) == (1, 0)
+    assert int(await redis_client.get(f"t{uid}:cert-epoch")) == epoch
+    stored = json.loads(await redis_client.hget(f"t{uid}:cert:c-{uid}", "law"))
+    assert stored["updated_at"] == 1_717_200_000_000
+
+
+async def test_a_header_only_file_changes_nothing_and_never_marks_loaded(
+    topics, tmp_path, redis_client, uid
+):
+    export = tmp_path / "empty.csv"
+    export.write_text(HEADER)
+    with pytest.raises(EmptyImport, match="no data rows"):
+        await Registry(topics).import_csv(export, as_of=now_ms())
+    assert not await redis_client.exists(f"t{uid}:cert-loaded")
+    assert await read_all(topics, topics.topics.certs) == []
