@@ -18,7 +18,9 @@ from pipeline.ops.registry import (
     Registry,
     RegistryError,
     build_change,
+    describe_cert,
     grant_fields,
+    reconcile,
     revoke_fields,
 )
 from pipeline.ops.wording import check_ident
@@ -68,6 +70,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     b = csub.add_parser("rebuild", help="restore the Redis table from certification.changes")
     b.set_defaults(handler=_rebuild)
+
+    rc = csub.add_parser(
+        "reconcile",
+        help="compare the Redis table with certification.changes; repair and report",
+        description="Compare every value of the Redis table with what the "
+        "certification.changes history says (CONTRACT v2 §8) and report each difference. "
+        "Where the table is behind (a Redis rollback lost a change) or unreadable, write the "
+        "history's value by compare-and-set (the epoch moves, so caches re-read); a table "
+        "value newer than the history is kept. Exit 0 when the table is consistent at the "
+        "end, 1 when a difference remains (always, with differences, under --dry-run).",
+    )
+    rc.add_argument("--dry-run", action="store_true", help="report only, repair nothing")
+    rc.set_defaults(handler=_reconcile)
 
 
 def _grant(args: argparse.Namespace) -> int:
@@ -140,3 +155,24 @@ def _rebuild(args: argparse.Namespace) -> int:
     print(file=sys.stderr)
     print(f"rebuilt from {result.total} change records: {result.changed} applied; table loaded")
     return 0
+
+
+def _reconcile(args: argparse.Namespace) -> int:
+    def progress(n: int) -> None:
+        print(f"\rread {n} changes", end="", file=sys.stderr, flush=True)
+
+    result = asyncio.run(reconcile(Settings.from_env(), not args.dry_run, progress))
+    print(file=sys.stderr)
+    for d in result.differences:
+        table = f"unreadable ({d.unreadable})" if d.unreadable else describe_cert(d.table)
+        outcome = "not repaired (--dry-run)" if args.dry_run else d.outcome
+        print(f"{d.creator_id} {d.domain}: table has {table}; history says "
+              f"{describe_cert(d.history)}: {outcome}")  # fmt: skip
+    for key, problem in sorted(result.broken.items()):
+        print(f"{key}: the key is not a hash ({problem}): fix or delete it by hand")
+    repaired = sum(d.outcome == "repaired" for d in result.differences)
+    print(
+        f"compared the table with {result.changes} change records ({result.slots} creator "
+        f"domains): {len(result.differences)} difference(s), {repaired} repaired"
+    )
+    return 0 if result.consistent and not (args.dry_run and result.differences) else 1

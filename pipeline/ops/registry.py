@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import dataclasses
 import hashlib
 import io
 import json
+import logging
+import re
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import redis.asyncio as aioredis
 from aiokafka.errors import UnknownTopicOrPartitionError
 
 from pipeline.adapters import kafka
@@ -23,13 +27,23 @@ from pipeline.adapters.certstore import CertChange, CertStore, connect
 from pipeline.adapters.kafka import TopicMissing, read_topic
 from pipeline.adapters.settings import Settings
 from pipeline.adapters.times import TimeFormatError, format_ms, now_ms, parse_time
-from pipeline.domain.certifications import CertSnapshot
+from pipeline.domain.certifications import (
+    Certification,
+    CertSnapshot,
+    apply_change,
+    change_order,
+    decode_certification,
+    encode_certification,
+)
 from pipeline.domain.errors import InvalidEvent, LiveGateError
 from pipeline.domain.events import decode_event
 from pipeline.ops.wording import DOMAINS, in_words, unknown_domain
 
 CSV_HEADER = ["creator_id", "domain", "license_id", "issuer", "valid_from", "valid_until",
               "profession"]  # fmt: skip
+
+
+log = logging.getLogger(__name__)
 
 
 class RegistryError(LiveGateError):
@@ -145,6 +159,199 @@ class Registry:
         finally:
             await client.aclose()
         return ApplyResult(len(changes) + bad, sum(applied))
+
+
+Slot = tuple[str, str]  # (creator_id, domain)
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One (creator, domain) where the Redis table and the history disagree."""
+
+    creator_id: str
+    domain: str
+    table: Certification | None  # None: no value (or unreadable: see `unreadable`)
+    history: Certification | None
+    unreadable: str | None = None  # what is wrong with the table's value
+    outcome: str = "found"  # found | repaired | kept (table newer) | changed meanwhile
+
+    @property
+    def behind(self) -> bool:
+        """The history holds a change the table lacks (a lost write: repair it)."""
+        if self.history is None:
+            return False
+        if self.table is None:
+            return True
+        return _order(self.history) > _order(self.table)
+
+
+@dataclass(frozen=True)
+class ReconcileResult:
+    changes: int
+    slots: int
+    differences: list[Difference]
+    broken: dict[str, str] = dataclasses.field(default_factory=dict)  # keys that are not hashes
+
+    @property
+    def consistent(self) -> bool:
+        settled = ("repaired", "kept (table newer)")
+        return not self.broken and all(d.outcome in settled for d in self.differences)
+
+
+def _order(c: Certification) -> tuple[int, int, str]:
+    return change_order(c.updated_at, c.status, c.event_id)
+
+
+def fold_history(changes: Sequence[CertChange]) -> dict[Slot, Certification]:
+    """The table the history says, by the contract's change order (any input order)."""
+    table: dict[Slot, Certification] = {}
+    for change in changes:
+        slot = (change.creator_id, change.domain)
+        new = apply_change(table.get(slot), change)
+        if new is not None:
+            table[slot] = new
+    return table
+
+
+async def read_table(
+    client: aioredis.Redis, settings: Settings, creators: Iterable[str] | None = None
+) -> tuple[dict[Slot, bytes], dict[str, str]]:
+    """Every raw value of the table (or the given creators'), and the keys not a hash."""
+    prefix = settings.cert_prefix
+    if creators is None:
+        pattern = re.sub(r"([*?\[\]\\])", r"\\\1", prefix) + "*"
+        names = [
+            k.decode()[len(prefix) :] async for k in client.scan_iter(match=pattern, count=1000)
+        ]
+    else:
+        names = list(creators)
+    raw: dict[Slot, bytes] = {}
+    broken: dict[str, str] = {}
+    for start in range(0, len(names), 500):
+        chunk = names[start : start + 500]
+        pipe = client.pipeline(transaction=False)
+        for name in chunk:
+            pipe.hgetall(prefix + name)
+        for name, reply in zip(chunk, await pipe.execute(raise_on_error=False), strict=True):
+            if isinstance(reply, Exception):
+                broken[name] = str(reply).split("\n")[0]
+                continue
+            for field, value in reply.items():
+                raw[(name, field.decode("utf-8", "replace"))] = value
+    return raw, broken
+
+
+def compare(history: dict[Slot, Certification], raw: dict[Slot, bytes]) -> list[Difference]:
+    """Every slot whose table value is not what the history says, sorted."""
+    out: list[Difference] = []
+    for slot in sorted(set(history) | set(raw)):
+        expected = history.get(slot)
+        table: Certification | None = None
+        problem = None
+        if slot in raw:
+            try:
+                table = decode_certification(raw[slot])
+            except LiveGateError as exc:
+                problem = str(exc)
+        if problem is None and table == expected:
+            continue
+        out.append(Difference(slot[0], slot[1], table, expected, problem))
+    return out
+
+
+async def reconcile(
+    settings: Settings, repair: bool, progress: Callable[[int], None] | None = None
+) -> ReconcileResult:
+    """CONTRACT v2 §8: compare the Redis table with `certification.changes`; with `repair`,
+    write the history's value where the table is behind (or unreadable), by compare-and-set
+    on the value read (epoch incremented), and keep a table value newer than the history."""
+    changes, _bad = await read_history(settings, progress)
+    history = fold_history(changes)
+    client = connect(settings)
+    try:
+        raw, broken = await read_table(client, settings)
+        differences = compare(history, raw)
+        if not repair:
+            return ReconcileResult(len(changes), len(history), differences, broken)
+        store = CertStore(client, settings)
+        done: list[Difference] = []
+        for d in differences:
+            expected = raw.get((d.creator_id, d.domain), b"")
+            if (d.behind or d.unreadable) and d.history is not None:
+                wrote = await store.replace(
+                    d.creator_id, d.domain, expected, encode_certification(d.history)
+                )
+                outcome = "repaired" if wrote else "changed meanwhile"
+            else:
+                outcome = "kept (table newer)"
+            done.append(dataclasses.replace(d, outcome=outcome))
+        return ReconcileResult(len(changes), len(history), done, broken)
+    finally:
+        await client.aclose()
+
+
+async def table_behind_history(settings: Settings, tail: int = 100) -> list[Difference]:
+    """The worker-start check (cheap): each partition's last `tail` changes of
+    `certification.changes` against the table. A recent change the table lacks means the
+    table went back in time (a Redis failover or a lost `appendfsync everysec` second):
+    run `livegate certs reconcile`."""
+    topic = settings.topics.certs
+    try:
+        partitions = await read_topic(settings, topic, required=False, last=tail)
+    except TopicMissing:
+        return []
+    recent: list[CertChange] = []
+    for rows in partitions.values():
+        for rec in rows:
+            try:
+                recent.append(decode_event("certs", rec.key, rec.value or b""))  # type: ignore[arg-type]
+            except InvalidEvent:
+                continue
+    if not recent:
+        return []
+    expected = fold_history(recent)
+    client = connect(settings)
+    try:
+        raw, _ = await read_table(client, settings, {c for c, _ in expected})
+    finally:
+        await client.aclose()
+    return [
+        d
+        for d in compare(expected, {s: v for s, v in raw.items() if s in expected})
+        if d.behind or d.unreadable
+    ]
+
+
+async def warn_if_table_behind(settings: Settings, tail: int = 100) -> bool:
+    """Log a warning when the table looks behind its history; True when it does. Never
+    raises: a failed check is a warning too, not a reason to stop a worker."""
+    try:
+        behind = await table_behind_history(settings, tail)
+    except Exception as exc:
+        log.warning("could not compare the certification table with its history: %s", exc)
+        return False
+    if not behind:
+        return False
+    first = behind[0]
+    log.warning(
+        "the certification table looks behind %s: %d recent change(s) missing (e.g. %s %s: "
+        "table %s, history %s); run `livegate certs reconcile`",
+        settings.topics.certs, len(behind), first.creator_id, first.domain,
+        describe_cert(first.table), describe_cert(first.history),
+    )  # fmt: skip
+    return True
+
+
+def describe_cert(c: Certification | None) -> str:
+    if c is None:
+        return "nothing"
+    license_part = f" license {c.license_id}" if c.license_id else ""
+    valid = (
+        f" valid {format_ms(c.valid_from)}..{format_ms(c.valid_until)}"
+        if c.valid_from is not None
+        else ""
+    )
+    return f"{c.status}{license_part}{valid} (as of {format_ms(c.updated_at)}, {c.event_id})"
 
 
 async def read_history(

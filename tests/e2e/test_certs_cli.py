@@ -195,3 +195,30 @@ async def test_header_only_import_leaves_the_table_unloaded(env, tmp_path, uid, 
     empty.write_text("creator_id,domain,license_id,issuer,valid_from,valid_until,profession\n")
     run_cli(env, "certs", "import", str(empty), "--as-of", "now")
     assert not await redis_client.exists(f"t{uid}:cert-loaded")
+
+
+async def test_reconcile_reports_and_repairs_a_rolled_back_table(env, uid, redis_client):
+    c = f"doc-{uid}"
+    grant = ["certs", "grant", c, "health", "--license", "L-1", "--issuer", "NHC",
+             "--valid-until", "2099-01-01"]  # fmt: skip
+    assert run_cli(env, *grant).returncode == 0
+    granted = await redis_client.hget(f"t{uid}:cert:{c}", "health")
+    assert run_cli(env, "certs", "revoke", c, "health", "--reason", "x").returncode == 0
+    consistent = run_cli(env, "certs", "reconcile")
+    assert consistent.returncode == 0, consistent.stderr
+    assert "0 difference(s)" in consistent.stdout
+    await redis_client.hset(f"t{uid}:cert:{c}", "health", granted)  # a Redis rollback
+
+    dry = run_cli(env, "certs", "reconcile", "--dry-run")
+    assert dry.returncode == 1
+    (line,) = [x for x in dry.stdout.splitlines() if x.startswith(c)]
+    assert line.startswith(f"{c} health: table has active license L-1")
+    assert "history says revoked" in line and line.endswith("not repaired (--dry-run)")
+    assert "active" in run_cli(env, "certs", "show", c).stdout
+
+    fixed = run_cli(env, "certs", "reconcile")
+    assert fixed.returncode == 0, fixed.stderr
+    assert any(x.startswith(f"{c} health:") and x.endswith(": repaired")
+               for x in fixed.stdout.splitlines())  # fmt: skip
+    assert "1 difference(s), 1 repaired" in fixed.stdout
+    assert "status=revoked" in run_cli(env, "certs", "show", c).stdout

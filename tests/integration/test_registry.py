@@ -15,7 +15,10 @@ from pipeline.ops.registry import (
     Registry,
     build_change,
     grant_fields,
+    reconcile,
     revoke_fields,
+    table_behind_history,
+    warn_if_table_behind,
 )
 from tests.helpers import now_ms, read_all
 
@@ -171,3 +174,56 @@ async def test_a_header_only_file_changes_nothing_and_never_marks_loaded(
         await Registry(topics).import_csv(export, as_of=now_ms())
     assert not await redis_client.exists(f"t{uid}:cert-loaded")
     assert await read_all(topics, topics.topics.certs) == []
+
+
+async def _granted_then_revoked_then_rolled_back(topics, redis_client, uid) -> bytes:
+    """Grant, revoke, then a Redis rollback: the hash is back to the granted value."""
+    t = now_ms()
+    reg = Registry(topics)
+    await reg.apply_and_publish([grant(f"c-{uid}", t, t + 30 * DAY)])
+    granted = await redis_client.hget(f"t{uid}:cert:c-{uid}", "health")
+    await reg.apply_and_publish([build_change(revoke_fields(f"c-{uid}", "health", "fraud", t + 1))])
+    await redis_client.hset(f"t{uid}:cert:c-{uid}", "health", granted)
+    return granted
+
+
+async def test_reconcile_repairs_a_redis_rollback_and_reports_it(topics, redis_client, uid):
+    granted = await _granted_then_revoked_then_rolled_back(topics, redis_client, uid)
+    dry = await reconcile(topics, repair=False)
+    assert [(d.creator_id, d.domain, d.outcome) for d in dry.differences] == [
+        (f"c-{uid}", "health", "found")
+    ]
+    assert await redis_client.hget(f"t{uid}:cert:c-{uid}", "health") == granted
+    epoch = int(await redis_client.get(f"t{uid}:cert-epoch"))
+
+    result = await reconcile(topics, repair=True)
+    (d,) = result.differences
+    assert (d.creator_id, d.domain, d.outcome) == (f"c-{uid}", "health", "repaired")
+    assert d.table is not None and d.table.status == "active"
+    assert d.history is not None and d.history.status == "revoked"
+    assert json.loads(await redis_client.hget(f"t{uid}:cert:c-{uid}", "health"))["status"] == (
+        "revoked"
+    )
+    assert int(await redis_client.get(f"t{uid}:cert-epoch")) == epoch + 1
+    assert (await reconcile(topics, repair=False)).differences == []
+
+
+async def test_the_worker_start_check_sees_a_table_behind_its_history(topics, redis_client, uid):
+    t = now_ms()
+    await Registry(topics).apply_and_publish([grant(f"a-{uid}", t, t + DAY)])
+    assert await table_behind_history(topics) == []
+    await _granted_then_revoked_then_rolled_back(topics, redis_client, uid)
+    behind = await table_behind_history(topics)
+    assert [(d.creator_id, d.domain) for d in behind] == [(f"c-{uid}", "health")]
+    assert await warn_if_table_behind(topics) is True
+
+
+async def test_reconcile_rewrites_an_unreadable_value_from_the_history(topics, redis_client, uid):
+    t = now_ms()
+    await Registry(topics).apply_and_publish([grant(f"c-{uid}", t, t + DAY)])
+    await redis_client.hset(f"t{uid}:cert:c-{uid}", "health", b'{"status": "susp')
+    (d,) = (await reconcile(topics, repair=True)).differences
+    assert d.unreadable and d.outcome == "repaired"
+    assert json.loads(await redis_client.hget(f"t{uid}:cert:c-{uid}", "health"))["status"] == (
+        "active"
+    )
