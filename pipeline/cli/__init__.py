@@ -1,3 +1,4 @@
+# PYTHON_ARGCOMPLETE_OK
 """`livegate`: one entry point, one module per command group."""
 
 from __future__ import annotations
@@ -13,19 +14,75 @@ from pipeline.domain.errors import LiveGateError
 Handler = Callable[[argparse.Namespace], int]
 
 
+EPILOG = """\
+configuration comes from the environment (README "Configuration" lists every variable):
+  LIVEGATE_KAFKA_BOOTSTRAP  Kafka bootstrap servers (default 127.0.0.1:9092)
+  LIVEGATE_REDIS_URL        Redis (default redis://127.0.0.1:6379/0)
+  LIVEGATE_REDIS_PREFIX, LIVEGATE_TOPIC_<NAME>, LIVEGATE_APP_ID, LIVEGATE_POLICY,
+  LIVEGATE_WEB_PORT, LIVEGATE_KAFKA_SECURITY_PROTOCOL, LIVEGATE_KAFKA_SASL_*, ...
+
+TIME values: YYYY-MM-DD, RFC 3339 with an offset, integer milliseconds, now, now-24h, -7d.
+shell completion (bash, zsh): eval "$(register-python-argcomplete livegate)"
+"""
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Every option's help ends with its default, unless the help already says it, or the
+    option is a flag (off by default) or has no default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (
+            "default" in text.lower()
+            or not action.option_strings
+            or action.required
+            or default in (None, False, True, argparse.SUPPRESS)
+            or default == []
+            or action.nargs == 0
+        ):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("livegate")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     from pipeline.cli import certs, stack
 
     parser = argparse.ArgumentParser(
         prog="livegate",
-        description="LiveGate: real-time compliance enforcement for live streams. "
-        "Connection settings come from LIVEGATE_KAFKA_BOOTSTRAP and LIVEGATE_REDIS_URL.",
+        description="LiveGate: real-time compliance enforcement for live streams.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="debug logging, and the drivers' own connection errors")  # fmt: skip
+    parser.add_argument("--version", action="version", version=f"livegate {version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in (stack, certs, *_optional_modules()):
         module.register(sub)
+    for child in _subparsers(parser):
+        child.formatter_class = HelpFormatter
     return parser
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                found.append(child)
+                found.extend(_subparsers(child))
+    return found
 
 
 def _optional_modules() -> list[object]:
@@ -58,6 +115,12 @@ def join_relative_times(argv: Sequence[str]) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    try:
+        import argcomplete
+    except ImportError:  # completion is a convenience; the command works without it
+        pass
+    else:
+        argcomplete.autocomplete(parser)
     args = parser.parse_args(join_relative_times(sys.argv[1:] if argv is None else argv))
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,

@@ -31,23 +31,30 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     csub = p.add_subparsers(dest="certs_command", metavar="ACTION", required=True)
 
     g = csub.add_parser("grant", help="grant a qualification")
-    g.add_argument("creator")
+    g.add_argument("creator", help="the creator id")
     g.add_argument("domain", help="health, finance, law or education")
-    g.add_argument("--license", required=True, dest="license_id")
-    g.add_argument("--issuer", required=True)
-    g.add_argument("--valid-until", required=True, help="TIME (exclusive)")
-    g.add_argument("--valid-from", default=None, help="TIME (default: now)")
-    g.add_argument("--profession", default=None)
+    g.add_argument(
+        "--license", required=True, dest="license_id", metavar="ID", help="the license's id"
+    )
+    g.add_argument("--issuer", required=True, metavar="NAME", help="who issued the license")
+    g.add_argument(
+        "--valid-until",
+        required=True,
+        metavar="TIME",
+        help=f"end of validity, exclusive. TIME: {TIME_HELP}",
+    )
+    g.add_argument("--valid-from", default=None, metavar="TIME", help="start (default: now)")
+    g.add_argument("--profession", default=None, help="e.g. physician (default: none)")
     g.set_defaults(handler=_grant)
 
     r = csub.add_parser("revoke", help="revoke a qualification")
-    r.add_argument("creator")
-    r.add_argument("domain")
-    r.add_argument("--reason", required=True)
+    r.add_argument("creator", help="the creator id")
+    r.add_argument("domain", help="health, finance, law or education")
+    r.add_argument("--reason", required=True, metavar="TEXT", help="why (kept in the history)")
     r.set_defaults(handler=_revoke)
 
     s = csub.add_parser("show", help="a creator's certifications")
-    s.add_argument("creator")
+    s.add_argument("creator", help="the creator id")
     s.add_argument("--json", action="store_true", help="raw JSON")
     s.set_defaults(handler=_show)
 
@@ -63,8 +70,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     i.add_argument("file", type=Path)
     i.add_argument(
         "--as-of", default=None, metavar="TIME",
-        help=f"when the export was taken (required unless the file has an updated_at column). "
-        f"TIME: {TIME_HELP}",
+        help="when the export was taken (default: each row's updated_at; one of the two is "
+        f"required). TIME: {TIME_HELP}",
     )  # fmt: skip
     i.set_defaults(handler=_import)
 

@@ -40,7 +40,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=None,
         metavar="TIME",
         help="from the records written at or after TIME (the records' Kafka "
-        f"timestamps, i.e. when they were written). TIME: {TIME_HELP}",
+        "timestamps, i.e. when they were written; default: only new records). "
+        f"TIME: {TIME_HELP}",
     )
     p.add_argument("--creator", default=None, metavar="ID",
                    help="only this creator's records (default: all)")  # fmt: skip
