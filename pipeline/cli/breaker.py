@@ -116,7 +116,7 @@ def ended_streams(live: Iterable[Record]) -> dict[tuple[str, str], list[tuple[in
         e = _json(rec)
         if e and e.get("type") == "stream_ended":
             key = (str(e.get("creator_id")), str(e.get("stream_id")))
-            ts = e.get("ts") if isinstance(e.get("ts"), int) else 0
+            ts = e["ts"] if isinstance(e.get("ts"), int) else 0
             out.setdefault(key, []).append((rec.partition, rec.offset, ts))
     return out
 
@@ -130,7 +130,7 @@ def skip_reopening(selection: Selection, ended: dict[tuple[str, str], list[tuple
         source = d.get("source") or {}
         if d.get("event_type") in REOPENING:
             ends = ended.get((str(d.get("creator_id")), str(event.get("stream_id"))), [])
-            ts = event.get("ts") if isinstance(event.get("ts"), int) else 0
+            ts = event["ts"] if isinstance(event.get("ts"), int) else 0
             after = [
                 e for e in ends
                 if (e[0] == source.get("partition") and e[1] > source.get("offset", -1))

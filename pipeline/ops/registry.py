@@ -36,8 +36,8 @@ from pipeline.domain.certifications import (
     encode_certification,
 )
 from pipeline.domain.errors import InvalidEvent, LiveGateError
-from pipeline.domain.events import decode_event
-from pipeline.ops.wording import DOMAINS, in_words, unknown_domain
+from pipeline.domain.events import DOMAINS, decode_event
+from pipeline.ops.wording import in_words, unknown_domain
 
 CSV_HEADER = ["creator_id", "domain", "license_id", "issuer", "valid_from", "valid_until",
               "profession"]  # fmt: skip
