@@ -129,13 +129,20 @@ def _show(args: argparse.Namespace) -> int:
     problem = check_ident(args.creator)
     if problem:
         raise RegistryError(problem)
-    snapshot = asyncio.run(Registry(Settings.from_env()).show(args.creator))
+    snapshot, problems = asyncio.run(Registry(Settings.from_env()).inspect(args.creator))
     if args.json:
         print(json.dumps(msgspec.to_builtins(snapshot), indent=2, sort_keys=True))
-        return 0
+        return 0 if not problems else 1
+    for domain, problem in sorted(problems.items()):
+        if domain == "*":
+            print(f"{args.creator} UNREADABLE: {problem}: fix or delete it by hand")
+        else:
+            print(f"{args.creator} {domain:<10} UNREADABLE: {problem} "
+                  "(`livegate certs reconcile` rewrites it from the history)")  # fmt: skip
     if not snapshot:
-        print(f"{args.creator}: no certifications")
-        return 0
+        if not problems:
+            print(f"{args.creator}: no certifications")
+        return 1 if problems else 0
     now = now_ms()
     for domain, cert in sorted(snapshot.items()):
         qualified = "QUALIFIED" if is_qualified(snapshot, domain, now) else "not qualified"
@@ -144,7 +151,7 @@ def _show(args: argparse.Namespace) -> int:
             f"license={cert.license_id} issuer={cert.issuer} profession={cert.profession} "
             f"valid {format_ms(cert.valid_from)} .. {format_ms(cert.valid_until)}"
         )
-    return 0
+    return 1 if problems else 0
 
 
 def _import(args: argparse.Namespace) -> int:

@@ -135,6 +135,25 @@ class Registry:
         finally:
             await client.aclose()
 
+    async def inspect(self, creator_id: str) -> tuple[CertSnapshot, dict[str, str]]:
+        """The creator's readable certifications, and what is wrong with the others (by
+        domain; `*` when the key itself is not a hash), in words."""
+        client = connect(self.settings)
+        try:
+            raw, broken = await read_table(client, self.settings, [creator_id])
+        finally:
+            await client.aclose()
+        snapshot: CertSnapshot = {}
+        problems: dict[str, str] = {}
+        if creator_id in broken:
+            problems["*"] = f"the key {self.settings.cert_prefix}{creator_id} is not a hash"
+        for (_, domain), value in raw.items():
+            try:
+                snapshot[domain] = decode_certification(value)
+            except LiveGateError as exc:
+                problems[domain] = in_words(str(exc).removeprefix("bad certification value: "))
+        return snapshot, problems
+
     async def import_csv(self, path: Path, as_of: int | None = None) -> ApplyResult:
         changes = parse_csv(path, as_of)
         result = await self.apply_and_publish(changes)

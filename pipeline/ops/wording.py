@@ -33,6 +33,12 @@ def in_words(detail: str) -> str:
     """A decoder's detail as a sentence about the field; unknown shapes lose only the
     backticks and the `$.` path syntax."""
     text = detail.strip()
+    # msgspec's own form ("Expected `str` - at `$.x`"), as the dead letters' form.
+    if " - at `" in text:
+        what, where = text.split(" - at ", 1)
+        text = f"{what[:1].lower()}{what[1:]} at {where}"
+    elif text.startswith("Object missing"):
+        text = text.replace("Object missing", "missing", 1) + " at `$`"
     m = _EXPECTED.match(text)
     if m:
         field, rest = m["field"], m["rest"].strip()
@@ -53,6 +59,11 @@ def in_words(detail: str) -> str:
     m = _MISSING.match(text)
     if m:
         return f"{m['field']} is required"
+    enum = re.match(r"^invalid enum value (?P<value>.+) at `\$\.(?P<field>[\w.]+)`$", text)
+    if enum:
+        return f"{enum['field']} {enum['value']} is not one of the allowed values"
+    if text == "Input data was truncated":
+        return "the JSON is cut off (truncated)"
     if text == "`valid_from` must be earlier than `valid_until`":
         return "valid_until must be after valid_from"
     return text.replace("`$.", "").replace("`", "")

@@ -222,3 +222,23 @@ async def test_reconcile_reports_and_repairs_a_rolled_back_table(env, uid, redis
                for x in fixed.stdout.splitlines())  # fmt: skip
     assert "1 difference(s), 1 repaired" in fixed.stdout
     assert "status=revoked" in run_cli(env, "certs", "show", c).stdout
+
+
+async def test_show_says_what_is_wrong_with_an_unreadable_value(env, uid, redis_client):
+    c = f"doc-{uid}"
+    await redis_client.hset(
+        f"t{uid}:cert:{c}", "health", b'{"status":"suspended","updated_at":1,"event_id":"e"}'
+    )
+    await redis_client.hset(f"t{uid}:cert:{c}", "law", b'{"status": "act')
+    r = run_cli(env, "certs", "show", c)
+    assert r.returncode == 1
+    assert "Traceback" not in r.stderr and r.stderr == ""
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith(f"{c} health     UNREADABLE: status 'suspended' is not one of")
+    assert lines[1].startswith(f"{c} law        UNREADABLE: the JSON is cut off")
+    await redis_client.set(f"t{uid}:cert:x-{uid}", "not a hash")
+    r = run_cli(env, "certs", "show", f"x-{uid}")
+    assert r.returncode == 1
+    assert r.stdout.strip() == (
+        f"x-{uid} UNREADABLE: the key t{uid}:cert:x-{uid} is not a hash: fix or delete it by hand"
+    )

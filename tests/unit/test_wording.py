@@ -20,6 +20,11 @@ from pipeline.ops.wording import check_ident, in_words
         ("expected `int` >= 0 at `$.valid_from`", "valid_from must not be before 1970-01-01"),
         ("expected `int`, got `str` at `$.ts`", "ts must be an integer, got str"),
         ("missing required field `issuer` at `$`", "issuer is required"),
+        ("Object missing required field `event_id`", "event_id is required"),
+        ("Expected `str`, got `int` - at `$.license_id`", "license_id must be text, got int"),
+        ("Invalid enum value 'suspended' - at `$.status`",
+         "status 'suspended' is not one of the allowed values"),
+        ("Input data was truncated", "the JSON is cut off (truncated)"),
         ("`valid_from` must be earlier than `valid_until`", "valid_until must be after valid_from"),
     ],
 )  # fmt: skip
