@@ -3,9 +3,13 @@ and what to do; exit code 1; no traceback and no aiokafka log line before it (is
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+
 import pytest
 
 from pipeline.adapters.kafka import contract_topics, ensure_topics
+from pipeline.adapters.settings import Settings
 from tests.conftest import isolated_env
 from tests.helpers import ROOT, free_port, run_cli
 
@@ -71,11 +75,19 @@ def test_both_unreachable(name, stack_env, uid, tmp_path):
     _assert_one_line(r, service, address)
 
 
+@pytest.fixture(scope="module")
+def topics_uid(stack_env) -> str:
+    """One set of topics for the module: the broker is shared, topics are not free."""
+    uid = uuid.uuid4().hex[:10]
+    settings = Settings.from_env(isolated_env(stack_env, uid))
+    asyncio.run(ensure_topics(settings, contract_topics(settings)))
+    return uid
+
+
 @pytest.mark.parametrize("name", NEEDS_REDIS)
-async def test_redis_unreachable(name, stack_env, uid, tmp_path, settings):
-    await ensure_topics(settings, contract_topics(settings))
+def test_redis_unreachable(name, stack_env, topics_uid, tmp_path):
     redis_port = free_port()
-    env = isolated_env(stack_env, uid)
+    env = isolated_env(stack_env, topics_uid)
     env["LIVEGATE_REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
     env["LIVEGATE_WEB_PORT"] = str(free_port())
     r = run_cli(env, *_args(name, tmp_path), timeout=60)
