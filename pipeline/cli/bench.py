@@ -15,26 +15,50 @@ from typing import Any
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from pipeline.bench.runner import Config
+
     p = sub.add_parser(
         "bench",
         help="measure throughput and latency (limit, engine floor, LiveGate)",
         description="Preloads a certification table, produces a realistic backlog and measures, "
         "each in its own process on its own topics: a raw aiokafka passthrough (the limit), a "
         "bare Faust passthrough (the engine floor), LiveGate with one and two workers, and "
-        "LiveGate's decision latency at 50%% and 90%% of its throughput. Exits non-zero only "
+        "LiveGate's decision latency at 50% and 90% of its throughput. Exits non-zero only "
         "on errors, never on slowness.",
     )
     p.add_argument(
         "--quick", action="store_true",
         help="CI size: 10k events and creators, short latency phases, one worker",
     )  # fmt: skip
-    p.add_argument("--json", type=Path, default=None, metavar="FILE", help="write the figures")
-    p.add_argument("--events", type=int, default=None, help="backlog size (default 100000)")
-    p.add_argument("--creators", type=int, default=None, help="creators (default 100000)")
+    p.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="write the figures as JSON (default: not written)",
+    )
+    full, quick = Config.make(False), Config.make(True)
+    p.add_argument(
+        "--events",
+        type=int,
+        default=None,
+        help=f"backlog size (default: {full.events:,}; {quick.events:,} with --quick)",
+    )
+    p.add_argument(
+        "--creators",
+        type=int,
+        default=None,
+        help=f"creators (default: {full.creators:,}; {quick.creators:,} with --quick)",
+    )
     p.add_argument("--latency-seconds", type=float, default=None,
-                   help="length of each paced latency phase (default 10)")  # fmt: skip
-    p.add_argument("--bootstrap", default=None, help="Kafka bootstrap servers (default: env)")
-    p.add_argument("--redis-url", default=None, help="Redis URL (default: env)")
+                   help=f"length of each paced latency phase (default: {full.latency_s:g}; "
+                   f"{quick.latency_s:g} with --quick)")  # fmt: skip
+    p.add_argument(
+        "--bootstrap",
+        default=None,
+        help="Kafka bootstrap servers (default: LIVEGATE_KAFKA_BOOTSTRAP)",
+    )
+    p.add_argument("--redis-url", default=None, help="Redis URL (default: LIVEGATE_REDIS_URL)")
     p.add_argument("--keep", action="store_true",
                    help="keep the run's topics, Redis keys and logs (debugging)")  # fmt: skip
     p.set_defaults(handler=_bench)
@@ -55,7 +79,11 @@ def _bench(args: argparse.Namespace) -> int:
     # metadata still without the topic; the client retries, and logs each retry.
     logging.getLogger("aiokafka.producer.sender").setLevel(logging.ERROR)
     logging.getLogger("aiokafka.cluster").setLevel(logging.CRITICAL)
+    from pipeline.adapters.settings import Settings
     from pipeline.bench.report import table
+    from pipeline.cli.errors import require_services
+
+    require_services(Settings.from_env())
     from pipeline.bench.runner import Bench, Config
 
     cfg = Config.make(args.quick, args.events, args.creators, args.latency_seconds, args.keep)

@@ -24,7 +24,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--rate", type=float, default=50.0, help="events per second")
     p.add_argument("--duration", type=float, default=60.0, help="seconds; 0 = until Ctrl-C")
     p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--run", default=None, help="id prefix for creators and events")
+    p.add_argument(
+        "--run", default=None, help="id prefix for creators and events (default: a random one)"
+    )
     p.add_argument("--revoke-every", type=float, default=30.0,
                    help="revoke a live certified creator every N seconds (0: never)")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress line")

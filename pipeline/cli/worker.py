@@ -12,6 +12,7 @@ from pipeline.adapters import kafka, security
 from pipeline.adapters.logs import logging_config
 from pipeline.adapters.policyfile import load_policy_file
 from pipeline.adapters.settings import Settings
+from pipeline.cli.errors import require_services
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -28,6 +29,8 @@ def _worker(args: argparse.Namespace) -> int:
     policy = load_policy_file(settings.policy_path)
     # Refused credentials stop the worker here, in one line, before Faust starts.
     security.preflight(settings)
+    # An unreachable Redis at start is one line, not a worker that waits in silence.
+    require_services(settings, kafka=False)
     asyncio.run(kafka.ensure_topics(settings, kafka.worker_topics(settings)))
     from agents.app import create_app  # Faust is imported only by the worker
 
