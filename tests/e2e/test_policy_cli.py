@@ -63,7 +63,7 @@ def test_diff_says_which_rules_numbers_and_keywords_changed(tmp_path: Path):
         ("deductions: {minor: 2,", "deductions: {minor: 3,"),
         ("    doctor, doctors,", "    doctors, dentist,"),
         ("  gaming: null\n", "  gaming: null\n  podcast: finance\n"),
-        ("    window: 10m\n    distinct_reporters: 5", "    window: 10m\n    distinct_reporters: 8"),
+        ("    distinct_reporters: 5", "    distinct_reporters: 8"),
         ("      - limit_recommendation: {duration: 24h}\n      - flag_for_review\n\n  commerce",
          "      - limit_recommendation: {duration: 48h}\n      - flag_for_review\n\n  commerce"),
     )  # fmt: skip

@@ -60,7 +60,7 @@ def mutations() -> Iterator[tuple[str, Any]]:
             for key in value:
                 doc = copy.deepcopy(DOC)
                 del at(doc, path)[key]
-                yield f"drop {path + (key,)}", doc
+                yield f"drop {(*path, key)}", doc
             doc = copy.deepcopy(DOC)
             at(doc, path)["bogus_key"] = 1
             yield f"add bogus_key at {path}", doc
