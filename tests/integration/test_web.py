@@ -63,6 +63,17 @@ def wait_status(p: Pipeline, path: str, status: int, timeout: float = 60) -> dic
         time.sleep(0.5)
 
 
+def wait_readiness(p: Pipeline, predicate, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        body = json.loads(get(p, "/readyz")[2])
+        if predicate(body):
+            return body
+        if time.monotonic() > deadline:
+            raise AssertionError(f"/readyz: {body}")
+        time.sleep(0.5)
+
+
 def set_loaded(p: Pipeline) -> None:
     client = redis.Redis.from_url(p.settings.redis_url.reveal())
     client.set(p.settings.loaded_key, str(now_ms()))
@@ -208,3 +219,57 @@ def test_generated_requests_get_documented_answers(web: Pipeline):
             case.call_and_validate(headers=BEARER, timeout=10)
 
         generated()
+
+
+def test_not_ready_while_redis_is_unreachable(stack_env: dict[str, str], tmp_path):
+    """A worker on a Redis of its own: stop that Redis, /readyz says so; start it, ready."""
+    import shutil
+    import subprocess
+
+    from tests.helpers import free_port
+
+    binary = shutil.which("redis-server")
+    assert binary, "redis-server is missing (scripts/setup.sh installs it)"
+    port = free_port()
+
+    def start_redis() -> subprocess.Popen:
+        proc = subprocess.Popen(
+            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+             "no", "--dir", str(tmp_path)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                redis.Redis(port=port).ping()
+                return proc
+            except redis.exceptions.ConnectionError:
+                time.sleep(0.1)
+        proc.kill()
+        raise AssertionError("redis-server did not start")
+
+    server = start_redis()
+    p = None
+    try:
+        p = start_pipeline(
+            {**stack_env, "LIVEGATE_REDIS_URL": f"redis://127.0.0.1:{port}/0"}, loaded=True
+        )
+        assert wait_status(p, "/readyz", 200)["status"] == "ready"
+        server.terminate()
+        server.wait(10)
+        down = wait_status(p, "/readyz", 503)
+        assert not down["checks"]["redis"]["ok"]
+        assert down["reason"].startswith(f"redis: Redis unreachable at redis://127.0.0.1:{port}/0")
+        assert down["checks"]["certifications_loaded"]["detail"] == "unknown: Redis is unreachable"
+        assert get(p, "/healthz")[0] == 200  # alive all the same
+        server = start_redis()  # empty: the table is not loaded any more
+        back = wait_readiness(p, lambda body: body["checks"]["redis"]["ok"])
+        assert back["status"] == "not ready" and "missing" in back["reason"], back
+        set_loaded(p)
+        assert wait_status(p, "/readyz", 200)["status"] == "ready"
+    finally:
+        if p is not None:
+            for w in p.workers:
+                w.stop()
+        server.terminate()
+        server.wait(10)
