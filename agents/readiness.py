@@ -58,7 +58,7 @@ async def _redis(rt: Runtime) -> Check:
 async def _loaded(rt: Runtime) -> Check:
     key = rt.settings.loaded_key
     try:
-        loaded = await asyncio.wait_for(rt.store.is_loaded(), CHECK_TIMEOUT_S)
+        loaded = await asyncio.wait_for(rt.store.client.exists(key), CHECK_TIMEOUT_S)
     except Exception as exc:
         return Check("certifications_loaded", False, f"cannot read `{key}`: {_why(exc)}")
     if loaded:
