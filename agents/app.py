@@ -35,7 +35,7 @@ def state_table(app: faust.App, settings: Settings, name: str) -> faust.Table:
 
 
 def create_app(settings: Settings, policy: Policy) -> tuple[faust.App, Runtime]:
-    app = faust.App(settings.app_id, **faust_options(settings))
+    app = faust.App(settings.app_id, **faust_options(settings), **web.faust_web_options(settings))
     # Faust's own sensor (consumer offsets, rebalances, send latency) and ours share the
     # default registry, served at /metrics on the worker's web port.
     setup_prometheus_sensors(app, pattern="/metrics", name_prefix="faust")

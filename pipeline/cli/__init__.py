@@ -23,6 +23,8 @@ COMMANDS = (
     "benchengine",
     "breaker",
     "topics",
+    "policy",
+    "health",
 )
 
 

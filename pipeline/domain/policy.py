@@ -39,6 +39,24 @@ RULE_IDS: Final = (
     "certification.lapsed_live",
     "restriction.in_force",
 )
+# The file's keys, by section: the loader below and the JSON Schema (policyschema.py) both
+# read these, so the schema editors use cannot drift from what loads.
+TOP_KEYS: Final = (
+    "categories",
+    "title_keywords",
+    "product_categories",
+    "professional_reasons",
+    "credit",
+    "rules",
+    "state",
+)
+STATE_KEYS: Final = ("dedup_horizon", "max_decided_ids", "stream_idle_forget")
+CREDIT_KEYS: Final = ("start", "max", "deductions", "repeat_window", "recovery", "thresholds")
+RECOVERY_KEYS: Final = ("points", "every")
+THRESHOLD_KEYS: Final = ("at_or_below", "action")
+THRESHOLD_OPTIONAL: Final = ("duration", "surfaces")
+THRESHOLD_ACTIONS: Final = ("limit_recommendation", "revoke_commerce", "ban_account")
+BAND_KEYS: Final = ("min_confidence", "actions")
 _SEP: Final = r"(?<![a-z0-9_])"  # ASCII-only word edges: Chinese letters count as edges
 _END: Final = r"(?![a-z0-9_])"
 
@@ -141,26 +159,9 @@ def policy_version(text: str | bytes) -> str:
 def load_policy(text: str, source: str = "config/policy.yaml") -> Policy:
     data, lines = parse(text, source)
     v = Validator(lines, source)
-    top = v.mapping(
-        data,
-        (),
-        required=(
-            "categories",
-            "title_keywords",
-            "product_categories",
-            "professional_reasons",
-            "credit",
-            "rules",
-            "state",
-        ),
-    )
+    top = v.mapping(data, (), required=TOP_KEYS)
     keywords = _keywords(v, top["title_keywords"])
-    state = v.mapping(
-        top["state"],
-        ("state",),
-        required=("dedup_horizon", "max_decided_ids", "stream_idle_forget"),
-        optional=tuple(CAP_RANGES),
-    )
+    state = v.mapping(top["state"], ("state",), required=STATE_KEYS, optional=tuple(CAP_RANGES))
     rules = _rules(v, top["rules"])
     return Policy(
         version=policy_version(text),
@@ -232,14 +233,10 @@ def _pattern(words: tuple[str, ...]) -> re.Pattern[str]:
 
 def _credit(v: Validator, value: Any) -> CreditPolicy:
     p: Path = ("credit",)
-    c = v.mapping(
-        value,
-        p,
-        required=("start", "max", "deductions", "repeat_window", "recovery", "thresholds"),
-    )
+    c = v.mapping(value, p, required=CREDIT_KEYS)
     top = v.integer(c["max"], (*p, "max"), lo=1)
     deductions = v.mapping(c["deductions"], (*p, "deductions"), required=SEVERITIES)
-    recovery = v.mapping(c["recovery"], (*p, "recovery"), required=("points", "every"))
+    recovery = v.mapping(c["recovery"], (*p, "recovery"), required=RECOVERY_KEYS)
     thresholds = c["thresholds"]
     if not isinstance(thresholds, list):
         v.fail((*p, "thresholds"), f"expected a list, got {kind_of(thresholds)}")
@@ -280,20 +277,16 @@ def _thresholds(v: Validator, value: list[Any], path: Path, top: int) -> tuple[T
 
 
 def _threshold(v: Validator, value: Any, path: Path, top: int) -> Threshold:
-    t = v.mapping(
-        value, path, required=("at_or_below", "action"), optional=("duration", "surfaces")
-    )
-    name = v.string(
-        t["action"], (*path, "action"), ("limit_recommendation", "revoke_commerce", "ban_account")
-    )
-    params = {k: t[k] for k in ("duration", "surfaces") if k in t}
+    t = v.mapping(value, path, required=THRESHOLD_KEYS, optional=THRESHOLD_OPTIONAL)
+    name = v.string(t["action"], (*path, "action"), THRESHOLD_ACTIONS)
+    params = {k: t[k] for k in THRESHOLD_OPTIONAL if k in t}
     return Threshold(
         at_or_below=v.integer(t["at_or_below"], (*path, "at_or_below"), lo=0, hi=top),
         action=_action_params(v, name, params, path, rule_domain=None),
     )
 
 
-_RULE_KEYS: Final[dict[str, tuple[str, ...]]] = {
+RULE_KEYS: Final[dict[str, tuple[str, ...]]] = {
     "live.unqualified": ("actions",),
     "live.suspected": ("actions",),
     "commerce.medical_personnel": ("actions", "domain", "deduct_from_link"),
@@ -313,7 +306,7 @@ def _rules(v: Validator, value: Any) -> dict[str, RuleSpec]:
 
 def _rule(v: Validator, rule_id: str, value: Any) -> RuleSpec:
     p: Path = ("rules", rule_id)
-    keys = _RULE_KEYS[rule_id]
+    keys = RULE_KEYS[rule_id]
     r = v.mapping(value, p, required=("severity", *keys))
     domain = v.string(r["domain"], (*p, "domain"), DOMAINS) if "domain" in r else None
     spec = RuleSpec(
@@ -352,7 +345,7 @@ def _bands(v: Validator, value: Any, path: Path) -> tuple[Band, ...]:
         v.fail(path, f"expected a non-empty list, got {kind_of(value)}")
     bands = []
     for i, item in enumerate(value):
-        b = v.mapping(item, (*path, i), required=("min_confidence", "actions"))
+        b = v.mapping(item, (*path, i), required=BAND_KEYS)
         bands.append(
             Band(
                 v.number(b["min_confidence"], (*path, i, "min_confidence"), 0.0, 1.0),
@@ -382,16 +375,18 @@ def _actions(v: Validator, value: Any, path: Path, domain: str | None) -> tuple[
     return tuple(out)
 
 
+def action_params(name: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """An action's (required, optional) parameters."""
+    if name in DURATION_ACTIONS:
+        return ("duration",), (("surfaces",) if name == "revoke_commerce" else ())
+    return (), (("severity",) if name == "deduct_credit" else ())
+
+
 def _action_params(
     v: Validator, name: str, params: Any, path: Path, rule_domain: str | None
 ) -> ActionSpec:
-    allowed: tuple[str, ...] = ()
-    if name in DURATION_ACTIONS:
-        allowed = ("duration", "surfaces") if name == "revoke_commerce" else ("duration",)
-    elif name == "deduct_credit":
-        allowed = ("severity",)
-    required = ("duration",) if name in DURATION_ACTIONS else ()
-    p = v.mapping(params, path, required=required, optional=allowed[len(required) :])
+    required, optional = action_params(name)
+    p = v.mapping(params, path, required=required, optional=optional)
     duration_ms: int | None = None
     while_qualified = False
     if "duration" in p:
