@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 # The dead-letter codes of CONTRACT §6 that decoding can produce (wrong_partition is
-# detected by the worker, not here, but it is listed so there is one vocabulary).
+# detected by the worker, not here, but it is listed so there is one vocabulary;
+# unknown_reference is found by decide(), which needs the creator's state).
 DLQ_CODES = frozenset(
-    {"invalid_json", "schema", "unknown_type", "key_mismatch", "wrong_partition", "too_large"}
-)
+    {"invalid_json", "schema", "unknown_type", "key_mismatch", "wrong_partition", "too_large",
+     "unknown_reference"}
+)  # fmt: skip
 
 
 class LiveGateError(Exception):

@@ -39,6 +39,20 @@ RULE_IDS: Final = (
     "certification.lapsed_live",
     "restriction.in_force",
 )
+# v2 (CONTRACT §9): verdicts on reviews and appeals. Optional in a policy file, so a policy
+# written before them (the policy history) still loads; the defaults are the contract's.
+VERDICT_RULE_IDS: Final = ("review.confirmed", "review.dismissed", "appeal.upheld",
+                           "appeal.overturned")  # fmt: skip
+_VERDICT_DEFAULTS: Final[dict[str, Any]] = {
+    "review.confirmed": {"severity": "serious", "actions": ["cut_off_stream", "deduct_credit",
+                                                            "warn"]},
+    "review.dismissed": {"severity": "minor"},
+    "appeal.upheld": {"severity": "minor"},
+    "appeal.overturned": {"severity": "minor"},
+}  # fmt: skip
+_APPEALS_DEFAULTS: Final[dict[str, Any]] = {"window": "90d", "max_open": 16,
+                                            "max_enforcements": 64}  # fmt: skip
+_REVIEW_DEFAULTS: Final[dict[str, Any]] = {"sla": "30m", "max_open": 64, "max_closed": 256}
 _SEP: Final = r"(?<![a-z0-9_])"  # ASCII-only word edges: Chinese letters count as edges
 _END: Final = r"(?![a-z0-9_])"
 
@@ -97,6 +111,14 @@ class Policy(msgspec.Struct, frozen=True, kw_only=True):
     dedup_horizon_ms: int
     max_decided_ids: int
     stream_idle_ms: int
+    # v2 (CONTRACT §7, §9): the appeal window, the review SLA, and how much of the review
+    # loop one creator's state keeps (bounded like everything else in it).
+    appeal_window_ms: int = 90 * 86_400_000
+    review_sla_ms: int = 30 * 60_000
+    max_open_appeals: int = 16
+    max_enforcements: int = 64
+    max_open_reviews: int = 64
+    max_closed_items: int = 256
 
     def suspected_domain(self, title: str | None) -> str | None:
         if not title:
@@ -127,6 +149,7 @@ def load_policy(text: str, source: str = "config/policy.yaml") -> Policy:
             "rules",
             "state",
         ),
+        optional=("appeals", "review"),
     )
     keywords = _keywords(v, top["title_keywords"])
     state = v.mapping(
@@ -134,6 +157,8 @@ def load_policy(text: str, source: str = "config/policy.yaml") -> Policy:
         ("state",),
         required=("dedup_horizon", "max_decided_ids", "stream_idle_forget"),
     )
+    appeals = _section(v, top, "appeals", _APPEALS_DEFAULTS)
+    review = _section(v, top, "review", _REVIEW_DEFAULTS)
     return Policy(
         version=policy_version(text),
         text=text,
@@ -150,10 +175,24 @@ def load_policy(text: str, source: str = "config/policy.yaml") -> Policy:
         dedup_horizon_ms=v.duration(state["dedup_horizon"], ("state", "dedup_horizon")),
         max_decided_ids=v.integer(state["max_decided_ids"], ("state", "max_decided_ids"), lo=1),
         stream_idle_ms=v.duration(state["stream_idle_forget"], ("state", "stream_idle_forget")),
+        appeal_window_ms=v.duration(appeals["window"], ("appeals", "window")),
+        max_open_appeals=v.integer(appeals["max_open"], ("appeals", "max_open"), lo=1),
+        max_enforcements=v.integer(
+            appeals["max_enforcements"], ("appeals", "max_enforcements"), lo=1
+        ),
+        review_sla_ms=v.duration(review["sla"], ("review", "sla")),
+        max_open_reviews=v.integer(review["max_open"], ("review", "max_open"), lo=1),
+        max_closed_items=v.integer(review["max_closed"], ("review", "max_closed"), lo=1),
     )
 
 
 # --- sections ------------------------------------------------------------------------------
+
+
+def _section(v: Validator, top: dict[str, Any], name: str, defaults: dict[str, Any]) -> Any:
+    """An optional section whose keys are all optional: the file's values over the defaults."""
+    given = v.mapping(top[name], (name,), optional=tuple(defaults)) if name in top else {}
+    return {**defaults, **given}
 
 
 def _domain_map(v: Validator, value: Any, path: Path) -> dict[str, str]:
@@ -236,12 +275,18 @@ _RULE_KEYS: Final[dict[str, tuple[str, ...]]] = {
     "reports.machine": ("bands",),
     "certification.lapsed_live": ("actions",),
     "restriction.in_force": (),
+    "review.confirmed": ("actions",),
+    "review.dismissed": (),
+    "appeal.upheld": (),
+    "appeal.overturned": (),
 }
 
 
 def _rules(v: Validator, value: Any) -> dict[str, RuleSpec]:
-    rules = v.mapping(value, ("rules",), required=RULE_IDS)
-    return {rule_id: _rule(v, rule_id, rules[rule_id]) for rule_id in RULE_IDS}
+    rules = v.mapping(value, ("rules",), required=RULE_IDS, optional=VERDICT_RULE_IDS)
+    rules = {**_VERDICT_DEFAULTS, **rules}
+    ids = (*RULE_IDS, *VERDICT_RULE_IDS)
+    return {rule_id: _rule(v, rule_id, rules[rule_id]) for rule_id in ids}
 
 
 def _rule(v: Validator, rule_id: str, value: Any) -> RuleSpec:
