@@ -31,7 +31,17 @@ def _optional_modules() -> list[object]:
     import importlib
 
     found = []
-    for name in ("worker", "simulate", "tail", "dev", "replay", "bench", "breaker", "topics"):
+    for name in (
+        "worker",
+        "simulate",
+        "tail",
+        "dev",
+        "replay",
+        "bench",
+        "breaker",
+        "topics",
+        "explain",
+    ):
         try:
             found.append(importlib.import_module(f"pipeline.cli.{name}"))
         except ModuleNotFoundError as exc:
