@@ -8,7 +8,7 @@ from typing import Any
 import faust
 from faust.sensors.prometheus import setup_prometheus_sensors
 
-from agents import certs, commerce, expiries, live, queue, reports, reviews, web
+from agents import certs, commerce, expiries, live, queuewatch, reports, reviews, web
 from agents.runtime import Runtime, TableStates, aiokafka_producer, raw_topic
 from pipeline.adapters import kafka
 from pipeline.adapters.certstore import CertStore, connect
@@ -24,7 +24,7 @@ from pipeline.engine.processor import Processor, Send
 from pipeline.engine.standing import StandingHook
 
 log = logging.getLogger("livegate.app")
-AGENTS = (live, commerce, reports, reviews, certs, expiries, queue, web)
+AGENTS = (live, commerce, reports, reviews, certs, expiries, queuewatch, web)
 
 
 def state_table(app: faust.App, settings: Settings, name: str) -> faust.Table:
