@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import urllib.request
 import uuid
 from typing import Any
 
@@ -104,6 +105,22 @@ async def snapshot_matches_explain(p: Pipeline, creator: str, updated_at: int) -
     return view
 
 
+async def metric(p: Pipeline, name: str, predicate, timeout: float = 20) -> float:
+    """Poll the worker's /metrics until the sample `name` (with labels) satisfies predicate."""
+    url = f"http://127.0.0.1:{p.workers[0].web_port}/metrics"
+    deadline = asyncio.get_running_loop().time() + timeout
+    value = None
+    while True:
+        text = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=10).read())
+        found = re.search(rf"^{re.escape(name)} (\S+)$", text.decode(), re.MULTILINE)
+        value = float(found[1]) if found else None
+        if value is not None and predicate(value):
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{name} = {value}")
+        await asyncio.sleep(0.5)
+
+
 async def flagged_suspect(p: Pipeline, c: str) -> tuple[dict, dict, int]:
     ts = now_ms()
     await send(p, p.settings.topics.live, event(
@@ -129,6 +146,10 @@ async def test_a_confirmed_review_cuts_off_and_deducts(pipeline: Pipeline, start
     view = await snapshot_matches_explain(p, c, ts)
     assert [i["rule_id"] for i in view["in_force"]] == ["live.suspected"]
     assert view["open_reviews"][0]["review_id"] == flag["action_id"]
+    # The worker follows the queue topic: the open review shows in its metrics.
+    await metric(p, 'livegate_queue_open_items{kind="review"}', lambda v: v >= 1)
+    await metric(p, 'livegate_queue_oldest_open_age_seconds{kind="review"}', lambda v: v > 0)
+    assert await metric(p, "livegate_review_sla_seconds", lambda v: True) == 1800
 
     vts = now_ms()
     await verdict(
@@ -150,6 +171,8 @@ async def test_a_confirmed_review_cuts_off_and_deducts(pipeline: Pipeline, start
     item = await queue_item(p, flag["action_id"], "closed")
     assert (item["verdict"], item["reviewer_id"], item["closed_at"]) == ("confirm", "rev-7", vts)
     assert item["note"] == "medical advice, no licence"
+    await metric(p, 'livegate_queue_time_to_verdict_seconds_count{kind="review"}',
+                 lambda v: v >= 1)  # fmt: skip
     view = await snapshot_matches_explain(p, c, vts)
     assert view["credit"] == 8 and view["open_reviews"] == []
     # Newest first: the 7-day credit limit, then the suspected stream's 24 h one.
