@@ -383,6 +383,15 @@ async def test_a_physicians_revocation_ends_when_the_qualification_does(pipeline
     assert view["restrictions"]["commerce_revoked"] == {} and view["in_force"] == []
 
 
+def test_explain_of_an_unknown_creator_is_one_clear_line(pipeline: Pipeline):
+    url = f"http://127.0.0.1:{pipeline.workers[0].web_port}"
+    result = run_cli(pipeline.env, "explain", cid("nobody"), "--url", url)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.startswith("livegate: error: creator ") and result.stderr.count("\n") == 1
+    down = run_cli(pipeline.env, "explain", "x", "--url", "http://127.0.0.1:9")
+    assert down.returncode == 1 and "cannot reach a worker" in down.stderr
+
+
 async def test_replay_verify_re_decides_all_of_it(pipeline: Pipeline, started_at):
     """Last in the module: every decision above, verdicts and lifts included."""
     p = pipeline
