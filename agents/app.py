@@ -46,7 +46,7 @@ def create_app(settings: Settings, policy: Policy) -> tuple[faust.App, Runtime]:
     # recorded decision's policy_version can be found (engine/shadow.py, policyhistory.py).
     shadow_policy = shadow.install(settings, policy, runtime.processor)
     policyhistory.attach(app, settings, policy, shadow_policy)
-    _follow_rebalances(app, runtime.processor.chain)
+    _follow_rebalances(app, runtime)
     for module in AGENTS:
         module.attach(app, runtime)
     return app, runtime
@@ -73,13 +73,15 @@ def _runtime(
             await producer.client.add_topic(topic)
             await producer.partitions_for(topic)
 
-    schedule = ExpirySchedule(schedule_table)
+    schedule = ExpirySchedule(TableStates(schedule_table, lambda: aiokafka_producer(app)),
+                              settings.partitions)  # fmt: skip
     sender: Send = send
     processor = Processor(
         settings, policy, CertCache(store), states, sender,
         ChainHeads(settings, settings.topics.decisions),
         lambda topic: app.consumer.topic_partitions(topic),  # the consumer exists only later
         schedule, session_timeout_s=SESSION_TIMEOUT_S, prepare=track_changelogs,
+        fence=lambda: None if app.rebalancing else app.consumer_generation_id,
     )  # fmt: skip
     processor.hooks.append(decision_logger())  # decision log lines (adapters/logs.py)
     processor.hooks.append(StandingHook(settings))  # enforcement.restrictions and .queue
@@ -89,7 +91,10 @@ def _runtime(
     return Runtime(settings, policy, processor, store, states, schedule, expiries_topic)
 
 
-def _follow_rebalances(app: faust.App, chain: ChainHeads) -> None:
+def _follow_rebalances(app: faust.App, rt: Runtime) -> None:
+    chain = rt.processor.chain
+    owned: set[int] = set()
+
     @app.on_partitions_revoked.connect
     async def _revoked(app: faust.App, revoked: Any, **kwargs: Any) -> None:
         chain.forget()
@@ -97,3 +102,12 @@ def _follow_rebalances(app: faust.App, chain: ChainHeads) -> None:
     @app.on_partitions_assigned.connect
     async def _assigned(app: faust.App, assigned: Any, **kwargs: Any) -> None:
         chain.forget()
+        # Forget the creators of partitions this worker lost (the memory store keeps keys
+        # written live): their expiry checks and state now belong to the new owner.
+        now = {tp.partition for tp in assigned}
+        lost = owned - now
+        if lost:
+            dropped = rt.states.forget(lost) + rt.schedule.store.forget(lost)
+            log.info("forgot %d keys of lost partitions %s", dropped, sorted(lost))
+        owned.clear()
+        owned.update(now)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,14 +47,31 @@ class TableStates:
         self.data = table.data
         self.producer = producer
         self.topic = table.changelog_topic.get_topic_name()
+        # Keys written here, by partition: Faust forgets a lost partition's keys only when
+        # it restored them, so the ones written live are forgotten here (`forget`).
+        self.written: dict[int, set[bytes]] = {}
 
     def get(self, key: bytes) -> bytes | None:
         value: bytes | None = self.data.get(key)
         return value
 
-    async def set(self, key: bytes, value: bytes, partition: int) -> None:
-        self.data[key] = value
-        await self.producer().send(self.topic, value, key=key, partition=partition)
+    async def set(self, key: bytes, value: bytes | None, partition: int) -> Awaitable[Any]:
+        """Write (None: delete) the key; returns the changelog record's delivery."""
+        if value is None:
+            self.data.pop(key, None)
+        else:
+            self.data[key] = value
+        self.written.setdefault(partition, set()).add(key)
+        return await self.producer().send(self.topic, value, key=key, partition=partition)
+
+    def forget(self, partitions: Iterable[int]) -> int:
+        """Drop the keys of partitions this worker lost; returns how many."""
+        dropped = 0
+        for partition in partitions:
+            for key in self.written.pop(partition, ()):
+                if self.data.pop(key, None) is not None:
+                    dropped += 1
+        return dropped
 
 
 @dataclass
@@ -80,7 +97,7 @@ class Runtime:
 def to_record(kind: str, event: EventT) -> Record:
     m = event.message
     ts = int(m.timestamp * 1000)
-    return Record(m.topic, m.partition, m.offset, m.key, m.value, ts, kind)
+    return Record(m.topic, m.partition, m.offset, m.key, m.value, ts, kind, m.generation_id or 0)
 
 
 def raw_topic(app: faust.App, name: str, **kwargs: Any) -> TopicT:
