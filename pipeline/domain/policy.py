@@ -50,9 +50,11 @@ _VERDICT_DEFAULTS: Final[dict[str, Any]] = {
     "appeal.upheld": {"severity": "minor"},
     "appeal.overturned": {"severity": "minor"},
 }  # fmt: skip
-_APPEALS_DEFAULTS: Final[dict[str, Any]] = {"window": "90d", "max_open": 16,
-                                            "max_enforcements": 64}  # fmt: skip
-_REVIEW_DEFAULTS: Final[dict[str, Any]] = {"sla": "30m", "max_open": 64, "max_closed": 256}
+# The caps bound what one creator's state keeps of the loop: about 100 KB at worst with
+# every id and text at its maximum length, on top of the rest of the state.
+_APPEALS_DEFAULTS: Final[dict[str, Any]] = {"window": "90d", "max_open": 8,
+                                            "max_enforcements": 48}  # fmt: skip
+_REVIEW_DEFAULTS: Final[dict[str, Any]] = {"sla": "30m", "max_open": 32, "max_closed": 128}
 _SEP: Final = r"(?<![a-z0-9_])"  # ASCII-only word edges: Chinese letters count as edges
 _END: Final = r"(?![a-z0-9_])"
 
@@ -115,10 +117,10 @@ class Policy(msgspec.Struct, frozen=True, kw_only=True):
     # loop one creator's state keeps (bounded like everything else in it).
     appeal_window_ms: int = 90 * 86_400_000
     review_sla_ms: int = 30 * 60_000
-    max_open_appeals: int = 16
-    max_enforcements: int = 64
-    max_open_reviews: int = 64
-    max_closed_items: int = 256
+    max_open_appeals: int = 8
+    max_enforcements: int = 48
+    max_open_reviews: int = 32
+    max_closed_items: int = 128
 
     def suspected_domain(self, title: str | None) -> str | None:
         if not title:

@@ -52,11 +52,17 @@ def encode_item(item: QueueItem) -> bytes:
     return _ENCODER.encode(item)
 
 
+# How an item was closed: (verdict, reviewer_id, note, closed_at); no verdict and no
+# reviewer when the creator's state had to forget it (over its cap of open items).
+Closing = tuple[str | None, str | None, str | None, int]
+OVER_CAP: Final = "closed without a verdict: the creator has more open items than the policy keeps"
+
+
 def review_item(
     item: ReviewItem,
     creator_id: str,
     platform: str,
-    closed: tuple[str, str, str | None, int] | None,
+    closed: Closing | None,
 ) -> QueueItem:
     """The queue record of a review item; `closed` = (verdict, reviewer_id, note, closed_at)."""
     verdict, reviewer, note, closed_at = closed or (None, None, None, None)
@@ -73,7 +79,7 @@ def appeal_item(
     item: AppealItem,
     creator_id: str,
     platform: str,
-    closed: tuple[str, str, str | None, int] | None,
+    closed: Closing | None,
 ) -> QueueItem:
     verdict, reviewer, note, closed_at = closed or (None, None, None, None)
     return QueueItem(

@@ -32,7 +32,7 @@ class StandingHook:
             out.append((self.restrictions, key, _ENCODER.encode(decision.standing), None))
         for item in decision.queue:
             out.append((self.queue, item.key.encode(), encode_item(item), None))
-            if item.status == "closed" and item.closed_at is not None:
+            if item.verdict is not None and item.closed_at is not None:
                 waited = max(0, item.closed_at - item.opened_at) / 1000
                 metrics.QUEUE_TIME_TO_VERDICT.labels(item.kind).observe(waited)
         return out

@@ -8,7 +8,7 @@ import msgspec
 
 from pipeline.domain import credit
 from pipeline.domain.events import AppealDecided, AppealFiled
-from pipeline.domain.queue import appeal_item
+from pipeline.domain.queue import OVER_CAP, appeal_item
 from pipeline.domain.rules import lifting
 from pipeline.domain.rules.context import Context
 from pipeline.domain.state import AppealItem, Enforcement
@@ -46,7 +46,10 @@ def on_appeal_filed(ctx: Context, ev: AppealFiled) -> None:
     )  # fmt: skip
     state.appeals[item.appeal_id] = item
     while len(state.appeals) > ctx.policy.max_open_appeals:  # bounded: the oldest goes
-        del state.appeals[next(iter(state.appeals))]
+        old = state.appeals.pop(next(iter(state.appeals)))
+        state.closed[old.appeal_id] = ev.ts
+        closing = (None, None, OVER_CAP, ev.ts)
+        ctx.queue.append(appeal_item(old, ev.creator_id, ev.platform, closing))
     ctx.queue.append(appeal_item(item, ev.creator_id, ev.platform, None))
 
 

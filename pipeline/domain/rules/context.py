@@ -18,7 +18,7 @@ from pipeline.domain.certifications import CertSnapshot, is_qualified, qualified
 from pipeline.domain.events import Event
 from pipeline.domain.expiries import Expiry
 from pipeline.domain.policy import DURATION_ACTIONS, ActionSpec, Policy, RuleSpec, Severity
-from pipeline.domain.queue import QueueItem, Rejection, review_item
+from pipeline.domain.queue import OVER_CAP, QueueItem, Rejection, review_item
 from pipeline.domain.state import PERMANENT, CreatorState, ReviewItem, Until, restrict
 
 _VERBS: Final = {
@@ -141,9 +141,13 @@ class Context:
         )  # fmt: skip
         reviews = self.state.reviews
         reviews[item.review_id] = item
+        ev = self.event
         while len(reviews) > self.policy.max_open_reviews:  # bounded: the oldest goes
-            del reviews[next(iter(reviews))]
-        self.queue.append(review_item(item, self.event.creator_id, self.event.platform, None))
+            old = reviews.pop(next(iter(reviews)))
+            self.state.closed[old.review_id] = self.ts
+            closing = (None, None, OVER_CAP, self.ts)
+            self.queue.append(review_item(old, ev.creator_id, ev.platform, closing))
+        self.queue.append(review_item(item, ev.creator_id, ev.platform, None))
 
     def _restrict(
         self, spec: ActionSpec, domain: str | None

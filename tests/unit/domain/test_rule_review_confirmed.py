@@ -120,3 +120,20 @@ def test_a_repeat_confirmation_escalates_like_any_rule():
     assert only(one, "deduct_credit").points == 4
     assert only(two, "deduct_credit").severity == "severe"
     assert ("ban_account", "credit.ban_account") in pairs(two)
+
+
+def test_past_the_cap_the_oldest_open_item_is_closed_without_a_verdict():
+    from tests.unit.domain.builders import POLICY
+
+    cap = POLICY.max_open_reviews
+    events = [started(f"s{i}", category="gaming", title="ask a doctor", ts=T0 + i, eid=f"e{i}")
+              for i in range(cap + 1)]  # fmt: skip
+    decisions = chain(events)
+    last = decisions[-1]
+    assert len(last.new_state.reviews) == cap
+    closed, opened = last.queue
+    assert (closed.status, closed.verdict, closed.reviewer_id) == ("closed", None, None)
+    assert closed.review_id == flag_id(decisions[0]) and "more open items" in closed.note
+    assert opened.status == "open"
+    (late,) = chain_from(last, [review(flag_id(decisions[0]), "dismiss")])
+    assert late.rejected is None and late.actions == []
