@@ -8,7 +8,7 @@ from typing import Any
 import faust
 from faust.sensors.prometheus import setup_prometheus_sensors
 
-from agents import certs, commerce, expiries, live, reports, web
+from agents import certs, commerce, expiries, live, queuewatch, reports, reviews, web
 from agents.runtime import Runtime, TableStates, aiokafka_producer, raw_topic
 from pipeline.adapters import kafka
 from pipeline.adapters.certstore import CertStore, connect
@@ -22,9 +22,10 @@ from pipeline.engine.expiries import ExpirySchedule
 from pipeline.engine.faustconfig import SESSION_TIMEOUT_S, faust_options
 from pipeline.engine.processor import Processor, Send
 from pipeline.engine.recovery import RecentDecisions
+from pipeline.engine.standing import StandingHook
 
 log = logging.getLogger("livegate.app")
-AGENTS = (live, commerce, reports, certs, expiries, web)
+AGENTS = (live, commerce, reports, reviews, certs, expiries, queuewatch, web)
 
 
 def state_table(app: faust.App, settings: Settings, name: str) -> faust.Table:
@@ -86,6 +87,7 @@ def _runtime(
         recent=RecentDecisions(settings, settings.topics.decisions),
     )  # fmt: skip
     processor.hooks.append(decision_logger())  # decision log lines (adapters/logs.py)
+    processor.hooks.append(StandingHook(settings))  # enforcement.restrictions and .queue
     expiries_topic = raw_topic(
         app, kafka.expiries_topic_name(settings), internal=True, partitions=settings.partitions
     )

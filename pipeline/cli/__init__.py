@@ -25,6 +25,7 @@ COMMANDS = (
     "topics",
     "policy",
     "health",
+    "explain",
 )
 
 

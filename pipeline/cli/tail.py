@@ -53,6 +53,8 @@ def action_line(a: dict[str, Any]) -> str:
     what = a.get("action", "?").replace("_", " ").upper()
     if a.get("action") == "deduct_credit":
         subject = f"-{a.get('points')} → {a.get('credit_after')}"
+    elif a.get("action") == "restore_credit":
+        subject = f"+{a.get('points')} → {a.get('credit_after')}"
     elif a.get("link_id"):
         subject = f"link {a['link_id']}"
     elif a.get("surfaces"):
@@ -63,7 +65,17 @@ def action_line(a: dict[str, Any]) -> str:
         subject = ""
     if "duration_s" in a:
         d = a["duration_s"]
-        subject += " permanent" if d is None else f" for {d // 3600}h"
+        if a.get("while_qualified"):
+            subject += f" while qualified ({a['while_qualified']})"
+        elif d is None:
+            subject += " permanent"
+        else:
+            subject += f" for {d // 3600}h"
+            if isinstance(a.get("until"), int):
+                subject += f" to {format_ms(a['until'])[:16]}"
+    if a.get("lifts"):
+        # A lifting action: which earlier actions it ends (short ids, as in the log).
+        subject += " ending " + ",".join(x[:8] for x in a["lifts"])
     when = format_ms(a.get("decided_at"))[11:19]
     return (f"{when}  {what:<21} {a.get('creator_id', '?'):<18} {subject.strip():<30} "
             f"[{a.get('rule_id')}] {a.get('reason', '')}")  # fmt: skip

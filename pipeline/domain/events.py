@@ -106,6 +106,31 @@ class CertificationRevoked(_Event, frozen=True, gc=False, tag="certification_rev
     reason: Annotated[str, msgspec.Meta(max_length=1024)]
 
 
+Note = Annotated[str, msgspec.Meta(max_length=2000)]
+
+
+class ReviewDecided(_Event, frozen=True, gc=False, tag="review_decided"):
+    """A person's verdict on a review item (CONTRACT §9): `review_id` is the flag's action_id."""
+
+    review_id: Ref
+    verdict: Literal["confirm", "dismiss"]
+    reviewer_id: Ref
+    note: Note | None = None
+
+
+class AppealFiled(_Event, frozen=True, gc=False, tag="appeal_filed"):
+    appeal_id: Ident
+    action_id: Ref
+    statement: Note | None = None
+
+
+class AppealDecided(_Event, frozen=True, gc=False, tag="appeal_decided"):
+    appeal_id: Ident
+    verdict: Literal["uphold", "overturn"]
+    reviewer_id: Ref
+    note: Note | None = None
+
+
 class ExpiryDue(_Event, frozen=True, gc=False, tag="expiry_due"):
     """Internal: scheduled by the worker for the moment a qualification in use expires."""
 
@@ -118,6 +143,7 @@ CommerceEvent = ProductLinked | ProductUnlinked
 ReportEvent = Report
 CertEvent = CertificationGranted | CertificationRevoked
 ExpiryEvent = ExpiryDue
+ReviewEvent = ReviewDecided | AppealFiled | AppealDecided
 Event = (
     StreamStarted
     | StreamUpdated
@@ -128,6 +154,9 @@ Event = (
     | CertificationGranted
     | CertificationRevoked
     | ExpiryDue
+    | ReviewDecided
+    | AppealFiled
+    | AppealDecided
 )
 
 _KINDS: Final[dict[str, tuple[type[_Event], ...]]] = {
@@ -136,6 +165,7 @@ _KINDS: Final[dict[str, tuple[type[_Event], ...]]] = {
     "reports": (Report,),
     "certs": (CertificationGranted, CertificationRevoked),
     "expiries": (ExpiryDue,),
+    "reviews": (ReviewDecided, AppealFiled, AppealDecided),
 }
 KINDS: Final = tuple(_KINDS)
 # type tag -> kind, so a recorded event can be decoded again without knowing its topic.
@@ -152,6 +182,7 @@ _DECODERS: Final[dict[str, msgspec.json.Decoder[Any]]] = {
     "reports": msgspec.json.Decoder(ReportEvent),
     "certs": msgspec.json.Decoder(CertEvent),
     "expiries": msgspec.json.Decoder(ExpiryEvent),
+    "reviews": msgspec.json.Decoder(ReviewEvent),
 }
 
 

@@ -50,6 +50,7 @@ TOP_KEYS: Final = (
     "rules",
     "state",
 )
+TOP_OPTIONAL: Final = ("appeals", "review")  # v2: optional, so older policies still load
 STATE_KEYS: Final = ("dedup_horizon", "max_decided_ids", "stream_idle_forget")
 CREDIT_KEYS: Final = ("start", "max", "deductions", "repeat_window", "recovery", "thresholds")
 RECOVERY_KEYS: Final = ("points", "every")
@@ -57,6 +58,22 @@ THRESHOLD_KEYS: Final = ("at_or_below", "action")
 THRESHOLD_OPTIONAL: Final = ("duration", "surfaces")
 THRESHOLD_ACTIONS: Final = ("limit_recommendation", "revoke_commerce", "ban_account")
 BAND_KEYS: Final = ("min_confidence", "actions")
+# v2 (CONTRACT §9): verdicts on reviews and appeals. Optional in a policy file, so a policy
+# written before them (the policy history) still loads; the defaults are the contract's.
+VERDICT_RULE_IDS: Final = ("review.confirmed", "review.dismissed", "appeal.upheld",
+                           "appeal.overturned")  # fmt: skip
+_VERDICT_DEFAULTS: Final[dict[str, Any]] = {
+    "review.confirmed": {"severity": "serious", "actions": ["cut_off_stream", "deduct_credit",
+                                                            "warn"]},
+    "review.dismissed": {"severity": "minor"},
+    "appeal.upheld": {"severity": "minor"},
+    "appeal.overturned": {"severity": "minor"},
+}  # fmt: skip
+# The caps bound what one creator's state keeps of the loop: about 100 KB at worst with
+# every id and text at its maximum length, on top of the rest of the state.
+_APPEALS_DEFAULTS: Final[dict[str, Any]] = {"window": "90d", "max_open": 8,
+                                            "max_enforcements": 48}  # fmt: skip
+_REVIEW_DEFAULTS: Final[dict[str, Any]] = {"sla": "30m", "max_open": 32, "max_closed": 128}
 _SEP: Final = r"(?<![a-z0-9_])"  # ASCII-only word edges: Chinese letters count as edges
 _END: Final = r"(?![a-z0-9_])"
 
@@ -141,6 +158,14 @@ class Policy(msgspec.Struct, frozen=True, kw_only=True):
     max_decided_ids: int
     stream_idle_ms: int
     caps: StateCaps = StateCaps()
+    # v2 (CONTRACT §7, §9): the appeal window, the review SLA, and how much of the review
+    # loop one creator's state keeps (bounded like everything else in it).
+    appeal_window_ms: int = 90 * 86_400_000
+    review_sla_ms: int = 30 * 60_000
+    max_open_appeals: int = 8
+    max_enforcements: int = 48
+    max_open_reviews: int = 32
+    max_closed_items: int = 128
 
     def suspected_domain(self, title: str | None) -> str | None:
         if not title:
@@ -159,10 +184,12 @@ def policy_version(text: str | bytes) -> str:
 def load_policy(text: str, source: str = "config/policy.yaml") -> Policy:
     data, lines = parse(text, source)
     v = Validator(lines, source)
-    top = v.mapping(data, (), required=TOP_KEYS)
+    top = v.mapping(data, (), required=TOP_KEYS, optional=TOP_OPTIONAL)
     keywords = _keywords(v, top["title_keywords"])
     state = v.mapping(top["state"], ("state",), required=STATE_KEYS, optional=tuple(CAP_RANGES))
     rules = _rules(v, top["rules"])
+    appeals = _section(v, top, "appeals", _APPEALS_DEFAULTS)
+    review = _section(v, top, "review", _REVIEW_DEFAULTS)
     return Policy(
         version=policy_version(text),
         text=text,
@@ -180,6 +207,14 @@ def load_policy(text: str, source: str = "config/policy.yaml") -> Policy:
         max_decided_ids=v.integer(state["max_decided_ids"], ("state", "max_decided_ids"), lo=1),
         stream_idle_ms=v.duration(state["stream_idle_forget"], ("state", "stream_idle_forget")),
         caps=_caps(v, state, rules),
+        appeal_window_ms=v.duration(appeals["window"], ("appeals", "window")),
+        max_open_appeals=v.integer(appeals["max_open"], ("appeals", "max_open"), lo=1),
+        max_enforcements=v.integer(
+            appeals["max_enforcements"], ("appeals", "max_enforcements"), lo=1
+        ),
+        review_sla_ms=v.duration(review["sla"], ("review", "sla")),
+        max_open_reviews=v.integer(review["max_open"], ("review", "max_open"), lo=1),
+        max_closed_items=v.integer(review["max_closed"], ("review", "max_closed"), lo=1),
     )
 
 
@@ -201,6 +236,12 @@ def _caps(v: Validator, state: dict[str, Any], rules: dict[str, RuleSpec]) -> St
 
 
 # --- sections ------------------------------------------------------------------------------
+
+
+def _section(v: Validator, top: dict[str, Any], name: str, defaults: dict[str, Any]) -> Any:
+    """An optional section whose keys are all optional: the file's values over the defaults."""
+    given = v.mapping(top[name], (name,), optional=tuple(defaults)) if name in top else {}
+    return {**defaults, **given}
 
 
 def _domain_map(v: Validator, value: Any, path: Path) -> dict[str, str]:
@@ -296,12 +337,18 @@ RULE_KEYS: Final[dict[str, tuple[str, ...]]] = {
     "reports.machine": ("bands",),
     "certification.lapsed_live": ("actions",),
     "restriction.in_force": (),
+    "review.confirmed": ("actions",),
+    "review.dismissed": (),
+    "appeal.upheld": (),
+    "appeal.overturned": (),
 }
 
 
 def _rules(v: Validator, value: Any) -> dict[str, RuleSpec]:
-    rules = v.mapping(value, ("rules",), required=RULE_IDS)
-    return {rule_id: _rule(v, rule_id, rules[rule_id]) for rule_id in RULE_IDS}
+    rules = v.mapping(value, ("rules",), required=RULE_IDS, optional=VERDICT_RULE_IDS)
+    rules = {**_VERDICT_DEFAULTS, **rules}
+    ids = (*RULE_IDS, *VERDICT_RULE_IDS)
+    return {rule_id: _rule(v, rule_id, rules[rule_id]) for rule_id in ids}
 
 
 def _rule(v: Validator, rule_id: str, value: Any) -> RuleSpec:

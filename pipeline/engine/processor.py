@@ -416,7 +416,14 @@ class Processor:
             if decision is None:
                 metrics.DUPLICATES.labels(r.kind).inc()
                 continue
+            if decision.rejected is not None:  # names what the creator never had (§6)
+                body = self._dead(decision.rejected.code, decision.rejected.detail, r, now)
+                pending.append(await self.send(topics.dlq, r.key, body, None))
+                metrics.DEAD_LETTERS.labels(decision.rejected.code).inc()
+                continue
             held = self._hold(decision, r.timestamp_ms / 1000)
+            if held:  # nothing of it takes effect: no standing or queue change for the hooks
+                decision = msgspec.structs.replace(decision, standing=None, queue=[])
             # Nothing irreversible while the breaker is open: no actions, no state change.
             record = self._decision_record(event, decision, r, now, held)
             if not held:

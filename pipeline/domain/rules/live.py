@@ -100,17 +100,23 @@ def judge(ctx: Context, sid: str) -> None:
             f" and the creator holds no valid {domain} qualification"
         )
         ctx.fire(rule, rule.actions, why, stream_id=sid)
+
     elif info.suspected is not None:
         domain = info.suspected
         if domain in info.judged_suspected:
             return
         judged = (*info.judged_suspected, domain)
         ctx.state.streams[sid] = msgspec.structs.replace(info, judged_suspected=judged)
-        if ctx.qualified(domain):
+        if ctx.qualified(domain) or cleared(ctx, sid, domain):
             return
         rule = ctx.policy.rules[SUSPECTED]
         why = (
             f"the stream's title suggests {domain} content"
             f" and the creator holds no valid {domain} qualification"
         )
-        ctx.fire(rule, rule.actions, why, stream_id=sid)
+        ctx.fire(rule, rule.actions, why, stream_id=sid, domain=domain)
+
+
+def cleared(ctx: Context, stream_id: str | None, domain: str) -> bool:
+    """A reviewer dismissed a flag of this stream for this domain: it is not flagged again."""
+    return stream_id is not None and f"{stream_id}\x1f{domain}" in ctx.state.cleared

@@ -7,6 +7,7 @@ from typing import Final
 from pipeline.domain.events import Report
 from pipeline.domain.policy import RuleSpec
 from pipeline.domain.rules.context import Context
+from pipeline.domain.rules.live import cleared
 from pipeline.domain.state import ReportWindow, newest, reporter_key
 
 THRESHOLD: Final = "reports.threshold"
@@ -73,7 +74,7 @@ def _threshold(ctx: Context, ev: Report) -> None:
     )
     why = f"{count} users reported {domain} content on the stream within {_span(rule)}"
     if ctx.qualified(domain):
-        ctx.fire(rule, rule.actions_if_qualified, why, stream_id=sid)
+        ctx.fire(rule, rule.actions_if_qualified, why, stream_id=sid, domain=domain)
     else:
         why += f" and the creator holds no valid {domain} qualification"
         ctx.fire(rule, rule.actions, why, stream_id=sid)
@@ -118,6 +119,8 @@ def _machine(ctx: Context, ev: Report) -> None:
     domain = ev.domain or _stream_domain(ctx, ev.stream_id)
     if domain is None or ev.confidence is None or ctx.qualified(domain):
         return
+    if cleared(ctx, ev.stream_id, domain):
+        return  # a reviewer found no violation of D on this stream
     rule = ctx.policy.rules[MACHINE]
     for band in rule.bands:
         if ev.confidence >= band.min_confidence:
@@ -125,5 +128,5 @@ def _machine(ctx: Context, ev: Report) -> None:
                 f"machine detection found {domain} content (confidence {ev.confidence:.2f})"
                 f" and the creator holds no valid {domain} qualification"
             )
-            ctx.fire(rule, band.actions, why, stream_id=ev.stream_id)
+            ctx.fire(rule, band.actions, why, stream_id=ev.stream_id, domain=domain)
             return

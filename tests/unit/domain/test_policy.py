@@ -157,3 +157,37 @@ def test_a_100_point_scheme_is_one_file_away():
     ban = only(d, "ban_account")
     assert (ban.rule_id, ban.duration_s) == ("credit.ban_account", None)
     assert d.new_state.restrictions.banned_until == "permanent"
+
+
+def test_reviews_and_appeals_settings_and_their_defaults_for_older_policies():
+    p = POLICY
+    assert (p.appeal_window_ms, p.review_sla_ms) == (90 * 86_400_000, 30 * 60_000)
+    assert (p.max_open_appeals, p.max_enforcements, p.max_open_reviews, p.max_closed_items) == (
+        8, 48, 32, 128)  # fmt: skip
+    assert [a.name for a in p.rules["review.confirmed"].actions] == [
+        "cut_off_stream", "deduct_credit", "warn"]  # fmt: skip
+    assert p.rules["review.confirmed"].severity == "serious"
+    # A policy written before v2 (the policy history keeps them) loads with the defaults.
+    head = POLICY_TEXT.split("\nappeals:")[0]
+    old = (
+        head.split("\n  # Verdicts (moderation.reviews).")[0]
+        + "\n"
+        + head.split("\n  appeal.overturned:\n    severity: minor\n")[1]
+    )
+    assert "review.confirmed" not in old and "appeals:" not in old
+    older = load_policy(old)
+    assert older.appeal_window_ms == p.appeal_window_ms and older.review_sla_ms == p.review_sla_ms
+    assert older.rules["review.confirmed"] == p.rules["review.confirmed"]
+
+
+@pytest.mark.parametrize(
+    ("case", "edit", "message"),
+    [
+        ("a window that is not a duration", ("window: 90d", "window: soon"), "appeals"),
+        ("an unknown key", ("  sla: 30m", "  sla: 30m\n  late: 1h"), "unknown key"),
+        ("a cap of zero", ("  max_open: 8", "  max_open: 0"), "out of range"),
+    ],
+)
+def test_bad_review_settings_are_refused(case, edit, message):
+    with pytest.raises(PolicyError, match=message):
+        load_policy(POLICY_TEXT.replace(*edit))
