@@ -31,7 +31,8 @@ def _optional_modules() -> list[object]:
     import importlib
 
     found = []
-    for name in ("worker", "simulate", "tail", "dev", "replay", "bench", "breaker", "topics"):
+    for name in ("worker", "simulate", "tail", "dev", "replay", "bench", "breaker", "topics",
+                 "console"):  # fmt: skip
         try:
             found.append(importlib.import_module(f"pipeline.cli.{name}"))
         except ModuleNotFoundError as exc:
