@@ -10,6 +10,8 @@ import os
 import sys
 from pathlib import Path
 
+from aiokafka.errors import KafkaError
+
 from pipeline.adapters import security
 from pipeline.console.auth import (
     UsersFileError,
@@ -106,5 +108,8 @@ def _serve(args: argparse.Namespace) -> int:
             flush=True,
         )
 
-    asyncio.run(serve(console, cs.host, cs.port, ready))
+    try:
+        asyncio.run(serve(console, cs.host, cs.port, ready))
+    except KafkaError as exc:
+        raise LiveGateError(f"Kafka at {cs.base.kafka_bootstrap}: {exc}") from None
     return 0

@@ -13,6 +13,8 @@ from urllib.parse import quote
 
 import jinja2
 from aiohttp import web
+from aiokafka import AIOKafkaProducer
+from redis.asyncio import Redis
 
 from pipeline.adapters import certstore, kafka
 from pipeline.adapters.times import format_ms, now_ms
@@ -51,9 +53,9 @@ class Console:
             Follower(cs, cs.restrictions_topic, self.standings.apply),
         ]
         self.views = WorkerViews(cs)
-        self.producer = kafka.producer(cs.base)  # default partitioner: murmur2, as §1 says
-        self.redis = certstore.connect(cs.base)
-        self.certs = certstore.CertStore(self.redis, cs.base)
+        self.producer: AIOKafkaProducer
+        self.redis: Redis
+        self.certs: certstore.CertStore
         self.sent: dict[str, tuple[str, str, int]] = {}  # item id -> (verdict, reviewer, ts)
         self.templates = jinja2.Environment(
             loader=jinja2.PackageLoader("pipeline.console", "templates"),
@@ -63,6 +65,10 @@ class Console:
 
     async def start(self) -> None:
         await kafka.ensure_topics(self.cs.base, console_topics(self.cs))
+        # Clients are made here, inside the running loop (aiokafka needs one).
+        self.producer = kafka.producer(self.cs.base)  # default partitioner: murmur2 (§1)
+        self.redis = certstore.connect(self.cs.base)
+        self.certs = certstore.CertStore(self.redis, self.cs.base)
         await self.producer.start()
         for follower in self.followers:
             await follower.start()
