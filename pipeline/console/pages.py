@@ -37,6 +37,7 @@ class Standing:
     restrictions: list[RestrictionRow] = field(default_factory=list)
     restrictions_source: str = ""
     as_of: int | None = None
+    view_credit: int | None = None  # the worker view's figure, when it differs
 
 
 def _rows_from_flat(flat: dict[str, Any], now_ms: int) -> list[RestrictionRow]:
@@ -66,31 +67,46 @@ def _imposer(value: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+ACTION_NAMES = {
+    "ban_account": "banned",
+    "limit_recommendation": "recommendation limited",
+    "revoke_commerce": "commerce revoked",
+}
+
+
 def _rows_from_list(items: list[Any]) -> list[RestrictionRow]:
+    """The view's `in_force`: each restricting action in force with its decision."""
     rows = []
     for entry in items:
         if not isinstance(entry, dict):
             continue
-        what = entry.get("restriction") or entry.get("kind") or entry.get("action") or "?"
-        if entry.get("surface"):
-            what = f"{what}: {entry['surface']}"
-        rows.append(RestrictionRow(str(what), entry.get("until"), _imposer(entry) or entry))
+        action = entry.get("restriction") or entry.get("action") or "?"
+        what = ACTION_NAMES.get(str(action), str(action).replace("_", " "))
+        surfaces = entry.get("surfaces") or ([entry["surface"]] if entry.get("surface") else [])
+        if surfaces:
+            what = f"{what}: {', '.join(map(str, surfaces))}"
+        rows.append(RestrictionRow(what, entry.get("until"), _imposer(entry) or entry))
     return rows
 
 
 def standing(snapshot: dict[str, Any] | None, view: dict[str, Any] | None, now_ms: int) -> Standing:
-    """Credit: the worker's view (it includes recovery up to now), else the snapshot.
-    Restrictions: the view's when it names what imposed them, else the snapshot's."""
-    if view is not None and isinstance(view.get("credit"), int):
-        out = Standing(
-            view["credit"], view.get("credit_max"), "worker view", as_of=view.get("as_of")
-        )
-    elif snapshot is not None:
-        out = Standing(snapshot.get("credit"), None, "enforcement.restrictions",
+    """Credit: the latest snapshot on enforcement.restrictions (the standing as last decided,
+    CONTRACT §9), else the worker's view. The view's figure, when it differs (it counts
+    recovery up to now), is kept beside it. Restrictions: the view's when it names what
+    imposed them, else the snapshot's."""
+    view_credit = view.get("credit") if view is not None else None
+    if snapshot is not None and isinstance(snapshot.get("credit"), int):
+        out = Standing(snapshot["credit"], None, "enforcement.restrictions",
                        as_of=snapshot.get("decided_at"))  # fmt: skip
+        if isinstance(view_credit, int) and view_credit != out.credit:
+            out.view_credit = view_credit
+    elif view is not None and isinstance(view_credit, int):
+        out = Standing(view_credit, None, "worker view", as_of=view.get("as_of"))
     else:
         out = Standing(None, None, "no decision has changed this creator's standing")
-    view_r = view.get("restrictions") if view is not None else None
+    if view is not None and isinstance(view.get("credit_max"), int):
+        out.credit_max = view["credit_max"]
+    view_r = view.get("in_force", view.get("restrictions")) if view is not None else None
     view_rows = (
         _rows_from_list(view_r) if isinstance(view_r, list)
         else _rows_from_flat(view_r, now_ms) if isinstance(view_r, dict) else []
@@ -104,16 +120,29 @@ def standing(snapshot: dict[str, Any] | None, view: dict[str, Any] | None, now_m
 
 
 def decisions(view: dict[str, Any] | None, limit: int = 20) -> list[dict[str, Any]]:
-    """The view's recent decisions, newest first (whichever list the worker calls them)."""
+    """The decisions the view names (those that imposed a restriction in force or a
+    deduction that stands, CONTRACT §8 `explain`), one row per decision, newest first."""
     if view is None:
         return []
-    for key in ("decisions", "recent_decisions", "explain"):
+    rows: dict[str, dict[str, Any]] = {}
+    for key in ("in_force", "deductions", "decisions", "recent_decisions"):
         found = view.get(key)
-        if isinstance(found, list):
-            rows = [d for d in found if isinstance(d, dict)]
-            rows.sort(key=lambda d: d.get("event_ts") or d.get("decided_at") or 0, reverse=True)
-            return rows[:limit]
-    return []
+        if not isinstance(found, list):
+            continue
+        for entry in found:
+            if not isinstance(entry, dict):
+                continue
+            name = str(entry.get("decision_id") or entry.get("action_id") or len(rows))
+            row = rows.setdefault(name, {**entry, "actions": []})
+            action = entry.get("action")
+            if action and action not in row["actions"]:
+                label = action + (f" -{entry['points']}" if entry.get("points") else "")
+                row["actions"].append(label)
+            for field_name in ("reason", "rule_id"):
+                row.setdefault(field_name, entry.get(field_name))
+    ordered = sorted(rows.values(), key=lambda d: d.get("event_ts") or d.get("decided_at") or 0,
+                     reverse=True)  # fmt: skip
+    return ordered[:limit]
 
 
 def certifications(certs: CertSnapshot, now_ms: int) -> list[dict[str, Any]]:

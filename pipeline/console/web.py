@@ -168,7 +168,9 @@ def _console(request: web.Request) -> Console:
 def _login_form(request: web.Request, status: int = 200, error: str | None = None,
                 next_path: str = "/") -> web.Response:  # fmt: skip
     console = _console(request)
-    nonce = console.signer.new_nonce()
+    # Keep the nonce of an earlier form: a second GET (another tab, a favicon fetch sent
+    # to /login) must not void the form already shown.
+    nonce = request.cookies.get(LOGIN_COOKIE) or console.signer.new_nonce()
     response = console.render(
         request, "login.html", status, error=error, next_path=_local(next_path),
         login_csrf=console.signer.csrf("login." + nonce),
