@@ -121,7 +121,8 @@ def standing(snapshot: dict[str, Any] | None, view: dict[str, Any] | None, now_m
 
 def decisions(view: dict[str, Any] | None, limit: int = 20) -> list[dict[str, Any]]:
     """The decisions the view names (those that imposed a restriction in force or a
-    deduction that stands, CONTRACT §8 `explain`), one row per decision, newest first."""
+    deduction that stands, CONTRACT §8 `explain`), newest first: one row per decision with
+    its time and evidence, and each of its actions with that action's rule and reason."""
     if view is None:
         return []
     rows: dict[str, dict[str, Any]] = {}
@@ -133,13 +134,15 @@ def decisions(view: dict[str, Any] | None, limit: int = 20) -> list[dict[str, An
             if not isinstance(entry, dict):
                 continue
             name = str(entry.get("decision_id") or entry.get("action_id") or len(rows))
-            row = rows.setdefault(name, {**entry, "actions": []})
-            action = entry.get("action")
-            if action and action not in row["actions"]:
-                label = action + (f" -{entry['points']}" if entry.get("points") else "")
-                row["actions"].append(label)
-            for field_name in ("reason", "rule_id"):
-                row.setdefault(field_name, entry.get(field_name))
+            row = rows.setdefault(name, {
+                "decision_id": name, "event_ts": entry.get("event_ts"),
+                "decided_at": entry.get("decided_at"), "evidence": entry.get("evidence") or [],
+                "actions": [],
+            })  # fmt: skip
+            seen = {a.get("action_id") for a in row["actions"]}
+            if entry.get("action_id") is None or entry.get("action_id") not in seen:
+                row["actions"].append({k: entry.get(k) for k in (
+                    "action", "action_id", "rule_id", "reason", "points", "until")})  # fmt: skip
     ordered = sorted(rows.values(), key=lambda d: d.get("event_ts") or d.get("decided_at") or 0,
                      reverse=True)  # fmt: skip
     return ordered[:limit]

@@ -55,12 +55,15 @@ def test_restrictions_from_the_view_name_the_decision_that_imposed_them():
     ]
 
 
-def test_decisions_one_row_each_newest_first():
+def test_decisions_one_row_each_newest_first_with_each_actions_rule_and_reason():
     rows = pages.decisions(VIEW)
-    assert [(d["decision_id"], d["actions"], d["reason"]) for d in rows] == [
-        ("d2", ["revoke_commerce", "deduct_credit -4"], "credit at 4"),
-        ("d1", ["limit_recommendation"], "suspected health"),
+    assert [d["decision_id"] for d in rows] == ["d2", "d1"]
+    assert [(a["action"], a["rule_id"], a["points"]) for a in rows[0]["actions"]] == [
+        ("revoke_commerce", "credit.commerce", None),
+        ("deduct_credit", "credit.commerce", 4),
     ]
+    assert rows[1]["actions"][0]["reason"] == "suspected health"
+    assert rows[0]["evidence"] == ["e2"] and rows[1]["event_ts"] == NOW - 100
     assert pages.decisions(None) == [] and pages.decisions({"credit": 1}) == []
 
 
