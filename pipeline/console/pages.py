@@ -194,5 +194,18 @@ def reports_of(item: dict[str, Any], view: dict[str, Any] | None) -> list[dict[s
     return []
 
 
+def appealed_action(item: dict[str, Any], view: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The appealed action with its decision, when the view still names it (in force or a
+    standing deduction)."""
+    action_id = item.get("action_id")
+    if view is None or not action_id:
+        return None
+    for key in ("in_force", "deductions"):
+        for entry in view.get(key) or []:
+            if isinstance(entry, dict) and entry.get("action_id") == action_id:
+                return entry
+    return None
+
+
 def more_fields(item: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in item.items() if k not in ITEM_FIELDS and k not in ("reports",)}

@@ -28,6 +28,7 @@ from pipeline.domain.events import DOMAINS
 
 SESSION_COOKIE = "livegate_session"
 LOGIN_COOKIE = "livegate_login"
+SENT_KEPT = 10_000  # verdicts remembered for the "waiting for the pipeline" note
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 HEADERS = {
     "Cache-Control": "no-store",
@@ -247,6 +248,7 @@ async def _render_item(
         request, "item.html", status, item=item, name=name, error=error, note=note,
         verdicts=VERDICTS.get(str(item.get("kind")), ()), note_required=NOTE_REQUIRED,
         stream=pages.stream_of(item, view), reports=pages.reports_of(item, view),
+        appealed=pages.appealed_action(item, view),
         more=pages.more_fields(item), view_error=view_error, sent=sent, waiting=waiting,
         late=is_open(item) and item.get("kind") == "review"
         and now_ms() - int(item.get("opened_at") or 0) > console.sla.ms,
@@ -272,6 +274,8 @@ async def _verdict(request: web.Request) -> web.Response:
         console.cs.reviews_topic, json.dumps(event).encode(), key=key
     )
     console.sent[name] = (verdict, session.reviewer_id, event["ts"])
+    while len(console.sent) > SENT_KEPT:  # oldest first (insertion order)
+        del console.sent[next(iter(console.sent))]
     raise web.HTTPSeeOther(f"/items/{quote(name, safe='')}", headers=HEADERS)
 
 

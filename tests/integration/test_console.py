@@ -4,6 +4,7 @@ exactly as the pipeline will read them (CONTRACT §2, §9)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,7 +30,8 @@ from tests.console_helpers import (
     snapshot,
     topic,
 )
-from tests.helpers import now_ms, produce, read_all, wait_for
+from tests.helpers import event, now_ms, produce, read_all, wait_for
+from tests.integration.conftest import Pipeline, start_pipeline
 
 pytestmark = pytest.mark.integration
 DAY = 86_400_000
@@ -199,3 +201,59 @@ async def test_the_creator_page_shows_standing_certifications_and_items(
     assert "LIC-42" in page and "qualified" in page and "physician" in page
     assert f"r{uid}" in page  # its queue item
     assert "no worker configured" in page
+
+
+@pytest.fixture
+def real_pipeline(stack_env: dict[str, str]) -> Iterator[Pipeline]:
+    pipeline = start_pipeline(stack_env)  # sync: it runs its own event loop
+    yield pipeline
+    for worker in pipeline.workers:
+        worker.stop()
+
+
+@pytest.mark.skipif(
+    os.environ.get("LIVEGATE_CONSOLE_TEST_PIPELINE", "simulated") != "real",
+    reason="needs the pipeline's reviews part (LIVEGATE_CONSOLE_TEST_PIPELINE=real)",
+)
+async def test_an_appeal_overturned_in_the_console_lifts_the_limit(
+    real_pipeline: Pipeline, tmp_path: Path
+):
+    pipeline = real_pipeline
+    uid = pipeline.uid
+    env = console_env(pipeline.env, uid, tmp_path,
+                      worker_url=f"http://127.0.0.1:{pipeline.workers[0].web_port}")  # fmt: skip
+    proc = ConsoleProcess(env, ROOT / ".livegate" / "test-logs" / f"console-{uid}.log").start()
+    settings = Settings.from_env(env)
+    creator = f"c-{uid}"
+    try:
+        start = event("stream_started", creator, f"ev-{uid}", stream_id=f"s-{uid}",
+                      category="gaming", title="A doctor answers your questions")  # fmt: skip
+        await produce(settings, settings.topics.live, [(creator.encode(), start)])
+        actions = await wait_for(settings, settings.topics.actions, lambda rs: any(
+            r.get("action") == "limit_recommendation" for r in rs))  # fmt: skip
+        limit = next(a for a in actions if a["action"] == "limit_recommendation")
+        filed = event(
+            "appeal_filed",
+            creator,
+            f"ap-{uid}",
+            appeal_id=f"ap-{uid}",
+            action_id=limit["action_id"],
+            statement="It was a game about doctors.",
+        )
+        await produce(settings, topic(env, "moderation.reviews"), [(creator.encode(), filed)])
+        async with client() as http:
+            await sign_in(http, proc.url, "bob", REVIEWERS["bob"])
+            page = await page_until(http, f"{proc.url}/items/ap-{uid}", 'id="overturn"')
+            assert "It was a game about doctors." in page and "live.suspected" in page
+            async with http.post(f"{proc.url}/items/ap-{uid}/verdict", data={
+                "csrf": csrf_of(page), "verdict": "overturn", "note": "a game, not advice",
+            }) as r:  # fmt: skip
+                assert r.status == 200
+            done = await page_until(http, f"{proc.url}/items/ap-{uid}", 'id="outcome"')
+        assert "Decided: <strong>overturn</strong> by <strong>bob</strong>" in done
+        actions = await wait_for(settings, settings.topics.actions, lambda rs: any(
+            r.get("action") == "lift_recommendation_limit" for r in rs))  # fmt: skip
+        lift = next(a for a in actions if a["action"] == "lift_recommendation_limit")
+        assert lift["lifts"] == [limit["action_id"]] and lift["rule_id"] == "appeal.overturned"
+    finally:
+        proc.stop()

@@ -112,3 +112,13 @@ def test_certifications_say_whether_they_qualify_now():
 def test_more_fields_are_those_the_page_has_no_place_for():
     assert pages.more_fields({"kind": "review", "review_id": "r", "severity": "serious",
                               "reports": []}) == {"severity": "serious"}  # fmt: skip
+
+
+def test_the_appealed_action_from_the_view():
+    assert pages.appealed_action({"action_id": "a3"}, VIEW)["points"] == 4
+    assert pages.appealed_action({"action_id": "a1"}, VIEW)["rule_id"] == "live.suspected"
+    assert pages.appealed_action({"action_id": "zz"}, VIEW) is None
+    assert (
+        pages.appealed_action({}, VIEW) is None
+        and pages.appealed_action({"action_id": "a1"}, None) is None
+    )
