@@ -26,6 +26,7 @@ COMMANDS = (
     "policy",
     "health",
     "explain",
+    "console",
 )
 
 
