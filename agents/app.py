@@ -9,7 +9,7 @@ import faust
 from faust.sensors.prometheus import setup_prometheus_sensors
 
 from agents import certs, commerce, expiries, live, queuewatch, reports, reviews, web
-from agents.runtime import Runtime, TableStates, aiokafka_producer, raw_topic
+from agents.runtime import Fence, Runtime, TableStates, aiokafka_producer, raw_topic
 from pipeline.adapters import kafka
 from pipeline.adapters.certstore import CertStore, connect
 from pipeline.adapters.logs import decision_logger
@@ -59,6 +59,7 @@ def _runtime(
     states_table: faust.Table, schedule_table: faust.Table,
 ) -> Runtime:  # fmt: skip
     store = CertStore(connect(settings), settings)
+    fence = Fence(app)
     states = TableStates(states_table, lambda: aiokafka_producer(app))
 
     async def send(topic: str, key: bytes | None, value: bytes, partition: int | None) -> Any:
@@ -83,7 +84,7 @@ def _runtime(
         ChainHeads(settings, settings.topics.decisions),
         lambda topic: app.consumer.topic_partitions(topic),  # the consumer exists only later
         schedule, session_timeout_s=SESSION_TIMEOUT_S, prepare=track_changelogs,
-        fence=lambda: None if app.rebalancing else app.consumer_generation_id,
+        fence=fence.owns,
         recent=RecentDecisions(settings, settings.topics.decisions),
     )  # fmt: skip
     processor.hooks.append(decision_logger())  # decision log lines (adapters/logs.py)
@@ -91,7 +92,7 @@ def _runtime(
     expiries_topic = raw_topic(
         app, kafka.expiries_topic_name(settings), internal=True, partitions=settings.partitions
     )
-    return Runtime(settings, policy, processor, store, states, schedule, expiries_topic)
+    return Runtime(settings, policy, processor, store, states, schedule, expiries_topic, fence)
 
 
 def _follow_rebalances(app: faust.App, rt: Runtime) -> None:

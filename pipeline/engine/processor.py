@@ -111,7 +111,7 @@ class Processor:
         schedule: ExpirySchedule, session_timeout_s: float = 10.0, max_in_flight: int = 256,
         clock: Callable[[], int] = now_ms,
         prepare: Callable[[], Awaitable[None]] | None = None,
-        fence: Callable[[], int | None] = lambda: 0,
+        fence: Callable[[int], bool] = lambda generation: True,
         recent: RecentDecisions | None = None,
     ) -> None:  # fmt: skip
         self.settings = settings
@@ -127,12 +127,12 @@ class Processor:
         # `ready` is set once it has run, and nothing is decided or emitted before.
         self._prepare = prepare
         self.ready = asyncio.Event()
-        # The consumer generation this worker's partitions belong to (None while a
-        # rebalance is under way): a batch fetched in another one is not this worker's to
-        # decide or write any more. It is dropped unacked and redelivered to the owner.
+        # Whether records fetched in a consumer generation are still this worker's: once
+        # a rebalance revokes it, a batch of it is dropped unacked before it is decided or
+        # its state written, and the partition's owner gets it again (agents/runtime.py).
         self.fence = fence
         self.recent = recent
-        self.generation: int | None = None
+        self.generation: int | None = None  # the generation `unwritten` belongs to
         self.watch = FreezeWatch(limit_s=session_timeout_s)
         # Pipelining: decided states not yet in the table, the completion of the last
         # batch decided, and a bound on batches in flight (backpressure on the agents).
@@ -254,22 +254,23 @@ class Processor:
             )
 
     def _owns(self, records: Sequence[Record], stage: str) -> bool:
-        """Whether the batch is still this worker's: fetched in the current generation and
-        no rebalance under way. A new generation also voids the states decided in the old
-        one and not written (their batches are fenced at their write)."""
-        current = self.fence()
-        if current is not None and current != self.generation:
-            self.generation = current
-            self.unwritten.clear()
-        if current is not None and all(r.generation == current for r in records):
+        """Whether the batch is still this worker's: fetched in a generation no rebalance has
+        revoked. Deciding in a new generation voids the states decided in an older one and
+        not written yet (those batches are fenced at their write)."""
+        generations = {r.generation for r in records}
+        if all(self.fence(g) for g in generations):
+            if stage == "decide" and records:
+                current = max(generations)
+                if current != self.generation:  # states decided before it are void
+                    self.generation = current
+                    self.unwritten.clear()
             return True
         metrics.FENCED.labels(stage).inc(len(records))
         log.warning(
-            "dropping %d records fetched in generation %s before they are %s: the group "
-            "is now at %s; the partitions' owner decides them",
-            len(records), {r.generation for r in records},
+            "dropping %d records fetched in generation %s before they are %s: a rebalance "
+            "revoked it; the partitions' owner decides them",
+            len(records), sorted(generations),
             "decided" if stage == "decide" else "written and acked",
-            "a rebalance" if current is None else f"generation {current}",
         )  # fmt: skip
         return False
 
