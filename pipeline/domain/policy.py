@@ -71,8 +71,16 @@ _VERDICT_DEFAULTS: Final[dict[str, Any]] = {
 }  # fmt: skip
 # The caps bound what one creator's state keeps of the loop: about 100 KB at worst with
 # every id and text at its maximum length, on top of the rest of the state.
-_APPEALS_DEFAULTS: Final[dict[str, Any]] = {"window": "90d", "max_open": 8,
-                                            "max_enforcements": 48}  # fmt: skip
+_APPEALS_DEFAULTS: Final[dict[str, Any]] = {"window": "90d", "max_open": 4,
+                                            "max_enforcements": 32}  # fmt: skip
+# Their ranges, like the state caps': at the maxima, with every id and text at its longest,
+# a decision record stays under 256 KB (tests/unit/domain/test_state_caps.py).
+LOOP_CAP_RANGES: Final[dict[str, tuple[int, int]]] = {
+    "appeals.max_open": (1, 4),
+    "appeals.max_enforcements": (1, 32),
+    "review.max_open": (1, 32),
+    "review.max_closed": (1, 128),
+}
 _REVIEW_DEFAULTS: Final[dict[str, Any]] = {"sla": "30m", "max_open": 32, "max_closed": 128}
 _SEP: Final = r"(?<![a-z0-9_])"  # ASCII-only word edges: Chinese letters count as edges
 _END: Final = r"(?![a-z0-9_])"
@@ -162,8 +170,8 @@ class Policy(msgspec.Struct, frozen=True, kw_only=True):
     # loop one creator's state keeps (bounded like everything else in it).
     appeal_window_ms: int = 90 * 86_400_000
     review_sla_ms: int = 30 * 60_000
-    max_open_appeals: int = 8
-    max_enforcements: int = 48
+    max_open_appeals: int = 4
+    max_enforcements: int = 32
     max_open_reviews: int = 32
     max_closed_items: int = 128
 
@@ -208,13 +216,21 @@ def load_policy(text: str, source: str = "config/policy.yaml") -> Policy:
         stream_idle_ms=v.duration(state["stream_idle_forget"], ("state", "stream_idle_forget")),
         caps=_caps(v, state, rules),
         appeal_window_ms=v.duration(appeals["window"], ("appeals", "window")),
-        max_open_appeals=v.integer(appeals["max_open"], ("appeals", "max_open"), lo=1),
+        max_open_appeals=v.integer(
+            appeals["max_open"], ("appeals", "max_open"), *LOOP_CAP_RANGES["appeals.max_open"]
+        ),
         max_enforcements=v.integer(
-            appeals["max_enforcements"], ("appeals", "max_enforcements"), lo=1
+            appeals["max_enforcements"],
+            ("appeals", "max_enforcements"),
+            *LOOP_CAP_RANGES["appeals.max_enforcements"],
         ),
         review_sla_ms=v.duration(review["sla"], ("review", "sla")),
-        max_open_reviews=v.integer(review["max_open"], ("review", "max_open"), lo=1),
-        max_closed_items=v.integer(review["max_closed"], ("review", "max_closed"), lo=1),
+        max_open_reviews=v.integer(
+            review["max_open"], ("review", "max_open"), *LOOP_CAP_RANGES["review.max_open"]
+        ),
+        max_closed_items=v.integer(
+            review["max_closed"], ("review", "max_closed"), *LOOP_CAP_RANGES["review.max_closed"]
+        ),
     )
 
 

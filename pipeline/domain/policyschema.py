@@ -17,6 +17,7 @@ from pipeline.domain.policy import (
     BAND_KEYS,
     CAP_RANGES,
     CREDIT_KEYS,
+    LOOP_CAP_RANGES,
     RECOVERY_KEYS,
     RULE_IDS,
     RULE_KEYS,
@@ -51,6 +52,15 @@ def _object(properties: dict[str, Schema], required: tuple[str, ...], **extra: A
 
 def _int(lo: int) -> Schema:
     return {"type": "integer", "minimum": lo}
+
+
+def loop_caps(section: str) -> dict[str, Schema]:
+    """The review loop's caps of one section, with their ranges."""
+    return {
+        key.split(".", 1)[1]: {**_int(lo), "maximum": hi}
+        for key, (lo, hi) in LOOP_CAP_RANGES.items()
+        if key.startswith(section + ".")
+    }
 
 
 def _strings(choices: tuple[str, ...] = ()) -> Schema:
@@ -140,12 +150,8 @@ def policy_schema() -> Schema:
         "professional_reasons": _strings(),
         "credit": _object({k: credit[k] for k in CREDIT_KEYS}, CREDIT_KEYS),
         "rules": _object({r: _rule(r) for r in (*RULE_IDS, *VERDICT_RULE_IDS)}, RULE_IDS),
-        "appeals": _object(
-            {"window": _ref("duration"), "max_open": _int(1), "max_enforcements": _int(1)}, ()
-        ),
-        "review": _object(
-            {"sla": _ref("duration"), "max_open": _int(1), "max_closed": _int(1)}, ()
-        ),
+        "appeals": _object({"window": _ref("duration"), **loop_caps("appeals")}, ()),
+        "review": _object({"sla": _ref("duration"), **loop_caps("review")}, ()),
         "state": _object(state, STATE_KEYS),
     }
     return {

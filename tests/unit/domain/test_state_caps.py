@@ -283,3 +283,67 @@ def test_no_decision_record_passes_256_kb_whatever_a_creator_does():
     assert len(state.ended) == POLICY.caps.ended_streams
     assert len(state.reports) == POLICY.caps.report_windows
     assert state.over_stream_cap
+
+
+def test_the_review_loop_at_every_cap_keeps_records_under_256_kb():
+    """The worst creator, then the review loop's collections filled to their caps with the
+    longest ids and texts: enforcements an appeal can reverse, open review items, closed
+    ids, open appeals with 2,000-character statements (policy `appeals:` and `review:`)."""
+    from pipeline.domain.events import AppealFiled, ProductLinked, ReviewDecided
+
+    state = None
+    for ev, snapshot in worst_creator():
+        d = decide(ev, snapshot, state, POLICY, ev.ts)
+        assert d is not None
+        state = d.new_state
+    revoked = {d: big_cert("active") for d in ("finance", "law", "education")}
+    t = T0 + 10_000
+    sizes: list[tuple[int, str]] = []
+    appealable: list[str] = []
+
+    def run(ev: Event) -> Decision:
+        nonlocal state
+        d = decide(ev, revoked, state, POLICY, ev.ts)
+        assert d is not None and d.rejected is None, d and d.rejected
+        sizes.append((record_size(ev, d), event_type(ev)))
+        state = d.new_state
+        enforcing = [a.action_id for a in d.actions if a.action not in ("warn", "flag_for_review")]
+        if enforcing:
+            appealable.append(enforcing[0])  # one per decision: appeals name distinct ones
+        return d
+
+    for i in range(POLICY.max_enforcements + 10):  # each one an enforcing decision
+        t += 1
+        run(ProductLinked(event_id=f"pl{i:03d}" + "p" * 120, ts=t, creator_id=CREATOR,
+                              link_id=long_id(70_000 + i), product_id=long_id(80_000 + i),
+                              surface="showcase", product_category="drug"))  # fmt: skip
+
+    def flag(i: int) -> str:
+        nonlocal t
+        t += 1
+        d = run(Report(event_id=f"m{i:03d}" + "m" * 120, ts=t, creator_id=CREATOR,
+                       source="machine", reason=PRO, confidence=0.7, domain="health",
+                       stream_id=None))  # fmt: skip
+        return next(a.action_id for a in d.actions if a.action == "flag_for_review")
+
+    for i in range(POLICY.max_closed_items + 10):  # flagged, then dismissed: closed ids
+        review_id = flag(i)
+        t += 1
+        run(ReviewDecided(event_id=f"rv{i:03d}" + "r" * 120, ts=t, creator_id=CREATOR,
+                          review_id=review_id, verdict="dismiss",
+                          reviewer_id=long_id(90_000 + i), note="\x01" * 2000))  # fmt: skip
+    for i in range(POLICY.max_open_reviews + 10):  # flagged and left open
+        flag(1000 + i)
+    for i, action in enumerate(appealable[-POLICY.max_open_appeals :]):
+        t += 1
+        run(AppealFiled(event_id=f"af{i}" + "a" * 120, ts=t, creator_id=CREATOR,
+                        appeal_id=f"ap{i}" + "a" * 120, action_id=action,
+                        statement="\x01" * 2000))  # fmt: skip
+    assert state is not None
+    assert len(state.enforcements) == POLICY.max_enforcements
+    assert len(state.reviews) == POLICY.max_open_reviews
+    assert len(state.closed) == POLICY.max_closed_items
+    assert len(state.appeals) == POLICY.max_open_appeals
+    largest, kind = max(sizes)
+    print(f"largest decision record with the review loop full: {largest} bytes ({kind})")
+    assert largest < RECORD_LIMIT, (largest, kind)
