@@ -108,7 +108,7 @@ class ExpirySchedule:
             return []
         if not entries:
             return [await self.store.set(key, None, self.partition_of(key))]
-        ordered = sorted(entries, key=lambda e: (e.at_ms, e.domain, e.stream_id))
+        ordered = sorted(entries, key=lambda e: (e.at_ms, e.domain, e.stream_id or ""))
         delivery = await self.store.set(key, _encode(ordered), self.partition_of(key))
         if self.built:
             for e in entries.keys() - set(current):

@@ -163,7 +163,7 @@ def test_reviews_and_appeals_settings_and_their_defaults_for_older_policies():
     p = POLICY
     assert (p.appeal_window_ms, p.review_sla_ms) == (90 * 86_400_000, 30 * 60_000)
     assert (p.max_open_appeals, p.max_enforcements, p.max_open_reviews, p.max_closed_items) == (
-        8, 48, 32, 128)  # fmt: skip
+        4, 32, 32, 128)  # fmt: skip
     assert [a.name for a in p.rules["review.confirmed"].actions] == [
         "cut_off_stream", "deduct_credit", "warn"]  # fmt: skip
     assert p.rules["review.confirmed"].severity == "serious"
@@ -185,7 +185,8 @@ def test_reviews_and_appeals_settings_and_their_defaults_for_older_policies():
     [
         ("a window that is not a duration", ("window: 90d", "window: soon"), "appeals"),
         ("an unknown key", ("  sla: 30m", "  sla: 30m\n  late: 1h"), "unknown key"),
-        ("a cap of zero", ("  max_open: 8", "  max_open: 0"), "out of range"),
+        ("a cap of zero", ("  max_open: 4", "  max_open: 0"), "out of range"),
+        ("a cap past its range", ("  max_open: 4", "  max_open: 5"), "out of range"),
     ],
 )
 def test_bad_review_settings_are_refused(case, edit, message):
