@@ -40,11 +40,11 @@ from pipeline.adapters.retry import retry
 from pipeline.adapters.settings import Settings
 from pipeline.adapters.times import now_ms
 from pipeline.domain.actions import encode_action, is_enforcing
-from pipeline.domain.audit import DecisionRecord, Source, decision_id, seal
+from pipeline.domain.audit import DecisionRecord, Source, decision_record, seal
 from pipeline.domain.certifications import CertSnapshot
 from pipeline.domain.decide import Decision, decide
 from pipeline.domain.errors import InvalidEvent
-from pipeline.domain.events import Event, decode_event, event_to_builtins, event_type
+from pipeline.domain.events import Event, decode_event
 from pipeline.domain.expiries import Expiry
 from pipeline.domain.policy import Policy
 from pipeline.domain.state import CreatorState, decode_state, encode_state
@@ -481,21 +481,9 @@ class Processor:
     def _decision_record(
         self, event: Event, d: Decision, r: Record, now: int, held: bool
     ) -> DecisionRecord:
-        return DecisionRecord(
-            decision_id=decision_id(event.creator_id, event.event_id),
-            event=event_to_builtins(event),
-            event_id=event.event_id,
-            event_type=event_type(event),
-            creator_id=event.creator_id,
-            outcome=d.outcome,
-            action_ids=[a.action_id for a in d.actions],
-            rule_ids=list(d.rule_ids),
-            certifications=d.certifications,
-            state_before=d.state_before,
-            policy_version=self.policy.version,
-            event_ts=event.ts,
-            decided_at=now,
-            source=Source(r.topic, r.partition, r.offset),
-            held=True if held else msgspec.UNSET,
-            held_actions=[msgspec.to_builtins(a) for a in d.actions] if held else msgspec.UNSET,
-        )
+        source = Source(r.topic, r.partition, r.offset)
+        if not held:
+            return decision_record(event, d, self.policy.version, now, source)
+        held_actions = [msgspec.to_builtins(a) for a in d.actions]
+        return decision_record(event, d, self.policy.version, now, source,
+                               held=True, held_actions=held_actions)  # fmt: skip
