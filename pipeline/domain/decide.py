@@ -40,6 +40,7 @@ from pipeline.domain.state import (
     bound_state,
     forget_idle,
     mark_offset,
+    oldest,
     remember,
     seen_offset,
     state_view,
@@ -150,7 +151,7 @@ def _remember_enforcement(ctx: Context) -> None:
         actions=imposed, points=ctx.taken, deduct_rule=ctx.deduct_rule if ctx.taken else None,
     )  # fmt: skip
     while len(items) > ctx.policy.max_enforcements:
-        del items[next(iter(items))]
+        del items[oldest(items, lambda e: e.event_ts)]
 
 
 def _imposed(a: Action) -> Imposed:

@@ -8,13 +8,15 @@ top-level dicts: the state a caller passed in is never modified.
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Final, Literal
+from collections.abc import Callable, Mapping
+from typing import Any, Final, Literal, TypeVar
 
 import msgspec
 
 from pipeline.domain.errors import LiveGateError
 from pipeline.domain.policy import ActionSpec, Policy, StateCaps
 
+V = TypeVar("V")
 PERMANENT: Final = "permanent"
 RESTRICTING: Final = ("ban_account", "limit_recommendation", "revoke_commerce")
 Until = int | Literal["permanent"]
@@ -219,23 +221,37 @@ def forget_idle(state: CreatorState, ts: int, policy: Policy) -> None:
     ]
     for k in cleared:
         del state.cleared[k]
-    _trim(state.cleared, policy.max_open_reviews)
+    _trim(state.cleared, policy.max_open_reviews, _itself)
     _forget_enforcements(state, ts, policy)
     window = ts - policy.appeal_window_ms
     old = [k for k, t in state.closed.items() if t < window]
     for k in old:
         del state.closed[k]
-    _trim(state.closed, policy.max_closed_items)
+    _trim(state.closed, policy.max_closed_items, _itself)
 
 
 def _stream(cleared_key: str) -> str:
     return cleared_key.split("\x1f", 1)[0]
 
 
-def _trim(items: dict[str, Any], limit: int) -> None:
-    """Forget the oldest entries (insertion order) beyond `limit`."""
+def _trim(items: dict[str, V], limit: int, when: Callable[[V], int]) -> None:
+    """Forget the oldest entries (by their time, then id) beyond `limit`."""
     while len(items) > limit:
-        del items[next(iter(items))]
+        del items[oldest(items, when)]
+
+
+def _itself(ts: int) -> int:
+    return ts
+
+
+def oldest(items: Mapping[str, V], when: Callable[[V], int]) -> str:
+    """The key of the oldest entry, by its time, then its key.
+
+    Never insertion order: a decision record's `state_before` is canonical JSON (sorted
+    keys), so a state rebuilt from it for a replay has another order, and an eviction by
+    insertion order would evict another entry there than the worker did.
+    """
+    return min(items, key=lambda k: (when(items[k]), k))
 
 
 def holds(e: Enforcement, restrictions: Restrictions, t: int) -> bool:
@@ -262,11 +278,12 @@ def _forget_enforcements(state: CreatorState, ts: int, policy: Policy) -> None:
         del items[trigger]
     if len(items) <= policy.max_enforcements:
         return
-    for trigger in [k for k, e in items.items() if not holds(e, r, ts)]:
+    idle = sorted((e.event_ts, k) for k, e in items.items() if not holds(e, r, ts))
+    for _, trigger in idle:  # oldest first, by time: never by insertion order (see oldest)
         if len(items) <= policy.max_enforcements:
             break
         del items[trigger]
-    _trim(items, policy.max_enforcements)
+    _trim(items, policy.max_enforcements, lambda e: e.event_ts)
 
 
 def remember(state: CreatorState, event_id: str, ts: int, policy: Policy) -> None:

@@ -11,7 +11,7 @@ from pipeline.domain.events import AppealDecided, AppealFiled
 from pipeline.domain.queue import OVER_CAP, appeal_item
 from pipeline.domain.rules import lifting
 from pipeline.domain.rules.context import Context
-from pipeline.domain.state import AppealItem, Enforcement
+from pipeline.domain.state import AppealItem, Enforcement, oldest
 
 UPHELD: Final = "appeal.upheld"
 OVERTURNED: Final = "appeal.overturned"
@@ -46,7 +46,7 @@ def on_appeal_filed(ctx: Context, ev: AppealFiled) -> None:
     )  # fmt: skip
     state.appeals[item.appeal_id] = item
     while len(state.appeals) > ctx.policy.max_open_appeals:  # bounded: the oldest goes
-        old = state.appeals.pop(next(iter(state.appeals)))
+        old = state.appeals.pop(oldest(state.appeals, lambda a: a.opened_at))
         state.closed[old.appeal_id] = ev.ts
         closing = (None, None, OVER_CAP, ev.ts)
         ctx.queue.append(appeal_item(old, ev.creator_id, ev.platform, closing))

@@ -19,7 +19,7 @@ from pipeline.domain.events import Event
 from pipeline.domain.expiries import Expiry
 from pipeline.domain.policy import DURATION_ACTIONS, ActionSpec, Policy, RuleSpec, Severity
 from pipeline.domain.queue import OVER_CAP, QueueItem, Rejection, review_item
-from pipeline.domain.state import PERMANENT, CreatorState, ReviewItem, Until, restrict
+from pipeline.domain.state import PERMANENT, CreatorState, ReviewItem, Until, oldest, restrict
 
 _VERBS: Final = {
     "cut_off_stream": "The live stream is cut off",
@@ -143,7 +143,7 @@ class Context:
         reviews[item.review_id] = item
         ev = self.event
         while len(reviews) > self.policy.max_open_reviews:  # bounded: the oldest goes
-            old = reviews.pop(next(iter(reviews)))
+            old = reviews.pop(oldest(reviews, lambda r: r.opened_at))
             self.state.closed[old.review_id] = self.ts
             closing = (None, None, OVER_CAP, self.ts)
             self.queue.append(review_item(old, ev.creator_id, ev.platform, closing))

@@ -185,3 +185,24 @@ def test_one_event_never_cuts_a_stream_or_removes_a_link_twice():
         d = run(ev, certs(health=cert(status="revoked")), state(streams=live))
         cuts = [a.stream_id for a in d.actions if a.action == "cut_off_stream"]
         assert cuts == ["s1"]
+
+
+def test_a_replay_from_canonical_records_evicts_what_the_worker_evicted_past_the_caps():
+    """The record's state_before is canonical JSON (sorted keys): a state rebuilt from it
+    has another dict order, so every cap must evict by time, never by insertion order
+    (the Redis-outage fault scenario caught enforcements evicted differently)."""
+    from pipeline.domain.audit import canonical_json
+
+    st = None
+    ids = [f"e-{n}" for n in range(POLICY.max_enforcements + 12)]
+    ids.sort(key=lambda e: -int(e.split("-")[1]))  # sorted keys differ from arrival order
+    for n, eid in enumerate(reversed(ids)):
+        ev = linked("drug", link=f"l{n}", ts=T0 + n * 1000, eid=eid)
+        live = decide(ev, {}, st, POLICY, ev.ts + 5)
+        assert live is not None
+        replayed_from = state_from_view(msgspec.json.decode(canonical_json(live.state_before)))
+        replay = decide(ev, {}, replayed_from, POLICY, ev.ts + 5)
+        assert replay is not None
+        assert state_view(replay.new_state) == state_view(live.new_state), eid
+        st = live.new_state
+    assert len(st.enforcements) == POLICY.max_enforcements
