@@ -19,6 +19,7 @@ of one event).
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,6 +65,15 @@ def check_partition(
 ) -> ChainResult:
     """rows: (offset, decoded record or None when the value is not a JSON object)."""
     result = ChainResult()
+    # How often each decision, with its content, is in the partition: a fork is a
+    # re-emission when what it forks with, or what it forks past, is there twice.
+    copies = Counter(
+        (str(rec.get("decision_id")), content_key(rec))
+        for _, rec in rows
+        if rec is not None and isinstance(rec.get("hash"), str)
+    )
+    chain: list[tuple[str, bytes]] = []  # (decision_id, content) of the chained records
+    place: dict[int, int] = {}  # offset -> index in chain
     by_hash: dict[str, int] = {}  # hash -> offset of the record that has it
     seen: dict[str, tuple[bytes, int]] = {}  # decision_id -> (content key, first offset)
     last_hash: str | None = GENESIS if starts_at_zero else None
@@ -119,7 +129,13 @@ def check_partition(
             pass
         elif prev in by_hash:
             result.forks += 1
-            if not duplicate:
+            # Late records of a frozen or fenced worker fork the chain; so does the owner's
+            # next record after them. Either way every decision on one side of the fork is
+            # re-emitted identically on the other: accept it when this record, or all it
+            # forks past, is there twice.
+            skipped = chain[place[by_hash[prev]] + 1 :]
+            reemitted = copies[(did, key)] > 1 or all(copies[dk] > 1 for dk in skipped)
+            if not (duplicate or reemitted):
                 result.breaks.append(
                     finding(
                         "break",
@@ -138,6 +154,8 @@ def check_partition(
                 )
             )
         by_hash.setdefault(rec["hash"], offset)
+        place[offset] = len(chain)
+        chain.append((did, key))
         last_hash, last_offset = rec["hash"], offset
         if earlier is None:
             seen[did] = (key, offset)

@@ -115,3 +115,24 @@ def test_a_foreign_record_with_a_hash_of_its_own_is_named_not_a_break():
     result = check_partition(0, rows(recs))
     assert [f.offset for f in result.foreign] == [2]
     assert result.breaks == [] and result.forks == 0
+
+
+def test_late_records_of_a_frozen_worker_fork_past_nothing_new():
+    """Issue 12 item 14: a frozen worker's buffered records land after the new owner's,
+    forking from the head it knew; the new owner's next record forks past them. Both forks
+    only re-emit decisions that are in the log twice: verify passes."""
+    head = chain([record(1), record(2)])
+    owner = chain([record(3), record(4)], head[-1]["hash"])
+    late = chain([record(3, decided_at=999)], head[-1]["hash"])  # decided before the freeze
+    after = chain([record(5)], owner[-1]["hash"])
+    result = check_partition(0, rows([*head, *owner, *late, *after]))
+    assert result.breaks == [] and result.conflicts == [] and result.forks == 2
+
+
+def test_a_fork_with_a_decision_found_nowhere_else_is_a_break():
+    head = chain([record(1), record(2)])
+    owner = chain([record(3), record(4)], head[-1]["hash"])
+    forged = chain([record(9)], head[-1]["hash"])  # a new decision on a side branch
+    after = chain([record(5)], owner[-1]["hash"])
+    result = check_partition(0, rows([*head, *owner, *forged, *after]))
+    assert len(result.breaks) == 2
