@@ -84,7 +84,7 @@ def _runtime(
         ChainHeads(settings, settings.topics.decisions),
         lambda topic: app.consumer.topic_partitions(topic),  # the consumer exists only later
         schedule, session_timeout_s=SESSION_TIMEOUT_S, prepare=track_changelogs,
-        fence=fence.owns,
+        fence=fence.owns, settled=fence.settled,
         recent=RecentDecisions(settings, settings.topics.decisions),
     )  # fmt: skip
     processor.hooks.append(decision_logger())  # decision log lines (adapters/logs.py)
@@ -107,6 +107,7 @@ def _follow_rebalances(app: faust.App, rt: Runtime) -> None:
 
     @app.on_partitions_assigned.connect
     async def _assigned(app: faust.App, assigned: Any, **kwargs: Any) -> None:
+        rt.fence.assigned(assigned)
         chain.forget()
         if rt.processor.recent is not None:
             rt.processor.recent.forget()
@@ -115,6 +116,7 @@ def _follow_rebalances(app: faust.App, rt: Runtime) -> None:
         now = {tp.partition for tp in assigned}
         lost = owned - now
         if lost:
+            rt.processor.forget(lost)
             dropped = rt.states.forget(lost) + rt.schedule.store.forget(lost)
             log.info("forgot %d keys of lost partitions %s", dropped, sorted(lost))
         owned.clear()

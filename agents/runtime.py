@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -76,30 +77,49 @@ class TableStates:
 
 
 class Fence:
-    """Which consumer generation's records are still this worker's to decide and ack.
+    """Which records are still this worker's to decide and ack.
 
-    A record is fetched in a generation (`message.generation_id`). Once a rebalance starts,
-    the records of the generation being revoked may belong to another worker by the time
-    they are decided (a batch that waited for Redis through the rebalance): they are
-    dropped unacked, and the assignment that follows seeks back to the committed offsets,
-    so the partition's owner gets them again.
+    A record is fetched in a consumer generation (`message.generation_id`); a partition has
+    been this worker's without a break since some generation. A record is this worker's
+    when its partition still is and was already then: a partition that moved to another
+    worker and back may have been decided there meanwhile. While a rebalance is under way
+    nobody can tell, so the processor waits for it to settle (`settled`) before it decides
+    or writes. A record that is not this worker's is dropped unacked: its partition's owner
+    reads it again from the committed offset.
     """
 
     def __init__(self, app: faust.App) -> None:
         self.app = app
-        self.revoked_through = -1  # the generation current when the last rebalance began
+        self.since: dict[tuple[str, int], int] = {}  # (topic, partition) -> generation
+        self.rebalancing = True  # until the first assignment
         started = app.on_rebalance_start
 
         def on_rebalance_start() -> None:
-            # Faust calls this first thing in the consumer's revocation callback (and so
-            # before anything is revoked); it has no signal of its own, hence the wrapper.
-            self.revoked_through = app.consumer_generation_id
+            # Faust calls this first thing in the consumer's revocation callback (from the
+            # consumer's thread, before anything is revoked); it has no signal of its own,
+            # hence the wrapper.
+            self.rebalancing = True
             started()
 
         app.on_rebalance_start = on_rebalance_start  # type: ignore[method-assign]
 
-    def owns(self, generation: int) -> bool:
-        return generation == self.app.consumer_generation_id and generation > self.revoked_through
+    def assigned(self, tps: Iterable[Any]) -> None:
+        """The new assignment (Faust's on_partitions_assigned signal, in the main loop)."""
+        generation = self.app.consumer_generation_id
+        kept = self.since
+        self.since = {
+            (tp.topic, tp.partition): kept.get((tp.topic, tp.partition), generation) for tp in tps
+        }
+        self.rebalancing = False
+
+    async def settled(self) -> None:
+        # The flag is set from the consumer's thread: look at it, not at an asyncio Event.
+        while self.rebalancing:
+            await asyncio.sleep(0.05)
+
+    def owns(self, record: Record) -> bool:
+        since = self.since.get((record.topic, record.partition))
+        return since is not None and since <= record.generation
 
 
 @dataclass
@@ -156,13 +176,17 @@ def batch_agent(app: faust.App, rt: Runtime, topic: str | TopicT, kind: str) -> 
 
 def batch_handler(rt: Runtime) -> Callable[[list[Item]], Awaitable[None]]:
     async def handle(items: list[Item]) -> None:
-        # Records of a revoked generation are neither decided nor acked (see Fence).
-        batch = [item for item in items if rt.fence.owns(item[1].message.generation_id or 0)]
-        if len(batch) < len(items):
-            metrics.FENCED.labels("receive").inc(len(items) - len(batch))
-        if not batch:
+        # Records of partitions that are not this worker's any more are neither decided
+        # nor acked (see Fence).
+        await rt.fence.settled()
+        pairs = [(item, to_record(item[0], item[1])) for item in items]
+        owned = [(item, r) for item, r in pairs if rt.fence.owns(r)]
+        if len(owned) < len(items):
+            metrics.FENCED.labels("receive").inc(len(items) - len(owned))
+        if not owned:
             return
-        records = [to_record(kind, event) for kind, event, _ in batch]
+        batch = [item for item, _ in owned]
+        records = [r for _, r in owned]
         if any(r.kind == "certs" for r in records):
             # Certification changes reach Redis before anything in the batch is decided.
             try:

@@ -111,7 +111,8 @@ class Processor:
         schedule: ExpirySchedule, session_timeout_s: float = 10.0, max_in_flight: int = 256,
         clock: Callable[[], int] = now_ms,
         prepare: Callable[[], Awaitable[None]] | None = None,
-        fence: Callable[[int], bool] = lambda generation: True,
+        fence: Callable[[Record], bool] = lambda record: True,
+        settled: Callable[[], Awaitable[None]] | None = None,
         recent: RecentDecisions | None = None,
     ) -> None:  # fmt: skip
         self.settings = settings
@@ -127,16 +128,18 @@ class Processor:
         # `ready` is set once it has run, and nothing is decided or emitted before.
         self._prepare = prepare
         self.ready = asyncio.Event()
-        # Whether records fetched in a consumer generation are still this worker's: once
-        # a rebalance revokes it, a batch of it is dropped unacked before it is decided or
-        # its state written, and the partition's owner gets it again (agents/runtime.py).
+        # Whether a record is still this worker's (its partition continuously assigned since
+        # it was fetched), and a wait for a rebalance under way to settle: a batch that is
+        # not is dropped unacked before it is decided or its state written, and the
+        # partition's owner reads it again (agents/runtime.py, Fence).
         self.fence = fence
+        self.settled = settled
         self.recent = recent
-        self.generation: int | None = None  # the generation `unwritten` belongs to
         self.watch = FreezeWatch(limit_s=session_timeout_s)
         # Pipelining: decided states not yet in the table, the completion of the last
         # batch decided, and a bound on batches in flight (backpressure on the agents).
         self.unwritten: dict[bytes, CreatorState] = {}
+        self.unwritten_partition: dict[bytes, int] = {}
         self.last_written: asyncio.Future[None] | None = None
         self.slots = asyncio.Semaphore(max_in_flight)
         self.completions: set[asyncio.Task[None]] = set()
@@ -253,26 +256,26 @@ class Processor:
                 TimeoutError(f"frozen for {frozen:.1f}s"),
             )
 
-    def _owns(self, records: Sequence[Record], stage: str) -> bool:
-        """Whether the batch is still this worker's: fetched in a generation no rebalance has
-        revoked. Deciding in a new generation voids the states decided in an older one and
-        not written yet (those batches are fenced at their write)."""
-        generations = {r.generation for r in records}
-        if all(self.fence(g) for g in generations):
-            if stage == "decide" and records:
-                current = max(generations)
-                if current != self.generation:  # states decided before it are void
-                    self.generation = current
-                    self.unwritten.clear()
+    async def _owns(self, records: Sequence[Record], stage: str) -> bool:
+        """Whether the batch is still this worker's, once any rebalance has settled."""
+        if self.settled is not None:
+            await self.settled()
+        if all(self.fence(r) for r in records):
             return True
         metrics.FENCED.labels(stage).inc(len(records))
         log.warning(
-            "dropping %d records fetched in generation %s before they are %s: a rebalance "
-            "revoked it; the partitions' owner decides them",
-            len(records), sorted(generations),
-            "decided" if stage == "decide" else "written and acked",
+            "dropping %d records before they are %s: their partitions are not this "
+            "worker's since they were fetched; their owner decides them",
+            len(records), "decided" if stage == "decide" else "written and acked",
         )  # fmt: skip
         return False
+
+    def forget(self, partitions: set[int]) -> None:
+        """Drop the decided-but-unwritten states of creators of partitions this worker lost
+        (their batches are fenced at their write)."""
+        for key in [k for k, p in self.unwritten_partition.items() if p in partitions]:
+            self.unwritten.pop(key, None)
+            del self.unwritten_partition[key]
 
     def _warn(self, message: str) -> None:
         """Log a waiting condition once every few seconds, not on every retry."""
@@ -308,7 +311,7 @@ class Processor:
             # A worker resumed after a freeze must not decide from the state it still holds:
             # its partitions have a new owner, which decides these events from the log.
             self._exit_if_frozen()
-            if not self._owns(records, "decide"):
+            if not await self._owns(records, "decide"):
                 self.slots.release()
                 return
             if not self.ready.is_set():
@@ -345,10 +348,11 @@ class Processor:
                 await previous
         except Exception as exc:
             fatal("producing the batch's records failed", exc)
-        if not self._owns(batch.records, "write"):
+        if not await self._owns(batch.records, "write"):
             for key, state in batch.states.items():
                 if self.unwritten.get(key) is state:
                     del self.unwritten[key]
+                    self.unwritten_partition.pop(key, None)
             written.set_result(None)
             self.slots.release()
             return
@@ -365,6 +369,7 @@ class Processor:
                 deliveries.append(await self.states.set(key, encode_state(state), key_partition))
                 if self.unwritten.get(key) is state:
                     del self.unwritten[key]
+                    self.unwritten_partition.pop(key, None)
             # Offsets are committed only for state that is in the changelog, not only in
             # memory: a failed changelog write (timeout, ACL) stops the worker unacked.
             if deliveries:
@@ -429,6 +434,7 @@ class Processor:
             record = self._decision_record(event, decision, r, now, held)
             if not held:
                 states[key] = self.unwritten[key] = decision.new_state
+                self.unwritten_partition[key] = r.partition
                 partitions[key] = r.partition
                 if decision.expiries or decision.cancelled_expiries:
                     expiries.setdefault(key, []).extend(schedule_changes(decision))

@@ -255,14 +255,14 @@ async def test_expiry_checks_are_written_before_the_state_that_says_decided():
 
 
 class Group:
-    """The consumer group as the fence sees it: the current generation, None once a
-    rebalance has revoked it (until the next assignment)."""
+    """The consumer group as the fence sees it: the generation since which this worker's
+    partitions have been its own; None once they moved to another worker."""
 
     def __init__(self) -> None:
         self.generation: int | None = 1
 
-    def __call__(self, generation: int) -> bool:
-        return generation == self.generation
+    def __call__(self, record) -> bool:
+        return self.generation is not None and self.generation <= record.generation
 
 
 async def test_a_batch_of_an_older_generation_is_dropped_unacked_before_deciding():
