@@ -21,18 +21,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Preloads a certification table, produces a realistic backlog and measures, "
         "each in its own process on its own topics: a raw aiokafka passthrough (the limit), a "
         "bare Faust passthrough (the engine floor), LiveGate with one and two workers, and "
-        "LiveGate's decision latency at 50%% and 90%% of its throughput. Exits non-zero only "
-        "on errors, never on slowness.",
+        "LiveGate's decision latency at 500, 1,000 and 2,000 events/s and at 50% and 90% of its "
+        "throughput, with each system's and the broker's CPU per event (from /proc). "
+        "Exits non-zero only on errors, never on slowness.",
     )
     p.add_argument(
         "--quick", action="store_true",
         help="CI size: 10k events and creators, short latency phases, one worker",
     )  # fmt: skip
     p.add_argument("--json", type=Path, default=None, metavar="FILE", help="write the figures")
-    p.add_argument("--events", type=int, default=None, help="backlog size (default 100000)")
-    p.add_argument("--creators", type=int, default=None, help="creators (default 100000)")
+    p.add_argument("--events", type=int, default=None, help="backlog size (default 50000; 10000 with --quick)")
+    p.add_argument("--creators", type=int, default=None, help="creators (default 100000; 10000 with --quick)")
     p.add_argument("--latency-seconds", type=float, default=None,
-                   help="length of each paced latency phase (default 10)")  # fmt: skip
+                   help="length of each paced latency phase (default 10; 2 with --quick)")  # fmt: skip
     p.add_argument("--bootstrap", default=None, help="Kafka bootstrap servers (default: env)")
     p.add_argument("--redis-url", default=None, help="Redis URL (default: env)")
     p.add_argument("--keep", action="store_true",
