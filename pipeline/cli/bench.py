@@ -30,10 +30,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="CI size: 10k events and creators, short latency phases, one worker",
     )  # fmt: skip
     p.add_argument("--json", type=Path, default=None, metavar="FILE", help="write the figures")
-    p.add_argument("--events", type=int, default=None, help="backlog size (default 50000; 10000 with --quick)")
-    p.add_argument("--creators", type=int, default=None, help="creators (default 100000; 10000 with --quick)")
+    p.add_argument("--events", type=int, default=None,
+                   help="backlog size (default 50000; 10000 with --quick)")  # fmt: skip
+    p.add_argument("--creators", type=int, default=None,
+                   help="creators (default 100000; 10000 with --quick)")  # fmt: skip
     p.add_argument("--latency-seconds", type=float, default=None,
-                   help="length of each paced latency phase (default 10; 2 with --quick)")  # fmt: skip
+                   help="length of each paced phase (default 10; 2 with --quick)")  # fmt: skip
     p.add_argument("--bootstrap", default=None, help="Kafka bootstrap servers (default: env)")
     p.add_argument("--redis-url", default=None, help="Redis URL (default: env)")
     p.add_argument("--keep", action="store_true",
