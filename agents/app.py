@@ -26,10 +26,10 @@ log = logging.getLogger("livegate.app")
 AGENTS = (live, commerce, reports, certs, expiries, web)
 
 
-def state_table(app: faust.App, settings: Settings, name: str) -> faust.Table:
+def state_table(app: faust.App, settings: Settings, name: str, store: str) -> faust.Table:
     return app.Table(
         name, default=None, key_type=bytes, value_type=bytes,
-        partitions=settings.partitions, use_partitioner=True,
+        partitions=settings.partitions, use_partitioner=True, store=store,
     )  # fmt: skip
 
 
@@ -38,8 +38,10 @@ def create_app(settings: Settings, policy: Policy) -> tuple[faust.App, Runtime]:
     # Faust's own sensor (consumer offsets, rebalances, send latency) and ours share the
     # default registry, served at /metrics on the worker's web port.
     setup_prometheus_sensors(app, pattern="/metrics", name_prefix="faust")
-    states_table = state_table(app, settings, "creator-state")
-    schedule_table = state_table(app, settings, "expiry-schedule")
+    # The creator states in the store LIVEGATE_STORE names (a million creators need RocksDB);
+    # the expiry schedule (pending checks of live streams only) stays in memory.
+    states_table = state_table(app, settings, "creator-state", settings.store)
+    schedule_table = state_table(app, settings, "expiry-schedule", "memory://")
     runtime = _runtime(app, settings, policy, states_table, schedule_table)
     # Audit: the shadow policy, if any (never acts), and the policy history on which every
     # recorded decision's policy_version can be found (engine/shadow.py, policyhistory.py).

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import faust
 from aiokafka import AIOKafkaProducer
+from faust.stores.rocksdb import Store as RocksStore
 from faust.types import EventT, StreamT, TopicT
 
 from pipeline.adapters.certstore import CertStore
@@ -40,6 +43,11 @@ class TableStates:
     Faust's own `table[key] = value` does, minus its per-write buffer and bookkeeping —
     the largest per-event cost in the profile. Faust restores the table from the same
     changelog records on recovery.
+
+    With the RocksDB store (LIVEGATE_STORE=rocksdb://) values go straight to the partition's
+    database, as the raw changelog bytes Faust's own recovery writes there, and each
+    delivered changelog offset is persisted beside them, as Faust does for its own writes:
+    a restarted worker then reads only the changelog written since, not all of it.
     """
 
     def __init__(self, table: faust.Table, producer: Callable[[], AIOKafkaProducer]) -> None:
@@ -47,14 +55,40 @@ class TableStates:
         self.data = table.data
         self.producer = producer
         self.topic = table.changelog_topic.get_topic_name()
+        self.rocks: RocksStore | None = self.data if isinstance(self.data, RocksStore) else None
 
     def get(self, key: bytes) -> bytes | None:
-        value: bytes | None = self.data.get(key)
-        return value
+        if self.rocks is None:
+            value: bytes | None = self.data.get(key)
+            return value
+        # The databases of the partitions this worker holds (Faust opens them on
+        # assignment); a key lives in one partition's only.
+        for db in list(self.rocks._dbs.values()):
+            found: bytes | None = db.get(key)
+            if found is not None:
+                return found
+        return None
 
     async def set(self, key: bytes, value: bytes, partition: int) -> None:
-        self.data[key] = value
-        await self.producer().send(self.topic, value, key=key, partition=partition)
+        rocks = self.rocks
+        if rocks is None:
+            self.data[key] = value
+            await self.producer().send(self.topic, value, key=key, partition=partition)
+            return
+        db = rocks._dbs.get(partition)
+        if db is not None:  # None: revoked meanwhile; its new owner restores the changelog
+            db.put(key, value)
+        delivered = await self.producer().send(self.topic, value, key=key, partition=partition)
+        delivered.add_done_callback(functools.partial(_persist_offset, rocks, partition))
+
+
+def _persist_offset(rocks: RocksStore, partition: int, delivered: asyncio.Future[Any]) -> None:
+    """The changelog offset a RocksDB partition holds the data up to (Faust's own key)."""
+    if delivered.cancelled() or delivered.exception() is not None:
+        return
+    db = rocks._dbs.get(partition)
+    if db is not None:
+        db.put(rocks.offset_key, str(delivered.result().offset).encode())
 
 
 @dataclass

@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     settings = Settings.from_env()
     options = {**worker_app_options(settings), "web_port": args.web_port}
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = faust.App(args.app_id, **options)
     for kind, _, topic in (i.partition("=") for i in args.inputs):
         attach(app, kind, topic, args.output, settings)

@@ -20,7 +20,25 @@ def _us(value: float | None) -> str:
     return "?" if value is None else f"{value:,.0f}"
 
 
+def scale_table(scale: dict[str, Any]) -> str:
+    rows = [f"a worker restoring {scale['creators']:,} creators' state",
+            f"{'store':<10} {'start':<12} {'to first decision':>18} {'states/s':>10} "
+            f"{'RSS':>9} {'peak RSS':>9}"]  # fmt: skip
+    for store, figures in scale["stores"].items():
+        for phase in ("first_start", "restart"):
+            f = figures[phase]
+            rate = f.get("restore_rate_per_s")
+            rows.append(
+                f"{store:<10} {phase.replace('_', ' '):<12} {f['to_first_decision_s']:>16.1f} s "
+                f"{'' if rate is None else f'{rate:,.0f}':>10} {f['rss_mb']:>6.0f} MB "
+                f"{f['peak_rss_mb']:>6.0f} MB"
+            )
+    return "\n".join(rows)
+
+
 def table(result: dict[str, Any]) -> str:
+    if "scale" in result:
+        return scale_table(result["scale"])
     systems = result["systems"]
     limit = systems["limit"]["events_per_s"]
     floor = systems["floor"]["events_per_s"]

@@ -35,6 +35,7 @@ from pipeline.bench import paced
 from pipeline.bench.faustopts import client_options, printable, worker_app_options
 from pipeline.bench.kafkaio import BenchError, OutputWatch, Span, produce
 from pipeline.bench.procs import CpuMeter, Proc, free_port, listener_pid, scrape
+from pipeline.bench.scale import ScaleBench
 from pipeline.bench.topics import Run, System
 from pipeline.bench.workload import InputRecord, Workload, mark_loaded, mix, preload
 
@@ -47,10 +48,12 @@ class Config:
     latency_s: float
     two_workers: bool
     keep: bool = False
+    scale: int | None = None  # --scale: creators whose state a worker restores, per store
 
     @classmethod
     def make(cls, quick: bool, events: int | None = None, creators: int | None = None,
-             latency_s: float | None = None, keep: bool = False) -> Config:  # fmt: skip
+             latency_s: float | None = None, keep: bool = False,
+             scale: int | None = None) -> Config:  # fmt: skip
         return cls(
             quick=quick,
             events=events or (10_000 if quick else 50_000),
@@ -58,6 +61,7 @@ class Config:
             latency_s=latency_s or (2.0 if quick else 10.0),
             two_workers=not quick,
             keep=keep,
+            scale=scale,
         )
 
 
@@ -76,6 +80,8 @@ class Bench:
         self.say = say
         self.run = Run()
         self.logs = REPO_ROOT / ".livegate" / "bench" / self.run.run_id
+        # The systems' Faust data (RocksDB tables) lives with the run's logs, and goes too.
+        self.run.base_env["LIVEGATE_DATA_DIR"] = str(self.logs / "data")
         self.procs: list[Proc] = []
         self.result: dict[str, Any] = {}
         self.kafka = self.run.settings
@@ -87,7 +93,10 @@ class Bench:
         self.logs.mkdir(parents=True, exist_ok=True)
         ok = False
         try:
-            await self._phases()
+            if self.cfg.scale:
+                await self._scale(self.cfg.scale)
+            else:
+                await self._phases()
             ok = True
         finally:
             for proc in self.procs:
@@ -100,6 +109,14 @@ class Bench:
         return self.result
 
     # ---- phases -------------------------------------------------------------------------
+    async def _scale(self, creators: int) -> None:
+        self.say(f"bench {self.run.prefix} --scale: {creators:,} creators per store, "
+                 f"kafka {self.kafka.kafka_bootstrap}")  # fmt: skip
+        await mark_loaded(self.run.system("scale").settings)  # one Redis prefix per run
+        bench = ScaleBench(self.run, creators, self.say, self._spawn)
+        self.result.update(run_id=self.run.run_id, started_at=int(time.time() * 1000),
+                           scale=await bench.execute())  # fmt: skip
+
     async def _phases(self) -> None:
         cfg = self.cfg
         redis = self.run.settings.redis_url_redacted
@@ -261,9 +278,11 @@ class Bench:
         await produce(self.kafka, system.inputs, backlog)
         return system
 
-    def _spawn(self, name: str, args: list[str], system: System) -> Proc:
+    def _spawn(
+        self, name: str, args: list[str], system: System, env: dict[str, str] | None = None
+    ) -> Proc:
         log = self.logs / f"{system.name}-{len(self.procs)}.log"
-        proc = Proc(name, args, system.env, log)
+        proc = Proc(name, args, {**system.env, **(env or {})}, log)
         self.procs.append(proc)
         return proc
 

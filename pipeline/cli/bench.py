@@ -36,6 +36,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="creators (default 100000; 10000 with --quick)")  # fmt: skip
     p.add_argument("--latency-seconds", type=float, default=None,
                    help="length of each paced phase (default 10; 2 with --quick)")  # fmt: skip
+    p.add_argument("--scale", nargs="?", type=int, const=1_000_000, default=None,
+                   metavar="CREATORS",
+                   help="instead: restart a worker owning CREATORS creators' state "
+                   "(default 1000000), for each store (memory://, rocksdb://)")  # fmt: skip
     p.add_argument("--bootstrap", default=None, help="Kafka bootstrap servers (default: env)")
     p.add_argument("--redis-url", default=None, help="Redis URL (default: env)")
     p.add_argument("--keep", action="store_true",
@@ -44,7 +48,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    for name in ("events", "creators", "latency_seconds"):
+    for name in ("events", "creators", "latency_seconds", "scale"):
         value = getattr(args, name)
         if value is not None and value <= 0:
             print(f"livegate: error: --{name.replace('_', '-')} must be positive", file=sys.stderr)
@@ -61,7 +65,8 @@ def _bench(args: argparse.Namespace) -> int:
     from pipeline.bench.report import table
     from pipeline.bench.runner import Bench, Config
 
-    cfg = Config.make(args.quick, args.events, args.creators, args.latency_seconds, args.keep)
+    cfg = Config.make(args.quick, args.events, args.creators, args.latency_seconds, args.keep,
+                      args.scale)  # fmt: skip
 
     started = time.monotonic()
 

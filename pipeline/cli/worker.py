@@ -29,6 +29,7 @@ def _worker(args: argparse.Namespace) -> int:
     # Refused credentials stop the worker here, in one line, before Faust starts.
     security.preflight(settings)
     asyncio.run(kafka.ensure_topics(settings, kafka.worker_topics(settings)))
+    settings.data_dir.mkdir(parents=True, exist_ok=True)  # Faust makes only the last level
     from agents.app import create_app  # Faust is imported only by the worker
 
     app, _ = create_app(settings, policy)

@@ -18,7 +18,10 @@ def faust_options(settings: Settings) -> dict[str, Any]:
     return {
         "broker": f"kafka://{bootstrap}",
         "broker_credentials": kafka.faust_credentials(settings),  # None: PLAINTEXT
-        "store": "memory://",
+        # The store of the creator-state table (LIVEGATE_STORE); RocksDB's files, with the
+        # changelog offsets they hold, live under one directory per app id and web port.
+        "store": settings.store,
+        "datadir": str(settings.data_dir / f"{settings.app_id}-{settings.web_port}"),
         "autodiscover": False,
         "topic_partitions": settings.partitions,
         "topic_replication_factor": 1,

@@ -112,3 +112,20 @@ def test_secret_filter_masks_log_records():
     )  # fmt: skip
     assert not SecretFilter(s, drop_auth_noise=True).filter(noise)
     assert SecretFilter(s).filter(noise)
+
+
+def test_store_setting_and_its_faust_options(tmp_path):
+    from pipeline.engine.faustconfig import faust_options
+
+    s = Settings.from_env({"LIVEGATE_STORE": "rocksdb://", "LIVEGATE_DATA_DIR": str(tmp_path)})
+    assert s.store == "rocksdb://" and s.data_dir == tmp_path
+    options = faust_options(s)
+    assert options["store"] == "rocksdb://"
+    # One data directory per app id and web port: two workers on one host never share one.
+    assert options["datadir"] == str(tmp_path / f"{s.app_id}-{s.web_port}")
+    assert Settings.from_env({}).store == "memory://"
+
+
+def test_bad_store_names_the_variable():
+    with pytest.raises(SettingsError, match="LIVEGATE_STORE"):
+        Settings.from_env({"LIVEGATE_STORE": "redis://"})
