@@ -6,10 +6,10 @@ import logging
 from typing import Any
 
 import faust
-from faust.sensors.prometheus import setup_prometheus_sensors
 
 from agents import certs, commerce, expiries, live, reports, web
 from agents.runtime import Runtime, TableStates, aiokafka_producer, raw_topic
+from agents.sensor import setup_lean_prometheus_sensors
 from pipeline.adapters import kafka
 from pipeline.adapters.certstore import CertStore, connect
 from pipeline.adapters.logs import decision_logger
@@ -35,9 +35,10 @@ def state_table(app: faust.App, settings: Settings, name: str, store: str) -> fa
 
 def create_app(settings: Settings, policy: Policy) -> tuple[faust.App, Runtime]:
     app = faust.App(settings.app_id, **faust_options(settings))
-    # Faust's own sensor (consumer offsets, rebalances, send latency) and ours share the
-    # default registry, served at /metrics on the worker's web port.
-    setup_prometheus_sensors(app, pattern="/metrics", name_prefix="faust")
+    # Faust's own sensor (consumer offsets, rebalances, send latency), without its
+    # per-event work (agents/sensor.py), and ours share the default registry, served at
+    # /metrics on the worker's web port.
+    setup_lean_prometheus_sensors(app, pattern="/metrics")
     # The creator states in the store LIVEGATE_STORE names (a million creators need RocksDB);
     # the expiry schedule (pending checks of live streams only) stays in memory.
     states_table = state_table(app, settings, "creator-state", settings.store)

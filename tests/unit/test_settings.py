@@ -129,3 +129,9 @@ def test_store_setting_and_its_faust_options(tmp_path):
 def test_bad_store_names_the_variable():
     with pytest.raises(SettingsError, match="LIVEGATE_STORE"):
         Settings.from_env({"LIVEGATE_STORE": "redis://"})
+
+
+def test_event_loop_setting():
+    assert Settings.from_env({"LIVEGATE_EVENT_LOOP": "asyncio"}).event_loop == "asyncio"
+    with pytest.raises(SettingsError, match="LIVEGATE_EVENT_LOOP"):
+        Settings.from_env({"LIVEGATE_EVENT_LOOP": "trio"})
