@@ -87,7 +87,10 @@ def _runtime(
     expiries_topic = raw_topic(
         app, kafka.expiries_topic_name(settings), internal=True, partitions=settings.partitions
     )
-    return Runtime(settings, policy, processor, store, states, schedule, expiries_topic)
+    return Runtime(
+        settings, policy, processor, store, states, schedule, expiries_topic,
+        highwater=lambda tp: app.consumer.highwater(tp),
+    )  # fmt: skip
 
 
 def _follow_rebalances(app: faust.App, chain: ChainHeads) -> None:

@@ -102,13 +102,32 @@ class Runtime:
     states: TableStates
     schedule: ExpirySchedule
     expiries_topic: TopicT
+    # A partition's highwater (the consumer's, from its last fetch), None if not known.
+    highwater: Callable[[Any], int | None] = lambda tp: None
     batcher: Batcher[Item] = field(init=False)
+    # Records waiting at the broker behind the last batch (its partitions' lag).
+    waiting: int = 0
 
     def __post_init__(self) -> None:
         s = self.settings
+        within = s.batch_within_ms / 1000
         self.batcher = Batcher(
-            batch_handler(self), s.batch_max, 4 * s.batch_max, s.batch_within_ms / 1000
-        )
+            batch_handler(self), s.batch_max, 4 * s.batch_max, within,
+            linger_max_s=10 * within, behind=lambda: self.waiting > s.batch_max,
+        )  # fmt: skip
+
+    def note_lag(self, batch: list[Item]) -> None:
+        """How many records wait at the broker behind this batch's last ones."""
+        last: dict[Any, int] = {}
+        for _, event, _ in batch:
+            m = event.message
+            last[m.tp] = m.offset
+        waiting = 0
+        for tp, offset in last.items():
+            end = self.highwater(tp)
+            if end is not None:
+                waiting += max(0, end - offset - 1)
+        self.waiting = waiting
 
 
 def to_record(kind: str, event: EventT) -> Record:
@@ -144,6 +163,7 @@ def batch_agent(app: faust.App, rt: Runtime, topic: str | TopicT, kind: str) -> 
 
 def batch_handler(rt: Runtime) -> Callable[[list[Item]], Awaitable[None]]:
     async def handle(batch: list[Item]) -> None:
+        rt.note_lag(batch)
         records = [to_record(kind, event) for kind, event, _ in batch]
         if any(r.kind == "certs" for r in records):
             # Certification changes reach Redis before anything in the batch is decided.
