@@ -48,7 +48,7 @@ def create_app(settings: Settings, policy: Policy) -> tuple[faust.App, Runtime]:
     # recorded decision's policy_version can be found (engine/shadow.py, policyhistory.py).
     shadow_policy = shadow.install(settings, policy, runtime.processor)
     policyhistory.attach(app, settings, policy, shadow_policy)
-    _follow_rebalances(app, runtime.processor.chain)
+    _follow_rebalances(app, runtime.processor.chain, schedule_table, runtime.schedule)
     for module in AGENTS:
         module.attach(app, runtime)
     return app, runtime
@@ -93,7 +93,9 @@ def _runtime(
     )  # fmt: skip
 
 
-def _follow_rebalances(app: faust.App, chain: ChainHeads) -> None:
+def _follow_rebalances(
+    app: faust.App, chain: ChainHeads, schedule_table: faust.Table, schedule: ExpirySchedule
+) -> None:
     @app.on_partitions_revoked.connect
     async def _revoked(app: faust.App, revoked: Any, **kwargs: Any) -> None:
         chain.forget()
@@ -101,3 +103,14 @@ def _follow_rebalances(app: faust.App, chain: ChainHeads) -> None:
     @app.on_partitions_assigned.connect
     async def _assigned(app: faust.App, assigned: Any, **kwargs: Any) -> None:
         chain.forget()
+        schedule.forget()  # entries of the new partitions come from their changelog
+
+    # Recovery writes restored entries to the table after the assignment: scan again then.
+    schedule_table.on_recover(_rescan(schedule))
+
+
+def _rescan(schedule: ExpirySchedule) -> Any:
+    async def rescan() -> None:
+        schedule.forget()
+
+    return rescan

@@ -17,6 +17,7 @@ import msgspec
 
 from pipeline.domain.expiries import Expiry
 
+_NEVER = 1 << 62
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder(list[Expiry]).decode
 
@@ -36,8 +37,13 @@ def expiry_event(creator_id: str, e: Expiry) -> tuple[str, bytes]:
 
 
 class ExpirySchedule:
+    """The timer asks `due` twice a second; it scans the table only once something can be
+    due: `next_ms` is a time before which nothing is (0: unknown, after a restore or a
+    rebalance brought entries in that `add` never saw, see `forget`)."""
+
     def __init__(self, table: Table) -> None:
         self.table = table
+        self.next_ms = 0
 
     def add(self, key: bytes, expiries: Iterable[Expiry]) -> None:
         raw = self.table.data.get(key)
@@ -45,11 +51,24 @@ class ExpirySchedule:
         merged = current | set(expiries)
         if merged != current:
             self.table[key] = _encode(sorted(merged, key=lambda e: e.at_ms))
+            self.next_ms = min(self.next_ms, min(e.at_ms for e in merged))
+
+    def forget(self) -> None:
+        """Entries may have come in from elsewhere (changelog recovery): scan next time."""
+        self.next_ms = 0
 
     def due(self, now_ms: int) -> list[tuple[bytes, Expiry]]:
+        if now_ms < self.next_ms:
+            return []
         out = []
+        earliest = _NEVER
         for key, raw in list(self.table.data.items()):
-            out.extend((key, e) for e in _decode(raw) if e.at_ms <= now_ms)
+            for e in _decode(raw):
+                earliest = min(earliest, e.at_ms)
+                if e.at_ms <= now_ms:
+                    out.append((key, e))
+        # Due entries stay until `done` removes them, so an emission that failed is retried.
+        self.next_ms = earliest
         return out
 
     def done(self, key: bytes, emitted: Iterable[Expiry]) -> None:
