@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: dev test lint check-deploy unit integration faults bench fmt stack-up stack-down clean
+.PHONY: dev test lint check-deploy unit integration faults bench bench-engine fmt stack-up stack-down clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -60,6 +60,10 @@ faults: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/livegate bench
+
+## bench-engine: the processor's own CPU per event, driven with fakes (no broker, no Redis)
+bench-engine: $(STAMP)
+	$(BIN)/livegate bench-engine
 
 stack-up: $(STAMP)
 	$(BIN)/livegate stack up

@@ -48,7 +48,7 @@ def create_app(settings: Settings, policy: Policy) -> tuple[faust.App, Runtime]:
     # recorded decision's policy_version can be found (engine/shadow.py, policyhistory.py).
     shadow_policy = shadow.install(settings, policy, runtime.processor)
     policyhistory.attach(app, settings, policy, shadow_policy)
-    _follow_rebalances(app, runtime.processor.chain, schedule_table, runtime.schedule)
+    _follow_rebalances(app, runtime, schedule_table)
     for module in AGENTS:
         module.attach(app, runtime)
     return app, runtime
@@ -75,13 +75,15 @@ def _runtime(
             await producer.client.add_topic(topic)
             await producer.partitions_for(topic)
 
-    schedule = ExpirySchedule(schedule_table)
+    schedule = ExpirySchedule(TableStates(schedule_table, lambda: aiokafka_producer(app)),
+                              settings.partitions)  # fmt: skip
     sender: Send = send
     processor = Processor(
         settings, policy, CertCache(store), states, sender,
         ChainHeads(settings, settings.topics.decisions),
         lambda topic: app.consumer.topic_partitions(topic),  # the consumer exists only later
         schedule, session_timeout_s=SESSION_TIMEOUT_S, prepare=track_changelogs,
+        fence=lambda: None if app.rebalancing else app.consumer_generation_id,
     )  # fmt: skip
     processor.hooks.append(decision_logger())  # decision log lines (adapters/logs.py)
     expiries_topic = raw_topic(
@@ -93,9 +95,17 @@ def _runtime(
     )  # fmt: skip
 
 
-def _follow_rebalances(
-    app: faust.App, chain: ChainHeads, schedule_table: faust.Table, schedule: ExpirySchedule
-) -> None:
+def _follow_rebalances(app: faust.App, rt: Runtime, schedule_table: faust.Table) -> None:
+    chain = rt.processor.chain
+    owned: set[int] = set()
+
+    # The expiry timer scans the schedule only when something can be due: entries restored
+    # from the changelog (recovery, after an assignment) make it scan again.
+    async def rescan() -> None:
+        rt.schedule.rescan()
+
+    schedule_table.on_recover(rescan)
+
     @app.on_partitions_revoked.connect
     async def _revoked(app: faust.App, revoked: Any, **kwargs: Any) -> None:
         chain.forget()
@@ -103,14 +113,13 @@ def _follow_rebalances(
     @app.on_partitions_assigned.connect
     async def _assigned(app: faust.App, assigned: Any, **kwargs: Any) -> None:
         chain.forget()
-        schedule.forget()  # entries of the new partitions come from their changelog
-
-    # Recovery writes restored entries to the table after the assignment: scan again then.
-    schedule_table.on_recover(_rescan(schedule))
-
-
-def _rescan(schedule: ExpirySchedule) -> Any:
-    async def rescan() -> None:
-        schedule.forget()
-
-    return rescan
+        rt.schedule.rescan()
+        # Forget the creators of partitions this worker lost (the memory store keeps keys
+        # written live): their expiry checks and state now belong to the new owner.
+        now = {tp.partition for tp in assigned}
+        lost = owned - now
+        if lost:
+            dropped = rt.states.forget(lost) + rt.schedule.store.forget(lost)
+            log.info("forgot %d keys of lost partitions %s", dropped, sorted(lost))
+        owned.clear()
+        owned.update(now)

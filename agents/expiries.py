@@ -34,7 +34,9 @@ def attach(app: faust.App, rt: Runtime) -> None:
             log.error("producing expiry checks failed (%r); retrying", exc)
             return
         try:
+            cleared = []
             for key, expiry in due:
-                rt.schedule.done(key, [expiry])
+                cleared.extend(await rt.schedule.done(key, [expiry]))
+            await asyncio.gather(*cleared)
         except Exception as exc:  # the checks are emitted again next tick
             log.error("clearing emitted expiry checks failed (%r)", exc)

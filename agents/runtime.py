@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +56,9 @@ class TableStates:
         self.producer = producer
         self.topic = table.changelog_topic.get_topic_name()
         self.rocks: RocksStore | None = self.data if isinstance(self.data, RocksStore) else None
+        # Keys written here, by partition: Faust forgets a lost partition's keys only when
+        # it restored them, so the ones written live are forgotten here (`forget`).
+        self.written: dict[int, set[bytes]] = {}
 
     def get(self, key: bytes) -> bytes | None:
         if self.rocks is None:
@@ -69,17 +72,39 @@ class TableStates:
                 return found
         return None
 
-    async def set(self, key: bytes, value: bytes, partition: int) -> None:
+    async def set(self, key: bytes, value: bytes | None, partition: int) -> Awaitable[Any]:
+        """Write (None: delete) the key; returns the changelog record's delivery."""
         rocks = self.rocks
         if rocks is None:
-            self.data[key] = value
-            await self.producer().send(self.topic, value, key=key, partition=partition)
-            return
+            if value is None:
+                self.data.pop(key, None)
+            else:
+                self.data[key] = value
+            self.written.setdefault(partition, set()).add(key)
+            return await self.producer().send(self.topic, value, key=key, partition=partition)
         db = rocks._dbs.get(partition)
         if db is not None:  # None: revoked meanwhile; its new owner restores the changelog
-            db.put(key, value)
+            if value is None:
+                db.delete(key)
+            else:
+                db.put(key, value)
         delivered = await self.producer().send(self.topic, value, key=key, partition=partition)
         delivered.add_done_callback(functools.partial(_persist_offset, rocks, partition))
+        return delivered
+
+    def forget(self, partitions: Iterable[int]) -> int:
+        """Drop the keys of partitions this worker lost; returns how many.
+
+        RocksDB: nothing to drop. Faust closes a lost partition's database (its keys are no
+        longer read), and when the partition comes back it reads the changelog from the
+        offset the database holds, so what its other owner wrote meanwhile is applied.
+        """
+        dropped = 0
+        for partition in partitions:
+            for key in self.written.pop(partition, ()):
+                if self.data.pop(key, None) is not None:
+                    dropped += 1
+        return dropped
 
 
 def _persist_offset(rocks: RocksStore, partition: int, delivered: asyncio.Future[Any]) -> None:
@@ -133,7 +158,7 @@ class Runtime:
 def to_record(kind: str, event: EventT) -> Record:
     m = event.message
     ts = int(m.timestamp * 1000)
-    return Record(m.topic, m.partition, m.offset, m.key, m.value, ts, kind)
+    return Record(m.topic, m.partition, m.offset, m.key, m.value, ts, kind, m.generation_id or 0)
 
 
 def raw_topic(app: faust.App, name: str, **kwargs: Any) -> TopicT:

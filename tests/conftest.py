@@ -20,11 +20,14 @@ from pipeline.adapters.settings import Settings
 from pipeline.ops.stack import LocalStack
 
 ROOT = Path(__file__).resolve().parent.parent
+# The tests' own stack; LIVEGATE_TEST_* move it (two checkouts testing side by side).
 TEST_STACK_ENV = {
-    "LIVEGATE_STACK_DIR": str(ROOT / ".livegate" / "test-stack"),
-    "LIVEGATE_KAFKA_PORT": "19092",
-    "LIVEGATE_KAFKA_CONTROLLER_PORT": "19093",
-    "LIVEGATE_REDIS_PORT": "16379",
+    "LIVEGATE_STACK_DIR": os.environ.get(
+        "LIVEGATE_TEST_STACK_DIR", str(ROOT / ".livegate" / "test-stack")
+    ),
+    "LIVEGATE_KAFKA_PORT": os.environ.get("LIVEGATE_TEST_KAFKA_PORT", "19092"),
+    "LIVEGATE_KAFKA_CONTROLLER_PORT": os.environ.get("LIVEGATE_TEST_CONTROLLER_PORT", "19093"),
+    "LIVEGATE_REDIS_PORT": os.environ.get("LIVEGATE_TEST_REDIS_PORT", "16379"),
 }
 
 

@@ -12,17 +12,19 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-import msgspec
 import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
 
 from pipeline.adapters import metrics
 from pipeline.adapters.settings import Settings
 from pipeline.domain.certifications import (
+    Certification,
     CertSnapshot,
     apply_change,
     decode_certification,
     encode_certification,
 )
+from pipeline.domain.errors import LiveGateError
 from pipeline.domain.events import CertificationGranted, CertificationRevoked
 
 log = logging.getLogger(__name__)
@@ -40,10 +42,23 @@ return 1
 
 
 @dataclass(frozen=True)
+class Unreadable:
+    """A creator whose stored certification value LiveGate cannot read (CONTRACT v2 §3): not
+    JSON, an unknown status, a key that is not a hash. Their events are dead letters
+    (`bad_certification`) until the value is fixed; nobody else is held up."""
+
+    key: str
+    detail: str
+
+
+Entry = CertSnapshot | Unreadable
+
+
+@dataclass(frozen=True)
 class Lookup:
     epoch: int
     loaded: bool
-    snapshots: dict[str, CertSnapshot]
+    snapshots: dict[str, Entry]
 
 
 def connect(settings: Settings, **options: object) -> aioredis.Redis:
@@ -57,14 +72,27 @@ def connect(settings: Settings, **options: object) -> aioredis.Redis:
 
 
 def parse_hash(raw: dict[bytes, bytes], creator_id: str = "?") -> CertSnapshot:
+    """The creator's hash as a snapshot; raises LiveGateError naming what is unreadable."""
     snapshot: CertSnapshot = {}
     for field, value in raw.items():
-        domain = field.decode()
+        domain = field.decode("utf-8", "backslashreplace")
         try:
             snapshot[domain] = decode_certification(value)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            log.error("unreadable certification %s/%s in Redis: %s", creator_id, domain, exc)
+        except LiveGateError as exc:
+            raise LiveGateError(f"field {domain!r}: {exc}") from None
     return snapshot
+
+
+def parse_entry(key: str, reply: object, creator_id: str) -> Entry:
+    """One creator's reply in a lookup: a snapshot, or what makes it unreadable."""
+    if isinstance(reply, ResponseError):  # e.g. WRONGTYPE: the key is not a hash
+        return Unreadable(key, f"the key is not a hash ({reply})")
+    if not isinstance(reply, dict):
+        return Unreadable(key, f"unexpected reply {type(reply).__name__}")
+    try:
+        return parse_hash(reply, creator_id)
+    except LiveGateError as exc:
+        return Unreadable(key, str(exc))
 
 
 class CertStore:
@@ -95,13 +123,14 @@ class CertStore:
         pipe.exists(self.loaded_key)
         for creator in names:
             pipe.hgetall(self.key(creator))
-        replies = await pipe.execute()
+        # A bad key fails its own command, not the trip: every reply comes back.
+        replies = await pipe.execute(raise_on_error=False)
         self._trip()
-        snaps = {c: parse_hash(r, c) for c, r in zip(names, replies[2:], strict=True)}
+        for reply in replies[:2]:
+            if isinstance(reply, Exception):  # the epoch or loaded key itself is unusable
+                raise reply
+        snaps = {c: parse_entry(self.key(c), r, c) for c, r in zip(names, replies[2:], strict=True)}
         return Lookup(int(replies[0] or 0), bool(replies[1]), snaps)
-
-    async def is_loaded(self) -> bool:
-        return bool(await self.client.exists(self.loaded_key))
 
     async def mark_loaded(self, at_ms: int) -> None:
         await self.client.set(self.loaded_key, str(at_ms))
@@ -127,8 +156,13 @@ class CertStore:
             current = await self._read([changes[i] for i in wave])
             writes = []
             for i, raw in zip(wave, current, strict=True):
-                stored = decode_certification(raw) if raw else None
-                new = apply_change(stored, changes[i])
+                if isinstance(raw, ResponseError):
+                    # Not a hash: nothing can be written there; the change's own event is
+                    # a `bad_certification` dead letter when it is decided.
+                    log.error("cannot apply %s: %s is not a hash (%s)", changes[i].event_id,
+                              self.key(changes[i].creator_id), raw)  # fmt: skip
+                    continue
+                new = apply_change(self._stored(raw, changes[i]), changes[i])
                 if new is not None:
                     writes.append((i, raw or b"", encode_certification(new)))
             retry = await self._write(changes, writes)
@@ -137,12 +171,22 @@ class CertStore:
             pending = sorted(retry | set(later))
         return applied
 
-    async def _read(self, changes: Sequence[CertChange]) -> list[bytes | None]:
+    def _stored(self, raw: bytes | None, change: CertChange) -> Certification | None:
+        if not raw:
+            return None
+        try:
+            return decode_certification(raw)
+        except LiveGateError as exc:  # an unreadable value: the change replaces it
+            log.error("replacing unreadable certification %s/%s: %s",
+                      change.creator_id, change.domain, exc)  # fmt: skip
+            return None
+
+    async def _read(self, changes: Sequence[CertChange]) -> list[bytes | ResponseError | None]:
         pipe = self.client.pipeline(transaction=False)
         for change in changes:
             pipe.hget(self.key(change.creator_id), change.domain)
         self._trip()
-        return list(await pipe.execute())
+        return list(await pipe.execute(raise_on_error=False))
 
     async def _write(
         self, changes: Sequence[CertChange], writes: list[tuple[int, bytes, bytes]]

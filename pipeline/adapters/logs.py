@@ -104,11 +104,6 @@ def logging_config(log_format: str, loglevel: str = "warning") -> dict[str, Any]
     }
 
 
-def setup_logging(log_format: str, loglevel: str = "warning") -> None:
-    """Apply the configuration now (for processes that are not Faust workers)."""
-    logging.config.dictConfig(logging_config(log_format, loglevel))
-
-
 def decision_logger(logger: logging.Logger | None = None) -> Any:
     """A processor hook (`Processor.hooks`) that logs every decision; it sends nothing."""
     log = logger or logging.getLogger(DECISIONS)

@@ -49,5 +49,11 @@ BATCH_SIZE = Histogram(
     "livegate_batch_size", "Records per processed batch",
     buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500),
 )  # fmt: skip
+FENCED = Counter(
+    "livegate_fenced_records_total",
+    "Records dropped unacked because the worker's assignment changed while they were in "
+    "flight (they are decided by the partition's owner)",
+    ["stage"],
+)
 HELD = Counter("livegate_actions_held_total", "Actions held by the circuit breaker")
 BREAKER_OPEN = Gauge("livegate_breaker_open", "1 while the enforcement circuit breaker holds")

@@ -14,3 +14,6 @@ class Record:
     value: bytes | None
     timestamp_ms: int
     kind: str = ""  # an input topic's kind (live, commerce, reports, certs, expiries)
+    # The consumer group generation the record was fetched in: a record of an older
+    # generation than the worker's current one may belong to another worker by now.
+    generation: int = 0

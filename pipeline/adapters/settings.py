@@ -40,10 +40,17 @@ class SettingsError(LiveGateError):
 
 
 class Secret(str):
-    """A string that never prints itself (repr, str in f-strings of containers, logs)."""
+    """A string that never prints itself: repr, str(), f-strings and format() all mask it;
+    `reveal()` is the one way to the value (and str methods such as encode() see it)."""
 
     def __repr__(self) -> str:
         return "Secret('***')"
+
+    def __str__(self) -> str:
+        return "***"
+
+    def __format__(self, spec: str) -> str:
+        return format("***", spec)
 
     def reveal(self) -> str:
         return str.__str__(self)

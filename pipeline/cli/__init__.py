@@ -10,6 +10,18 @@ from collections.abc import Callable, Sequence
 from pipeline.domain.errors import LiveGateError
 
 Handler = Callable[[argparse.Namespace], int]
+# The command modules of pipeline/cli beside stack and certs, one a line.
+COMMANDS = (
+    "worker",
+    "simulate",
+    "tail",
+    "dev",
+    "replay",
+    "bench",
+    "benchengine",
+    "breaker",
+    "topics",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,7 +43,7 @@ def _optional_modules() -> list[object]:
     import importlib
 
     found = []
-    for name in ("worker", "simulate", "tail", "dev", "replay", "bench", "breaker", "topics"):
+    for name in COMMANDS:
         try:
             found.append(importlib.import_module(f"pipeline.cli.{name}"))
         except ModuleNotFoundError as exc:

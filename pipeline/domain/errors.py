@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-# The dead-letter codes of CONTRACT §6 that decoding can produce (wrong_partition is
-# detected by the worker, not here, but it is listed so there is one vocabulary).
+# The dead-letter codes: CONTRACT §6 (v1 and v2), and `decision_failed`, LiveGate's own for
+# a record whose decision raised an unexpected error (README "Contract additions"). One
+# vocabulary, whoever detects it: decoding, the worker, the engine.
 DLQ_CODES = frozenset(
-    {"invalid_json", "schema", "unknown_type", "key_mismatch", "wrong_partition", "too_large"}
-)
+    {
+        "invalid_json", "schema", "unknown_type", "key_mismatch", "wrong_partition",
+        "too_large", "bad_certification", "ts_out_of_range", "unknown_reference",
+        "decision_failed",
+    }
+)  # fmt: skip
 
 
 class LiveGateError(Exception):

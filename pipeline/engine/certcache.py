@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from pipeline.adapters import metrics
-from pipeline.adapters.certstore import CertStore
+from pipeline.adapters.certstore import CertStore, Entry, Unreadable
 from pipeline.domain.certifications import CertSnapshot
 from pipeline.domain.errors import LiveGateError
 
@@ -28,18 +28,19 @@ class CertCache:
         self.epoch: int | None = None
         self.entries: dict[str, CertSnapshot] = {}
 
-    @property
-    def round_trips(self) -> int:
-        return self.store.round_trips
-
-    async def get_many(self, creators: Collection[str]) -> dict[str, CertSnapshot]:
+    async def get_many(self, creators: Collection[str]) -> dict[str, Entry]:
         """The creators' certifications, coherent with the epoch read in the same trip.
 
+        At most two round trips: the uncached creators, and, when the epoch has moved
+        since the cache was filled, all of them again in one trip (coherent with that
+        trip's epoch whatever moves after; re-reading only the others could chase an
+        epoch that moves between every two trips for ever, as a bulk import does).
         Batches of several agents look up concurrently: the result is built from this
         call's own reads and what was cached when it started, never from the shared dict
         after an await, so another call dropping the cache cannot take entries away.
+        Unreadable entries are returned, never cached.
         """
-        found: dict[str, CertSnapshot] = {}
+        found: dict[str, Entry] = {}
         wanted: list[str] = []
         for c in creators:
             cached = self.entries.get(c)
@@ -48,28 +49,25 @@ class CertCache:
             else:
                 found[c] = cached
         seen_epoch = self.epoch
-        read = 0  # creators read from Redis: a cached entry dropped by an epoch move is a miss
-        while True:
-            lookup = await self.store.lookup(wanted)
-            read += len(wanted)
-            if not lookup.loaded:
-                raise TableNotLoaded("certification table not loaded (cert-loaded key missing)")
-            if lookup.epoch == seen_epoch:
-                found.update(lookup.snapshots)
-                break
-            # The table changed since what we hold was read: only this trip's reads count.
-            seen_epoch = lookup.epoch
-            found = dict(lookup.snapshots)
-            wanted = [c for c in creators if c not in found]
-            if not wanted:
-                break
+        lookup = await self.store.lookup(wanted)
+        read = len(wanted)
+        if lookup.loaded and lookup.epoch != seen_epoch and found:
+            # The table changed since the cached entries were read: read everyone again.
+            lookup = await self.store.lookup(list(creators))
+            read += len(creators)
+            found = {}
+        if not lookup.loaded:
+            raise TableNotLoaded("certification table not loaded (cert-loaded key missing)")
+        found.update(lookup.snapshots)
         misses = min(read, len(creators))
         metrics.CACHE.labels("hit").inc(len(creators) - misses)
         metrics.CACHE.labels("miss").inc(misses)
-        if seen_epoch != self.epoch:
+        if lookup.epoch != self.epoch:
             self.entries.clear()
-            self.epoch = seen_epoch
+            self.epoch = lookup.epoch
         if len(self.entries) + len(found) > self.max_entries:
             self.entries.clear()
-        self.entries.update(found)
+        self.entries.update(
+            (c, entry) for c, entry in lookup.snapshots.items() if not isinstance(entry, Unreadable)
+        )
         return found

@@ -10,10 +10,11 @@ check emitted twice (by two workers during a rebalance, or after a crash) is dec
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from typing import Any, Protocol
 
 import msgspec
+from aiokafka.partitioner import murmur2
 
 from pipeline.domain.expiries import Expiry
 
@@ -22,11 +23,12 @@ _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder(list[Expiry]).decode
 
 
-class Table(Protocol):
+class Writer(Protocol):
+    """The schedule table's changelogged store (agents/runtime.py TableStates)."""
+
     data: Any
 
-    def __setitem__(self, key: bytes, value: bytes) -> None: ...
-    def __delitem__(self, key: bytes) -> None: ...
+    async def set(self, key: bytes, value: bytes | None, partition: int) -> Awaitable[Any]: ...
 
 
 def expiry_event(creator_id: str, e: Expiry) -> tuple[str, bytes]:
@@ -37,32 +39,44 @@ def expiry_event(creator_id: str, e: Expiry) -> tuple[str, bytes]:
 
 
 class ExpirySchedule:
-    """The timer asks `due` twice a second; it scans the table only once something can be
-    due: `next_ms` is a time before which nothing is (0: unknown, after a restore or a
-    rebalance brought entries in that `add` never saw, see `forget`)."""
+    """creator -> pending checks. Writes go through the changelogged store and return their
+    deliveries, so a batch is acked only once its checks are durable (processor.py).
 
-    def __init__(self, table: Table) -> None:
-        self.table = table
+    The timer asks `due` twice a second; the table is scanned only once something can be
+    due: `next_ms` is a time before which nothing is (0: unknown, after a restore or a
+    rebalance brought entries in that `add` never saw, see `rescan`).
+    """
+
+    def __init__(self, store: Writer, partitions: int) -> None:
+        self.store = store
+        self.partitions = partitions
         self.next_ms = 0
 
-    def add(self, key: bytes, expiries: Iterable[Expiry]) -> None:
-        raw = self.table.data.get(key)
-        current = set(_decode(raw)) if raw else set()
-        merged = current | set(expiries)
-        if merged != current:
-            self.table[key] = _encode(sorted(merged, key=lambda e: e.at_ms))
-            self.next_ms = min(self.next_ms, min(e.at_ms for e in merged))
-
-    def forget(self) -> None:
+    def rescan(self) -> None:
         """Entries may have come in from elsewhere (changelog recovery): scan next time."""
         self.next_ms = 0
+
+    def partition_of(self, key: bytes) -> int:
+        # The input topics' partitioner (murmur2): a creator's checks live in the changelog
+        # partition of the input partition its events come from.
+        return (murmur2(key) & 0x7FFFFFFF) % self.partitions
+
+    async def add(self, key: bytes, expiries: Iterable[Expiry]) -> list[Awaitable[Any]]:
+        raw = self.store.data.get(key)
+        current = set(_decode(raw)) if raw else set()
+        merged = current | set(expiries)
+        if merged == current:
+            return []
+        value = _encode(sorted(merged, key=lambda e: e.at_ms))
+        self.next_ms = min(self.next_ms, min(e.at_ms for e in merged))
+        return [await self.store.set(key, value, self.partition_of(key))]
 
     def due(self, now_ms: int) -> list[tuple[bytes, Expiry]]:
         if now_ms < self.next_ms:
             return []
         out = []
         earliest = _NEVER
-        for key, raw in list(self.table.data.items()):
+        for key, raw in list(self.store.data.items()):
             for e in _decode(raw):
                 earliest = min(earliest, e.at_ms)
                 if e.at_ms <= now_ms:
@@ -71,12 +85,11 @@ class ExpirySchedule:
         self.next_ms = earliest
         return out
 
-    def done(self, key: bytes, emitted: Iterable[Expiry]) -> None:
-        raw = self.table.data.get(key)
+    async def done(self, key: bytes, emitted: Iterable[Expiry]) -> list[Awaitable[Any]]:
+        raw = self.store.data.get(key)
         if not raw:
-            return
-        left = [e for e in _decode(raw) if e not in set(emitted)]
-        if left:
-            self.table[key] = _encode(left)
-        else:
-            del self.table[key]
+            return []
+        sent = set(emitted)
+        left = [e for e in _decode(raw) if e not in sent]
+        value = _encode(left) if left else None
+        return [await self.store.set(key, value, self.partition_of(key))]

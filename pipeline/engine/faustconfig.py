@@ -37,6 +37,10 @@ def faust_options(settings: Settings) -> dict[str, Any]:
         "stream_recovery_delay": 0.0,
         "stream_buffer_maxsize": 8192,
         "stream_ack_exceptions": False,
+        # A revocation must not wait for in-flight batches: one waiting for Redis would
+        # hold the rebalance until this worker is evicted, and then decide for partitions
+        # it lost. The processor fences such batches by generation instead (processor.py).
+        "stream_wait_empty": False,
         "table_standby_replicas": 0,
         "web_port": settings.web_port,
         "web_host": settings.web_host,

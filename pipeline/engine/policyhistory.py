@@ -17,6 +17,7 @@ from typing import Any
 
 from pipeline.adapters import kafka
 from pipeline.adapters.kafka import read_topic
+from pipeline.adapters.retry import retry
 from pipeline.adapters.settings import Settings
 from pipeline.domain.errors import LiveGateError
 from pipeline.domain.policy import Policy, load_policy, policy_version
@@ -54,18 +55,13 @@ async def publish(settings: Settings, texts: dict[str, str]) -> None:
 
 
 async def publish_until_done(settings: Settings, texts: dict[str, str]) -> None:
-    delay = 0.2
-    while True:
-        try:
-            await publish(settings, texts)
-            log.info("published policies %s to %s", ", ".join(texts), settings.topics.policies)
-            return
-        except Exception as exc:  # the broker may still be starting: retry, never give up
-            log.error(
-                "publishing policies to %s failed (%r); retrying", settings.topics.policies, exc
-            )
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+    def report(exc: BaseException) -> None:
+        log.error("publishing policies to %s failed (%r); retrying", settings.topics.policies, exc)
+
+    # The broker may still be starting: retry, never give up.
+    await retry(lambda: publish(settings, texts), on=(Exception,), report=report,
+                first_delay=0.2, max_delay=5.0)  # fmt: skip
+    log.info("published policies %s to %s", ", ".join(texts), settings.topics.policies)
 
 
 def attach(app: Any, settings: Settings, active: Policy, shadow: Policy | None = None) -> None:

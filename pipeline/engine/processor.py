@@ -1,17 +1,19 @@
 """The batch processor: decode, look up, decide, emit; the I/O around the pure domain.
 
-Agents hand it batches of raw records. For a batch it:
+Agents hand it batches of raw records (with an `ack` to call). For a batch it:
 1. decodes every record; a record that cannot be decided becomes a dead letter;
 2. reads the certifications of the batch's creators (one Redis round trip, cache + epoch);
    while Redis is down or the table is not loaded, it waits and retries: late, never wrong;
 3. decides each event in order with the pure `decide()`, appends the decision (hash-chained
-   per partition) and its actions to the producer;
-4. waits until every record of the batch is acknowledged by the broker, and only then
-   writes the new creator states to the Faust table (changelogged): a state that says
-   "decided" never exists without its decision in the log;
-5. returns, and the agent's `take_events` acks the batch; Faust flushes the producer
-   before it commits offsets. A crash anywhere redelivers the batch: at-least-once, and
-   the decided-event-id set makes the re-run produce nothing new.
+   per partition) and its actions to the producer (under a lock: one order for the chain
+   and the states; the next batch is decided while this one's records are in flight);
+4. in the background, once every record of the batch is acknowledged by the broker (and
+   the batch before it is complete), writes the new creator states to the table
+   (changelogged), schedules expiry checks, and only then calls `ack`: a state that says
+   "decided" never exists without its decision in the log, and no offset is committed for
+   a batch whose records are not in the log. A crash anywhere redelivers the batch:
+   at-least-once, and the decided-event-id set makes the re-run produce nothing new.
+Anything unexpected stops the worker without acking (`fatal`), never a silent skip.
 """
 
 from __future__ import annotations
@@ -32,11 +34,14 @@ from aiokafka.partitioner import murmur2
 from redis.exceptions import RedisError
 
 from pipeline.adapters import metrics
+from pipeline.adapters.certstore import Entry, Unreadable
 from pipeline.adapters.records import Record
+from pipeline.adapters.retry import retry
 from pipeline.adapters.settings import Settings
 from pipeline.adapters.times import now_ms
 from pipeline.domain.actions import encode_action, is_enforcing
 from pipeline.domain.audit import DecisionRecord, Source, decision_id, seal
+from pipeline.domain.certifications import CertSnapshot
 from pipeline.domain.decide import Decision, decide
 from pipeline.domain.errors import InvalidEvent
 from pipeline.domain.events import Event, decode_event, event_to_builtins, event_type
@@ -66,8 +71,11 @@ Send = Callable[[str, bytes | None, bytes, int | None], Awaitable[Awaitable[Any]
 
 
 class StateStore(Protocol):
+    """A changelogged table: `set` writes it and returns the changelog record's delivery,
+    which must succeed before anything that depends on the write is acked."""
+
     def get(self, key: bytes) -> bytes | None: ...
-    async def set(self, key: bytes, value: bytes, partition: int) -> None: ...
+    async def set(self, key: bytes, value: bytes, partition: int) -> Awaitable[Any]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,13 +85,14 @@ class Decided:
     states: dict[bytes, CreatorState]
     partitions: dict[bytes, int]
     expiries: dict[bytes, list[Expiry]]
+    records: Sequence[Record]
 
 
 class DecisionHook(Protocol):
     """Called for every decision made (expiry scheduling, shadow mode)."""
 
     def __call__(
-        self, event: Event, decision: Decision, certs: Any, record: Record
+        self, event: Event, decision: Decision, snapshot: CertSnapshot, record: Record
     ) -> list[tuple[str, bytes | None, bytes, int | None]]: ...
 
 
@@ -96,15 +105,16 @@ def fatal(message: str, exc: BaseException) -> None:
 
 class Processor:
     def __init__(
-        self, settings: Settings, policy: Policy, certs: CertCache, states: StateStore,
+        self, settings: Settings, policy: Policy, cert_cache: CertCache, states: StateStore,
         send: Send, chain: ChainHeads, partitions_of: Callable[[str], int | None],
         schedule: ExpirySchedule, session_timeout_s: float = 10.0, max_in_flight: int = 256,
         clock: Callable[[], int] = now_ms,
         prepare: Callable[[], Awaitable[None]] | None = None,
+        fence: Callable[[], int | None] = lambda: 0,
     ) -> None:  # fmt: skip
-        self.s = settings
+        self.settings = settings
         self.policy = policy
-        self.certs = certs
+        self.cert_cache = cert_cache
         self.states = states
         self.send = send
         self.chain = chain
@@ -115,6 +125,11 @@ class Processor:
         # `ready` is set once it has run, and nothing is decided or emitted before.
         self._prepare = prepare
         self.ready = asyncio.Event()
+        # The consumer generation this worker's partitions belong to (None while a
+        # rebalance is under way): a batch fetched in another one is not this worker's to
+        # decide or write any more. It is dropped unacked and redelivered to the owner.
+        self.fence = fence
+        self.generation: int | None = None
         self.watch = FreezeWatch(limit_s=session_timeout_s)
         # Pipelining: decided states not yet in the table, the completion of the last
         # batch decided, and a bound on batches in flight (backpressure on the agents).
@@ -139,7 +154,7 @@ class Processor:
         for r in records:
             try:
                 value = r.value or b""
-                event = decode_event(r.kind, r.key, value, max_bytes=self.s.max_record_bytes)
+                event = decode_event(r.kind, r.key, value, max_bytes=self.settings.max_record_bytes)
                 self._check_partition(r)
             except InvalidEvent as exc:
                 dead.append((r.key, self._dead(exc.error, exc.detail, r, now), exc.error))
@@ -168,55 +183,56 @@ class Processor:
     def _dead(self, error: str, detail: str, r: Record, now: int) -> bytes:
         return dead_letter(
             error, detail, r.topic, r.partition, r.offset, r.key, r.value, now,
-            self.s.max_record_bytes,
+            self.settings.max_record_bytes,
         )  # fmt: skip
 
     # ---- 2. look up -----------------------------------------------------------------------
-    async def lookup(self, creators: set[str]) -> dict[str, Any]:
-        delay = 0.05
-        while True:
-            started = time.perf_counter()
-            try:
-                found = await self.certs.get_many(creators)
-                metrics.REDIS_LATENCY.observe(time.perf_counter() - started)
-                return found
-            except TableNotLoaded as exc:
+    async def lookup(self, creators: set[str]) -> dict[str, Entry]:
+        def report(exc: BaseException) -> None:
+            if isinstance(exc, TableNotLoaded):
                 metrics.REDIS_ERRORS.labels("not_loaded").inc()
                 self._warn(f"{exc}: deciding nothing, holding the batch until it is loaded")
-            except (RedisError, OSError) as exc:
+            else:
                 metrics.REDIS_ERRORS.labels("unavailable").inc()
                 self._warn(f"Redis unavailable ({exc}): holding the batch, retrying")
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
+
+        async def read() -> dict[str, Entry]:
+            started = time.perf_counter()
+            found = await self.cert_cache.get_many(creators)
+            metrics.REDIS_LATENCY.observe(time.perf_counter() - started)
+            return found
+
+        return await retry(read, on=(TableNotLoaded, RedisError, OSError), report=report)
 
     async def apply_cert_changes(self, records: Sequence[Record]) -> None:
         """Write the batch's certification changes to Redis before deciding them."""
         good, _ = self.decode([r for r in records if r.kind == "certs"])
         changes = [e for _, e in good]
-        delay = 0.05
-        while changes:
-            try:
-                applied = await self.certs.store.apply(changes)  # type: ignore[arg-type]
-            except (RedisError, OSError) as exc:
-                metrics.REDIS_ERRORS.labels("unavailable").inc()
-                log.error("Redis unavailable applying certification changes (%s); retrying", exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
-                continue
-            for changed in applied:
-                metrics.CERT_CHANGES.labels("applied" if changed else "ignored").inc()
+        if not changes:
             return
 
+        def report(exc: BaseException) -> None:
+            metrics.REDIS_ERRORS.labels("unavailable").inc()
+            log.error("Redis unavailable applying certification changes (%s); retrying", exc)
+
+        store = self.cert_cache.store
+        applied = await retry(
+            lambda: store.apply(changes),  # type: ignore[arg-type]
+            on=(RedisError, OSError), report=report,
+        )  # fmt: skip
+        for changed in applied:
+            metrics.CERT_CHANGES.labels("applied" if changed else "ignored").inc()
+
     async def _prepare_once(self) -> None:
-        delay = 0.1
-        while self._prepare is not None:
-            try:
-                await self._prepare()
-                self._prepare = None
-            except Exception as exc:  # retried: nothing is decided before it
+        if self._prepare is not None:
+            prepare = self._prepare
+
+            def report(exc: BaseException) -> None:
                 self._warn(f"preparing the worker failed ({exc!r}); retrying")
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+
+            # Retried, whatever fails: nothing is decided before it.
+            await retry(prepare, on=(Exception,), report=report, first_delay=0.1)
+            self._prepare = None
         self.ready.set()
 
     def _exit_if_frozen(self) -> None:
@@ -227,6 +243,26 @@ class Processor:
                 "partitions have moved on, so it writes no state",
                 TimeoutError(f"frozen for {frozen:.1f}s"),
             )
+
+    def _owns(self, records: Sequence[Record], stage: str) -> bool:
+        """Whether the batch is still this worker's: fetched in the current generation and
+        no rebalance under way. A new generation also voids the states decided in the old
+        one and not written (their batches are fenced at their write)."""
+        current = self.fence()
+        if current is not None and current != self.generation:
+            self.generation = current
+            self.unwritten.clear()
+        if current is not None and all(r.generation == current for r in records):
+            return True
+        metrics.FENCED.labels(stage).inc(len(records))
+        log.warning(
+            "dropping %d records fetched in generation %s before they are %s: the group "
+            "is now at %s; the partitions' owner decides them",
+            len(records), {r.generation for r in records},
+            "decided" if stage == "decide" else "written and acked",
+            "a rebalance" if current is None else f"generation {current}",
+        )  # fmt: skip
+        return False
 
     def _warn(self, message: str) -> None:
         """Log a waiting condition once every few seconds, not on every retry."""
@@ -255,18 +291,23 @@ class Processor:
             metrics.CONSUMED.labels(kind).inc(n)
         metrics.BATCH_SIZE.observe(len(records))
         good, dead = self.decode(records)
-        certs = await self.lookup({e.creator_id for _, e in good}) if good else {}
+        snapshots = await self.lookup({e.creator_id for _, e in good}) if good else {}
         await self.slots.acquire()
         async with self.lock:
             self.watch.start()
             # A worker resumed after a freeze must not decide from the state it still holds:
             # its partitions have a new owner, which decides these events from the log.
             self._exit_if_frozen()
+            if not self._owns(records, "decide"):
+                self.slots.release()
+                return
             if not self.ready.is_set():
                 await self._prepare_once()
             try:
-                pending = [await self.send(self.s.topics.dlq, k, v, None) for k, v, _ in dead]
-                batch = await self._decide_all(good, certs, pending)
+                pending = [
+                    await self.send(self.settings.topics.dlq, k, v, None) for k, v, _ in dead
+                ]
+                batch = await self._decide_all(good, snapshots, pending)
             except Exception as exc:
                 fatal("producing the batch's records failed", exc)
                 return
@@ -294,14 +335,30 @@ class Processor:
                 await previous
         except Exception as exc:
             fatal("producing the batch's records failed", exc)
-        try:
+        if not self._owns(batch.records, "write"):
             for key, state in batch.states.items():
-                self._exit_if_frozen()  # each write awaits: a freeze can land between two
-                await self.states.set(key, encode_state(state), batch.partitions[key])
                 if self.unwritten.get(key) is state:
                     del self.unwritten[key]
+            written.set_result(None)
+            self.slots.release()
+            return
+        try:
+            # Expiry checks first: a crash after them and before the states redelivers the
+            # batch, which decides the same checks again (adding one is idempotent); the
+            # other order would leave a decided event whose check was never scheduled.
+            deliveries = []
             for key, due in batch.expiries.items():
-                self.schedule.add(key, due)
+                deliveries.extend(await self.schedule.add(key, due))
+            for key, state in batch.states.items():
+                self._exit_if_frozen()  # each write awaits: a freeze can land between two
+                key_partition = batch.partitions[key]
+                deliveries.append(await self.states.set(key, encode_state(state), key_partition))
+                if self.unwritten.get(key) is state:
+                    del self.unwritten[key]
+            # Offsets are committed only for state that is in the changelog, not only in
+            # memory: a failed changelog write (timeout, ACL) stops the worker unacked.
+            if deliveries:
+                await asyncio.gather(*deliveries)
             if ack is not None:
                 await ack()
         except Exception as exc:  # the batch must not be acked
@@ -310,7 +367,7 @@ class Processor:
         self.slots.release()
 
     async def _decide_all(
-        self, good: list[tuple[Record, Event]], certs: dict[str, Any],
+        self, good: list[tuple[Record, Event]], snapshots: dict[str, Entry],
         pending: list[Awaitable[Any]],
     ) -> Decided:  # fmt: skip
         if good:
@@ -318,7 +375,7 @@ class Processor:
         states: dict[bytes, CreatorState] = {}
         expiries: dict[bytes, list[Expiry]] = {}
         partitions: dict[bytes, int] = {}
-        topics = self.s.topics
+        topics = self.settings.topics
         for r, event in good:
             key = r.key or b""
             state = states.get(key) or self.unwritten.get(key)
@@ -326,8 +383,16 @@ class Processor:
                 raw = self.states.get(key)
                 state = decode_state(raw) if raw is not None else None
             now = self.clock()
+            snapshot = snapshots[event.creator_id]
+            if isinstance(snapshot, Unreadable):
+                detail = (f"the certification table's value for this creator cannot be read "
+                          f"({snapshot.key}): {snapshot.detail}; fix or remove it")  # fmt: skip
+                body = self._dead("bad_certification", detail, r, now)
+                pending.append(await self.send(topics.dlq, r.key, body, None))
+                metrics.DEAD_LETTERS.labels("bad_certification").inc()
+                continue
             try:
-                decision = decide(event, certs[event.creator_id], state, self.policy, now)
+                decision = decide(event, snapshot, state, self.policy, now)
             except Exception as exc:
                 log.exception("deciding %s failed", event.event_id)
                 body = self._dead("decision_failed", repr(exc)[:500], r, now)
@@ -353,11 +418,11 @@ class Processor:
                 pending.append(await self.send(topics.actions, key, body, r.partition))
                 labelled(metrics.ACTIONS, action.action, action.rule_id).inc()
             for hook in self.hooks:
-                for out in hook(event, decision, certs[event.creator_id], r):
+                for out in hook(event, decision, snapshot, r):
                     pending.append(await self.send(*out))
             labelled(metrics.EVENTS, r.kind, decision.outcome).inc()
             metrics.LATENCY.observe(max(0, self.clock() - r.timestamp_ms) / 1000)
-        return Decided(states, partitions, expiries)
+        return Decided(states, partitions, expiries, [r for r, _ in good])
 
     def _hold(self, decision: Decision, at: float) -> bool:
         enforcing = sum(is_enforcing(a.action) for a in decision.actions)
@@ -381,15 +446,11 @@ class Processor:
         return held
 
     async def _ensure_chains(self, partitions: set[int]) -> None:
-        delay = 0.1
-        while True:
-            try:
-                await self.chain.ensure(partitions)
-                return
-            except (KafkaError, OSError) as exc:
-                log.error("reading the decision log's tail failed (%r); retrying", exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+        def report(exc: BaseException) -> None:
+            log.error("reading the decision log's tail failed (%r); retrying", exc)
+
+        await retry(lambda: self.chain.ensure(partitions), on=(KafkaError, OSError),
+                    report=report, first_delay=0.1)  # fmt: skip
 
     def _decision_record(
         self, event: Event, d: Decision, r: Record, now: int, held: bool

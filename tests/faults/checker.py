@@ -28,6 +28,7 @@ class Report:
     actions: int = 0
     max_latency_ms: int = 0
     problems: list[str] = field(default_factory=list)
+    verify_output: str = ""
 
     def line(self, name: str) -> str:
         return (

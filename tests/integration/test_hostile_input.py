@@ -86,7 +86,7 @@ def expected_code(key: bytes | None, value: bytes) -> str | None:
 
 async def test_hostile_records_all_reach_the_dlq_and_the_worker_goes_on(pipeline: Pipeline):
     collect_hostile()
-    p, s = pipeline, pipeline.adapters.settings
+    p, s = pipeline, pipeline.settings
     records = list(GENERATED)
     expected = Counter(c for c in (expected_code(k, v) for k, v in records) if c is not None)
     good = {

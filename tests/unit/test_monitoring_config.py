@@ -19,7 +19,7 @@ CONFIG = ROOT / "config"
 DASHBOARD = CONFIG / "grafana" / "dashboards" / "livegate.json"
 ALERTS = CONFIG / "prometheus" / "alerts.yml"
 NAME = re.compile(r"\b((?:livegate|faust)_[a-z_]+)\b")
-FIXED_LABELS = {"kind", "outcome", "action", "rule", "error", "result", "reason"}
+FIXED_LABELS = {"kind", "outcome", "action", "rule", "error", "result", "reason", "stage"}
 
 
 def exported_names() -> set[str]:

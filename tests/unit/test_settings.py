@@ -114,6 +114,14 @@ def test_secret_filter_masks_log_records():
     assert SecretFilter(s).filter(noise)
 
 
+def test_a_secret_masks_itself_in_str_format_and_fstrings_but_reveals_and_encodes():
+    secret = Secret("hunter2")
+    assert str(secret) == "***" and f"{secret}" == "***" and format(secret, ">5") == "  ***"
+    assert "%s" % secret == "***" and repr(secret) == "Secret('***')"  # noqa: UP031 (%-formatting is what logs use)
+    assert secret.reveal() == "hunter2" and secret.encode() == b"hunter2"
+    assert secret == "hunter2"  # comparisons see the value (clients compare, not print)
+
+
 def test_store_setting_and_its_faust_options(tmp_path):
     from pipeline.engine.faustconfig import faust_options
 

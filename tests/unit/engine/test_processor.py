@@ -1,0 +1,346 @@
+"""The engine without a broker: the Processor driven with fakes (pipeline/bench/engine_harness).
+
+What the real-stack tests cannot isolate: acks only after delivery, state written in decide
+order after its records are delivered, dedupe, held decisions, dead letters on decode and on
+a failing decide, and waiting (never deciding) while Redis is down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from pipeline.adapters.settings import Settings
+from pipeline.bench.engine_harness import Harness, stream_started
+from pipeline.domain.certifications import Certification
+from pipeline.engine import processor as processor_module
+from pipeline.engine.certcache import TableNotLoaded
+
+DAY = 86_400_000
+
+
+class Fatal(Exception):
+    pass
+
+
+@pytest.fixture(autouse=True)
+def no_exit(monkeypatch):
+    """fatal() would end the test process: raise instead, so a test can see it."""
+
+    def fatal(message, exc):
+        raise Fatal(message) from exc
+
+    monkeypatch.setattr(processor_module, "fatal", fatal)
+
+
+def health_cert(now: int) -> Certification:
+    return Certification(status="active", license_id="L1", issuer="Board", profession="nurse",
+                         valid_from=now - DAY, valid_until=now + 365 * DAY,
+                         updated_at=now - DAY, event_id="g1")  # fmt: skip
+
+
+async def settle() -> None:
+    for _ in range(50):
+        await asyncio.sleep(0)
+
+
+async def test_an_unqualified_health_stream_is_decided_emitted_and_acked_after_delivery():
+    h = Harness.build(auto_deliver=False)
+    t = h.clock.now_ms
+    acked: list[int] = []
+
+    async def ack() -> None:
+        acked.append(1)
+
+    await h.processor.process([h.record("live", stream_started("c1", "e1", t - 1000))], ack)
+    await settle()
+    topics = h.settings.topics
+    decisions = h.send.on(topics.decisions)
+    actions = [s.json()["action"] for s in h.send.on(topics.actions)]
+    assert len(decisions) == 1 and decisions[0].json()["outcome"] == "enforce"
+    # 12 - 4 = 8 crosses the "8 or below" threshold: limit_recommendation too.
+    assert sorted(actions) == ["cut_off_stream", "deduct_credit", "limit_recommendation", "warn"]
+    # Nothing is acked and no state is written before the broker has the records.
+    assert acked == [] and h.states.writes == []
+    h.send.deliver_all()
+    await settle()
+    assert acked == [1] and h.states.writes == [(b"c1", 0)]
+
+
+async def test_a_qualified_creator_is_allowed_and_nothing_is_emitted_but_the_decision():
+    h = Harness.build()
+    t = h.clock.now_ms
+    h.certs.table["c1"] = {"health": health_cert(t)}
+    await h.processor.process([h.record("live", stream_started("c1", "e1", t))])
+    assert [s.topic for s in h.send.sent] == [h.settings.topics.decisions]
+    assert h.send.sent[0].json()["outcome"] == "allow"
+
+
+async def test_a_redelivered_event_produces_nothing_new():
+    h = Harness.build()
+    t = h.clock.now_ms
+    event = stream_started("c1", "e1", t)
+    await h.processor.process([h.record("live", event)])
+    first = len(h.send.sent)
+    await h.processor.process([h.record("live", event)])
+    assert len(h.send.sent) == first
+
+
+async def test_bad_records_become_dead_letters_with_their_place_and_the_rest_is_decided():
+    h = Harness.build()
+    t = h.clock.now_ms
+    bad = h.record("live", b"{not json", key=b"c9")
+    good = h.record("live", stream_started("c1", "e1", t))
+    await h.processor.process([bad, good])
+    dead = [s.json() for s in h.send.on(h.settings.topics.dlq)]
+    assert [(d["error"], d["offset"], d["key"]) for d in dead] == [("invalid_json", 0, "c9")]
+    assert len(h.send.on(h.settings.topics.decisions)) == 1
+
+
+async def test_a_decide_that_raises_is_a_dead_letter_and_the_batch_goes_on(monkeypatch):
+    h = Harness.build()
+    t = h.clock.now_ms
+    real = processor_module.decide
+
+    def decide(event, *args):
+        if event.event_id == "boom":
+            raise ZeroDivisionError("rule bug")
+        return real(event, *args)
+
+    monkeypatch.setattr(processor_module, "decide", decide)
+    await h.processor.process([h.record("live", stream_started("c1", "boom", t)),
+                               h.record("live", stream_started("c2", "fine", t))])  # fmt: skip
+    dead = [s.json() for s in h.send.on(h.settings.topics.dlq)]
+    assert [d["error"] for d in dead] == ["decision_failed"] and "rule bug" in dead[0]["detail"]
+    decided = [s.json()["event_id"] for s in h.send.on(h.settings.topics.decisions)]
+    assert decided == ["fine"]
+
+
+async def test_states_are_written_and_batches_acked_in_decide_order():
+    h = Harness.build(auto_deliver=False)
+    t = h.clock.now_ms
+    order: list[str] = []
+
+    def acker(name: str):
+        async def ack() -> None:
+            order.append(name)
+
+        return ack
+
+    await h.processor.process([h.record("live", stream_started("c1", "e1", t))], acker("first"))
+    first_deliveries = list(h.send.deliveries)
+    await h.processor.process([h.record("live", stream_started("c2", "e2", t))], acker("second"))
+    # The second batch's records reach the broker first: it still waits for the first.
+    for f in h.send.deliveries[len(first_deliveries) :]:
+        f.set_result(None)
+    await settle()
+    assert order == [] and h.states.writes == []
+    for f in first_deliveries:
+        f.set_result(None)
+    await settle()
+    assert order == ["first", "second"]
+    assert [k for k, _ in h.states.writes] == [b"c1", b"c2"]
+
+
+async def test_a_failed_delivery_stops_without_acking_or_writing_state():
+    h = Harness.build(auto_deliver=False)
+    t = h.clock.now_ms
+    acked: list[int] = []
+
+    async def ack() -> None:
+        acked.append(1)
+
+    await h.processor.process([h.record("live", stream_started("c1", "e1", t))], ack)
+    h.send.deliveries[0].set_exception(TimeoutError("request timed out"))
+    h.send.deliver_all()
+    task = next(iter(h.processor.completions))
+    with pytest.raises(Fatal):
+        await task
+    assert acked == [] and h.states.writes == []
+
+
+async def test_while_redis_is_down_the_batch_waits_and_is_decided_when_it_returns():
+    h = Harness.build()
+    t = h.clock.now_ms
+    h.certs.failures = [RedisConnectionError("refused"), TableNotLoaded("not loaded")]
+    await h.processor.process([h.record("live", stream_started("c1", "e1", t))])
+    assert h.certs.calls == 3  # two failures, then the read that decided
+    assert len(h.send.on(h.settings.topics.decisions)) == 1
+
+
+async def test_while_redis_is_down_nothing_is_decided():
+    h = Harness.build()
+    t = h.clock.now_ms
+    h.certs.failures = [RedisConnectionError("refused")] * 1000
+    task = asyncio.ensure_future(
+        h.processor.process([h.record("live", stream_started("c1", "e1", t))])
+    )
+    await asyncio.sleep(0.3)
+    assert h.send.sent == [] and not task.done()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_while_the_breaker_is_open_decisions_are_held_without_actions_or_state():
+    settings = dataclasses.replace(Settings.from_env({}), breaker_floor=2, breaker_window_s=10)
+    h = Harness.build(settings=settings)
+    t = h.clock.now_ms
+    records = [h.record("live", stream_started(f"c{i}", f"e{i}", t)) for i in range(4)]
+    await h.processor.process(records)
+    decisions = [s.json() for s in h.send.on(h.settings.topics.decisions)]
+    held = [d for d in decisions if d.get("held")]
+    assert held and all(d["held_actions"] and d["action_ids"] for d in held)
+    acted = {s.json()["creator_id"] for s in h.send.on(h.settings.topics.actions)}
+    assert not acted & {d["creator_id"] for d in held}
+    assert not {k.decode() for k in h.states.data} & {d["creator_id"] for d in held}
+
+
+async def test_decisions_are_chained_per_partition():
+    from pipeline.domain.audit import GENESIS, verify_hash
+
+    h = Harness.build()
+    t = h.clock.now_ms
+    await h.processor.process([h.record("live", stream_started(f"c{i}", f"e{i}", t),
+                                        partition=i % 2) for i in range(4)])  # fmt: skip
+    by_partition: dict[int, list[dict]] = {}
+    for s in h.send.on(h.settings.topics.decisions):
+        by_partition.setdefault(s.partition, []).append(s.json())
+    for records in by_partition.values():
+        assert records[0]["prev_hash"] == GENESIS
+        assert all(verify_hash(r) for r in records)
+        assert [r["prev_hash"] for r in records[1:]] == [r["hash"] for r in records[:-1]]
+
+
+async def test_a_failed_changelog_write_stops_the_worker_without_acking():
+    """Issue 12 item 10: the state write's delivery must succeed before the ack."""
+    h = Harness.build()
+    t = h.clock.now_ms
+    h.states.fail_delivery = TimeoutError("changelog request timed out")
+    acked: list[int] = []
+
+    async def ack() -> None:
+        acked.append(1)
+
+    await h.processor.process([h.record("live", stream_started("c1", "e1", t))], ack)
+    task = next(iter(h.processor.completions))
+    with pytest.raises(Fatal):
+        await task
+    assert acked == []
+
+
+async def test_expiry_checks_are_written_before_the_state_that_says_decided():
+    """Issue 12 item 11: no crash point between them loses a check."""
+    h = Harness.build()
+    t = h.clock.now_ms
+    h.certs.table["c1"] = {"health": health_cert(t)}
+    order: list[str] = []
+    add, set_ = h.schedule.add, h.states.set
+
+    async def schedule_add(key, expiries):
+        order.append("schedule")
+        return await add(key, expiries)
+
+    async def state_set(key, value, partition):
+        order.append("state")
+        return await set_(key, value, partition)
+
+    h.schedule.add, h.states.set = schedule_add, state_set  # type: ignore[method-assign]
+    await h.processor.process([h.record("live", stream_started("c1", "e1", t))])
+    assert order == ["schedule", "state"]
+    assert h.schedule.added and h.schedule.added[0][1][0].domain == "health"
+
+
+class Group:
+    """The consumer group as the fence sees it: a generation, None while rebalancing."""
+
+    def __init__(self) -> None:
+        self.generation: int | None = 1
+
+    def __call__(self) -> int | None:
+        return self.generation
+
+
+async def test_a_batch_of_an_older_generation_is_dropped_unacked_before_deciding():
+    group = Group()
+    h = Harness.build(fence=group)
+    t = h.clock.now_ms
+    group.generation = 2
+    acked: list[int] = []
+
+    async def ack() -> None:
+        acked.append(1)
+
+    await h.processor.process([h.record("live", stream_started("c1", "e1", t), generation=1)],
+                              ack)  # fmt: skip
+    await settle()
+    assert h.send.sent == [] and acked == [] and h.states.writes == []
+
+
+async def test_a_rebalance_while_waiting_for_redis_decides_nothing_when_redis_returns():
+    """Issue 12 item 12: the zombie after a long Redis outage writes nothing."""
+    group = Group()
+    h = Harness.build(fence=group)
+    t = h.clock.now_ms
+    h.certs.failures = [RedisConnectionError("refused")] * 3
+    task = asyncio.ensure_future(
+        h.processor.process([h.record("live", stream_started("c1", "e1", t), generation=1)])
+    )
+    await asyncio.sleep(0.01)
+    group.generation = None  # evicted: the group rebalances without this worker's batch
+    await asyncio.wait_for(task, 5)
+    assert h.certs.calls == 4  # Redis is back ...
+    assert h.send.sent == [] and h.states.writes == []  # ... and nothing was decided
+
+
+async def test_a_batch_decided_before_a_rebalance_writes_no_state_and_is_decided_again():
+    group = Group()
+    h = Harness.build(fence=group, auto_deliver=False)
+    t = h.clock.now_ms
+    acked: list[str] = []
+
+    def acker(name: str):
+        async def ack() -> None:
+            acked.append(name)
+
+        return ack
+
+    event = stream_started("c1", "e1", t)
+    await h.processor.process([h.record("live", event, generation=1)], acker("old"))
+    group.generation = None  # the rebalance starts while its records are in flight
+    h.send.deliver_all()
+    await settle()
+    assert acked == [] and h.states.writes == []
+    group.generation = 2  # the same partitions come back: the event is redelivered
+    await h.processor.process([h.record("live", event, generation=2)], acker("new"))
+    h.send.deliver_all()
+    await settle()
+    assert acked == ["new"] and h.states.writes == [(b"c1", 0)]
+    decisions = [s.json() for s in h.send.on(h.settings.topics.decisions)]
+    assert [d["event_id"] for d in decisions] == ["e1", "e1"]  # re-emitted, not deduplicated
+    assert decisions[0]["action_ids"] == decisions[1]["action_ids"]
+
+
+async def test_an_unreadable_certification_is_a_dead_letter_for_that_creator_only():
+    from pipeline.adapters.certstore import Unreadable
+
+    h = Harness.build()
+    t = h.clock.now_ms
+    real = h.certs.get_many
+
+    async def get_many(creators):
+        found = await real(creators)
+        found["bad"] = Unreadable("livegate:cert:bad", "field 'health': bad certification value")
+        return found
+
+    h.certs.get_many = get_many  # type: ignore[method-assign]
+    await h.processor.process([h.record("live", stream_started("bad", "e1", t)),
+                               h.record("live", stream_started("ok", "e2", t))])  # fmt: skip
+    dead = [s.json() for s in h.send.on(h.settings.topics.dlq)]
+    assert [(d["error"], d["key"]) for d in dead] == [("bad_certification", "bad")]
+    assert "livegate:cert:bad" in dead[0]["detail"]
+    decided = [s.json()["creator_id"] for s in h.send.on(h.settings.topics.decisions)]
+    assert decided == ["ok"]
