@@ -138,7 +138,7 @@ class Settings:
     max_record_bytes: int = 65_536
     batch_max: int = 500
     batch_within_ms: int = 5
-    store: str = "memory://"
+    store: str = "rocksdb://"
     event_loop: str = "uvloop"
     data_dir: Path = Path.home() / ".local" / "share" / "livegate" / "data"
     # Local stack.

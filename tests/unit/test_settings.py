@@ -131,7 +131,8 @@ def test_store_setting_and_its_faust_options(tmp_path):
     assert options["store"] == "rocksdb://"
     # One data directory per app id and web port: two workers on one host never share one.
     assert options["datadir"] == str(tmp_path / f"{s.app_id}-{s.web_port}")
-    assert Settings.from_env({}).store == "memory://"
+    assert Settings.from_env({}).store == "rocksdb://"  # the default (README "Performance")
+    assert Settings.from_env({"LIVEGATE_STORE": "memory://"}).store == "memory://"
 
 
 def test_bad_store_names_the_variable():
