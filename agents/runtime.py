@@ -149,7 +149,10 @@ class Runtime:
             last[m.tp] = m.offset
         waiting = 0
         for tp, offset in last.items():
-            end = self.highwater(tp)
+            try:
+                end = self.highwater(tp)
+            except Exception:  # e.g. no longer assigned: a hint only, never an error
+                end = None
             if end is not None:
                 waiting += max(0, end - offset - 1)
         self.waiting = waiting

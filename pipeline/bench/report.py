@@ -22,14 +22,16 @@ def _us(value: float | None) -> str:
 
 def scale_table(scale: dict[str, Any]) -> str:
     rows = [f"a worker restoring {scale['creators']:,} creators' state",
-            f"{'store':<10} {'start':<12} {'to first decision':>18} {'states/s':>10} "
-            f"{'RSS':>9} {'peak RSS':>9}"]  # fmt: skip
+            f"{'store':<10} {'start':<12} {'restored':>10} {'to first decision':>18} "
+            f"{'states/s':>10} {'RSS':>9} {'peak RSS':>9}"]  # fmt: skip
     for store, figures in scale["stores"].items():
         for phase in ("first_start", "restart"):
             f = figures[phase]
             rate = f.get("restore_rate_per_s")
+            first = f["to_first_decision_s"]
             rows.append(
-                f"{store:<10} {phase.replace('_', ' '):<12} {f['to_first_decision_s']:>16.1f} s "
+                f"{store:<10} {phase.replace('_', ' '):<12} {f['to_ready_s']:>8.1f} s "
+                f"{'none' if first is None else f'{first:.1f} s':>18} "
                 f"{'' if rate is None else f'{rate:,.0f}':>10} {f['rss_mb']:>6.0f} MB "
                 f"{f['peak_rss_mb']:>6.0f} MB"
             )

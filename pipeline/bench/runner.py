@@ -35,7 +35,6 @@ from pipeline.bench import paced
 from pipeline.bench.faustopts import client_options, printable, worker_app_options
 from pipeline.bench.kafkaio import BenchError, OutputWatch, Span, produce
 from pipeline.bench.procs import CpuMeter, Proc, free_port, listener_pid, scrape
-from pipeline.bench.scale import ScaleBench
 from pipeline.bench.topics import Run, System
 from pipeline.bench.workload import InputRecord, Workload, mark_loaded, mix, preload
 
@@ -112,6 +111,8 @@ class Bench:
     async def _scale(self, creators: int) -> None:
         self.say(f"bench {self.run.prefix} --scale: {creators:,} creators per store, "
                  f"kafka {self.kafka.kafka_bootstrap}")  # fmt: skip
+        from pipeline.bench.scale import ScaleBench
+
         await mark_loaded(self.run.system("scale").settings)  # one Redis prefix per run
         bench = ScaleBench(self.run, creators, self.say, self._spawn)
         self.result.update(run_id=self.run.run_id, started_at=int(time.time() * 1000),
