@@ -48,11 +48,13 @@ class Config:
     two_workers: bool
     keep: bool = False
     scale: int | None = None  # --scale: creators whose state a worker restores, per store
+    stores: tuple[str, ...] = ("memory://", "rocksdb://")  # --scale's stores
 
     @classmethod
     def make(cls, quick: bool, events: int | None = None, creators: int | None = None,
              latency_s: float | None = None, keep: bool = False,
-             scale: int | None = None) -> Config:  # fmt: skip
+             scale: int | None = None,
+             stores: tuple[str, ...] = ("memory://", "rocksdb://")) -> Config:  # fmt: skip
         return cls(
             quick=quick,
             events=events or (10_000 if quick else 50_000),
@@ -61,6 +63,7 @@ class Config:
             two_workers=not quick,
             keep=keep,
             scale=scale,
+            stores=stores,
         )
 
 
@@ -114,7 +117,7 @@ class Bench:
         from pipeline.bench.scale import ScaleBench
 
         await mark_loaded(self.run.system("scale").settings)  # one Redis prefix per run
-        bench = ScaleBench(self.run, creators, self.say, self._spawn)
+        bench = ScaleBench(self.run, creators, self.say, self._spawn, self.cfg.stores)
         self.result.update(run_id=self.run.run_id, started_at=int(time.time() * 1000),
                            scale=await bench.execute())  # fmt: skip
 

@@ -72,7 +72,9 @@ class ScaleBench:
     def __init__(
         self, run: Run, creators: int, say: Callable[[str], None],
         spawn: Callable[[str, list[str], System, dict[str, str]], Proc],
+        stores: tuple[str, ...] = STORES,
     ) -> None:  # fmt: skip
+        self.stores = stores
         self.run = run
         self.creators = creators
         self.say = say
@@ -81,7 +83,7 @@ class ScaleBench:
     async def execute(self) -> dict[str, Any]:
         now = int(time.time() * 1000)
         result: dict[str, Any] = {"creators": self.creators, "stores": {}}
-        for store in STORES:
+        for store in self.stores:
             name = store.removesuffix("://")
             result["stores"][name] = await self._store(store, name, now)
         return result

@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pipeline.adapters.settings import STORES
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
@@ -40,6 +42,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    metavar="CREATORS",
                    help="instead: restart a worker owning CREATORS creators' state "
                    "(default 1000000), for each store (memory://, rocksdb://)")  # fmt: skip
+    p.add_argument("--store", action="append", choices=STORES, default=None,
+                   help="with --scale: only this store (repeatable; default both)")  # fmt: skip
     p.add_argument("--bootstrap", default=None, help="Kafka bootstrap servers (default: env)")
     p.add_argument("--redis-url", default=None, help="Redis URL (default: env)")
     p.add_argument("--keep", action="store_true",
@@ -66,7 +70,7 @@ def _bench(args: argparse.Namespace) -> int:
     from pipeline.bench.runner import Bench, Config
 
     cfg = Config.make(args.quick, args.events, args.creators, args.latency_seconds, args.keep,
-                      args.scale)  # fmt: skip
+                      args.scale, tuple(args.store or STORES))  # fmt: skip
 
     started = time.monotonic()
 
