@@ -4,20 +4,22 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: dev test lint check-deploy unit integration faults bench bench-engine fmt stack-up stack-down clean
+.PHONY: setup dev test lint check-deploy unit integration faults bench bench-engine fmt stack-up stack-down clean
+
+## setup: install what the machine lacks (system packages with apt-get where allowed, else the
+## exact command to run), then the venv; quick when everything is there (scripts/setup.sh)
+setup:
+	@PYTHON=$(PYTHON) scripts/setup.sh
 
 $(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
-	touch $@
+	@PYTHON=$(PYTHON) scripts/setup.sh --venv-only
 
 ## dev: bring the local stack up, run a worker and the simulator, show actions live
-dev: $(STAMP)
+dev: setup
 	$(BIN)/livegate dev
 
 ## test: lint, then the whole test suite against a real local Kafka + Redis
-test: lint check-deploy
+test: setup lint check-deploy
 	$(BIN)/pytest
 
 lint: $(STAMP)

@@ -7,8 +7,8 @@ from typing import Any
 
 import faust
 
-from agents import certs, commerce, expiries, live, reports, web
-from agents.runtime import Runtime, TableStates, aiokafka_producer, raw_topic
+from agents import certs, commerce, expiries, live, queuewatch, reports, reviews, web
+from agents.runtime import Fence, Runtime, TableStates, aiokafka_producer, raw_topic
 from agents.sensor import setup_lean_prometheus_sensors
 from pipeline.adapters import kafka
 from pipeline.adapters.certstore import CertStore, connect
@@ -21,9 +21,11 @@ from pipeline.engine.decisionlog import ChainHeads
 from pipeline.engine.expiries import ExpirySchedule
 from pipeline.engine.faustconfig import SESSION_TIMEOUT_S, faust_options
 from pipeline.engine.processor import Processor, Send
+from pipeline.engine.recovery import RecentDecisions
+from pipeline.engine.standing import StandingHook
 
 log = logging.getLogger("livegate.app")
-AGENTS = (live, commerce, reports, certs, expiries, web)
+AGENTS = (live, commerce, reports, reviews, certs, expiries, queuewatch, web)
 
 
 def state_table(app: faust.App, settings: Settings, name: str, store: str) -> faust.Table:
@@ -34,7 +36,7 @@ def state_table(app: faust.App, settings: Settings, name: str, store: str) -> fa
 
 
 def create_app(settings: Settings, policy: Policy) -> tuple[faust.App, Runtime]:
-    app = faust.App(settings.app_id, **faust_options(settings))
+    app = faust.App(settings.app_id, **faust_options(settings), **web.faust_web_options(settings))
     # Faust's own sensor (consumer offsets, rebalances, send latency), without its
     # per-event work (agents/sensor.py), and ours share the default registry, served at
     # /metrics on the worker's web port.
@@ -48,7 +50,8 @@ def create_app(settings: Settings, policy: Policy) -> tuple[faust.App, Runtime]:
     # recorded decision's policy_version can be found (engine/shadow.py, policyhistory.py).
     shadow_policy = shadow.install(settings, policy, runtime.processor)
     policyhistory.attach(app, settings, policy, shadow_policy)
-    _follow_rebalances(app, runtime, schedule_table)
+    _follow_rebalances(app, runtime)
+    _index_schedule(app, runtime.schedule)
     for module in AGENTS:
         module.attach(app, runtime)
     return app, runtime
@@ -59,6 +62,7 @@ def _runtime(
     states_table: faust.Table, schedule_table: faust.Table,
 ) -> Runtime:  # fmt: skip
     store = CertStore(connect(settings), settings)
+    fence = Fence(app)
     states = TableStates(states_table, lambda: aiokafka_producer(app))
 
     async def send(topic: str, key: bytes | None, value: bytes, partition: int | None) -> Any:
@@ -83,37 +87,35 @@ def _runtime(
         ChainHeads(settings, settings.topics.decisions),
         lambda topic: app.consumer.topic_partitions(topic),  # the consumer exists only later
         schedule, session_timeout_s=SESSION_TIMEOUT_S, prepare=track_changelogs,
-        fence=lambda: None if app.rebalancing else app.consumer_generation_id,
+        fence=fence.owns,
+        recent=RecentDecisions(settings, settings.topics.decisions),
     )  # fmt: skip
     processor.hooks.append(decision_logger())  # decision log lines (adapters/logs.py)
+    processor.hooks.append(StandingHook(settings))  # enforcement.restrictions and .queue
     expiries_topic = raw_topic(
         app, kafka.expiries_topic_name(settings), internal=True, partitions=settings.partitions
     )
     return Runtime(
-        settings, policy, processor, store, states, schedule, expiries_topic,
+        settings, policy, processor, store, states, schedule, expiries_topic, fence,
         highwater=lambda tp: app.consumer.highwater(tp),
     )  # fmt: skip
 
 
-def _follow_rebalances(app: faust.App, rt: Runtime, schedule_table: faust.Table) -> None:
+def _follow_rebalances(app: faust.App, rt: Runtime) -> None:
     chain = rt.processor.chain
     owned: set[int] = set()
-
-    # The expiry timer scans the schedule only when something can be due: entries restored
-    # from the changelog (recovery, after an assignment) make it scan again.
-    async def rescan() -> None:
-        rt.schedule.rescan()
-
-    schedule_table.on_recover(rescan)
 
     @app.on_partitions_revoked.connect
     async def _revoked(app: faust.App, revoked: Any, **kwargs: Any) -> None:
         chain.forget()
+        if rt.processor.recent is not None:
+            rt.processor.recent.forget()
 
     @app.on_partitions_assigned.connect
     async def _assigned(app: faust.App, assigned: Any, **kwargs: Any) -> None:
         chain.forget()
-        rt.schedule.rescan()
+        if rt.processor.recent is not None:
+            rt.processor.recent.forget()
         # Forget the creators of partitions this worker lost (the memory store keeps keys
         # written live): their expiry checks and state now belong to the new owner.
         now = {tp.partition for tp in assigned}
@@ -123,3 +125,12 @@ def _follow_rebalances(app: faust.App, rt: Runtime, schedule_table: faust.Table)
             log.info("forgot %d keys of lost partitions %s", dropped, sorted(lost))
         owned.clear()
         owned.update(now)
+
+
+def _index_schedule(app: faust.App, schedule: ExpirySchedule) -> None:
+    """The schedule's in-memory index by due time follows the table: rebuilt once the
+    partitions assigned in a rebalance are restored."""
+
+    @app.on_rebalance_complete.connect
+    async def _restored(app: faust.App, **kwargs: Any) -> None:
+        schedule.rebuild()

@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaProducer
 from faust.stores.rocksdb import Store as RocksStore
 from faust.types import EventT, StreamT, TopicT
 
+from pipeline.adapters import metrics
 from pipeline.adapters.certstore import CertStore
 from pipeline.adapters.records import Record
 from pipeline.adapters.settings import Settings
@@ -116,6 +117,33 @@ def _persist_offset(rocks: RocksStore, partition: int, delivered: asyncio.Future
         db.put(rocks.offset_key, str(delivered.result().offset).encode())
 
 
+class Fence:
+    """Which consumer generation's records are still this worker's to decide and ack.
+
+    A record is fetched in a generation (`message.generation_id`). Once a rebalance starts,
+    the records of the generation being revoked may belong to another worker by the time
+    they are decided (a batch that waited for Redis through the rebalance): they are
+    dropped unacked, and the assignment that follows seeks back to the committed offsets,
+    so the partition's owner gets them again.
+    """
+
+    def __init__(self, app: faust.App) -> None:
+        self.app = app
+        self.revoked_through = -1  # the generation current when the last rebalance began
+        started = app.on_rebalance_start
+
+        def on_rebalance_start() -> None:
+            # Faust calls this first thing in the consumer's revocation callback (and so
+            # before anything is revoked); it has no signal of its own, hence the wrapper.
+            self.revoked_through = app.consumer_generation_id
+            started()
+
+        app.on_rebalance_start = on_rebalance_start  # type: ignore[method-assign]
+
+    def owns(self, generation: int) -> bool:
+        return generation == self.app.consumer_generation_id and generation > self.revoked_through
+
+
 @dataclass
 class Runtime:
     """What the agents share: settings, the processor, the stores and the expiry topic."""
@@ -127,6 +155,7 @@ class Runtime:
     states: TableStates
     schedule: ExpirySchedule
     expiries_topic: TopicT
+    fence: Fence
     # A partition's highwater (the consumer's, from its last fetch), None if not known.
     highwater: Callable[[Any], int | None] = lambda tp: None
     batcher: Batcher[Item] = field(init=False)
@@ -190,7 +219,13 @@ def batch_agent(app: faust.App, rt: Runtime, topic: str | TopicT, kind: str) -> 
 
 
 def batch_handler(rt: Runtime) -> Callable[[list[Item]], Awaitable[None]]:
-    async def handle(batch: list[Item]) -> None:
+    async def handle(items: list[Item]) -> None:
+        # Records of a revoked generation are neither decided nor acked (see Fence).
+        batch = [item for item in items if rt.fence.owns(item[1].message.generation_id or 0)]
+        if len(batch) < len(items):
+            metrics.FENCED.labels("receive").inc(len(items) - len(batch))
+        if not batch:
+            return
         rt.note_lag(batch)
         records = [to_record(kind, event) for kind, event, _ in batch]
         if any(r.kind == "certs" for r in records):

@@ -204,3 +204,11 @@ class CertStore:
         self._trip()
         replies = await pipe.execute()
         return {i for (i, _, _), r in zip(writes, replies, strict=True) if int(r) < 0}
+
+    async def replace(self, creator_id: str, domain: str, expected: bytes, new: bytes) -> bool:
+        """Write one value if the field still holds `expected` (b'' = absent), epoch
+        incremented (the compare-and-set of `apply`); False when it changed meanwhile."""
+        self._trip()
+        reply = await self._cas(keys=[self.key(creator_id), self.epoch_key],
+                                args=[domain, expected, new])  # fmt: skip
+        return int(reply) > 0

@@ -173,8 +173,10 @@ async def read_topic(
     topic: str,
     progress: Callable[[int, int], None] | None = None,
     required: bool = True,
+    last: int | None = None,
 ) -> dict[int, list[Record]]:
-    """Every record of every partition, by partition, in offset order.
+    """Every record of every partition, by partition, in offset order (with `last`, only
+    each partition's last `last` records).
 
     `progress(read, total)` is called after each fetch.
     """
@@ -200,6 +202,10 @@ async def read_topic(
         await consumer.seek_to_beginning(*tps)
         begin = await consumer.beginning_offsets(tps)
         end = await consumer.end_offsets(tps)
+        if last is not None:
+            for tp in tps:
+                begin[tp] = max(begin[tp], end[tp] - last)
+                consumer.seek(tp, begin[tp])
         total = sum(end[tp] - begin[tp] for tp in tps)
         done = 0
         remaining = {tp for tp in tps if end[tp] > begin[tp]}

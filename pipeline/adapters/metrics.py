@@ -57,3 +57,18 @@ FENCED = Counter(
 )
 HELD = Counter("livegate_actions_held_total", "Actions held by the circuit breaker")
 BREAKER_OPEN = Gauge("livegate_breaker_open", "1 while the enforcement circuit breaker holds")
+FOREIGN_DECISION_RECORDS = Counter(
+    "livegate_decision_log_foreign_records_total",
+    "Records at a decisions partition's tail not sealed by LiveGate (skipped by the chain)",
+)
+# The review loop (CONTRACT §9). Open items and the oldest one's age come from the queue
+# topic as each worker reads it whole (every worker reports the same: use max, not sum).
+QUEUE_OPEN = Gauge("livegate_queue_open_items", "Open review and appeal items", ["kind"])
+QUEUE_OLDEST_AGE = Gauge(
+    "livegate_queue_oldest_open_age_seconds", "Age of the oldest open item (0: none)", ["kind"]
+)
+QUEUE_TIME_TO_VERDICT = Histogram(
+    "livegate_queue_time_to_verdict_seconds", "Item opened (event time) to its verdict",
+    ["kind"], buckets=(60, 300, 600, 1800, 3600, 4 * 3600, 12 * 3600, 86400, 3 * 86400, 7 * 86400),
+)  # fmt: skip
+REVIEW_SLA = Gauge("livegate_review_sla_seconds", "The policy's review.sla")

@@ -22,6 +22,10 @@ TOPIC_DEFAULTS: dict[str, tuple[str, int, str]] = {
     "enforcement.dlq": ("enforcement.dlq", 30 * 86_400_000, "delete"),
     "enforcement.policies": ("enforcement.policies", -1, "compact"),
     "enforcement.shadow": ("enforcement.shadow", 30 * 86_400_000, "delete"),
+    # v2 (CONTRACT §1, §9): verdicts and appeals in; the standing and queue snapshots out.
+    "moderation.reviews": ("moderation.reviews", -1, "delete"),
+    "enforcement.restrictions": ("enforcement.restrictions", -1, "compact"),
+    "enforcement.queue": ("enforcement.queue", -1, "compact"),
 }
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -112,6 +116,18 @@ class Topics:
     @property
     def shadow(self) -> str:
         return self.names["enforcement.shadow"]
+
+    @property
+    def reviews(self) -> str:
+        return self.names["moderation.reviews"]
+
+    @property
+    def restrictions(self) -> str:
+        return self.names["enforcement.restrictions"]
+
+    @property
+    def queue(self) -> str:
+        return self.names["enforcement.queue"]
 
 
 @dataclass(frozen=True)

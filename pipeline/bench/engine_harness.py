@@ -168,7 +168,7 @@ class Harness:
         cls, *, now_ms: int = 1_780_000_000_000, settings: Settings | None = None,
         policy: Policy | None = None, auto_deliver: bool = True,
         partitions: Callable[[str], int | None] = lambda topic: None,
-        fence: Callable[[], int | None] = lambda: 0,
+        fence: Callable[[int], bool] = lambda generation: True,
     ) -> Harness:  # fmt: skip
         settings = settings or Settings.from_env({})
         send, states, certs = FakeSend(auto_deliver), FakeStates(), FakeCerts()

@@ -13,10 +13,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pipeline.adapters.settings import STORES
-
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from pipeline.adapters.settings import STORES
+    from pipeline.bench.runner import Config
+
     p = sub.add_parser(
         "bench",
         help="measure throughput and latency (limit, engine floor, LiveGate)",
@@ -31,21 +32,41 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--quick", action="store_true",
         help="CI size: 10k events and creators, short latency phases, one worker",
     )  # fmt: skip
-    p.add_argument("--json", type=Path, default=None, metavar="FILE", help="write the figures")
-    p.add_argument("--events", type=int, default=None,
-                   help="backlog size (default 50000; 10000 with --quick)")  # fmt: skip
-    p.add_argument("--creators", type=int, default=None,
-                   help="creators (default 100000; 10000 with --quick)")  # fmt: skip
+    p.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="write the figures as JSON (default: not written)",
+    )
+    full, quick = Config.make(False), Config.make(True)
+    p.add_argument(
+        "--events",
+        type=int,
+        default=None,
+        help=f"backlog size (default: {full.events:,}; {quick.events:,} with --quick)",
+    )
+    p.add_argument(
+        "--creators",
+        type=int,
+        default=None,
+        help=f"creators (default: {full.creators:,}; {quick.creators:,} with --quick)",
+    )
     p.add_argument("--latency-seconds", type=float, default=None,
-                   help="length of each paced phase (default 10; 2 with --quick)")  # fmt: skip
+                   help=f"length of each paced latency phase (default: {full.latency_s:g}; "
+                   f"{quick.latency_s:g} with --quick)")  # fmt: skip
     p.add_argument("--scale", nargs="?", type=int, const=1_000_000, default=None,
                    metavar="CREATORS",
                    help="instead: restart a worker owning CREATORS creators' state "
                    "(default 1000000), for each store (memory://, rocksdb://)")  # fmt: skip
     p.add_argument("--store", action="append", choices=STORES, default=None,
                    help="with --scale: only this store (repeatable; default both)")  # fmt: skip
-    p.add_argument("--bootstrap", default=None, help="Kafka bootstrap servers (default: env)")
-    p.add_argument("--redis-url", default=None, help="Redis URL (default: env)")
+    p.add_argument(
+        "--bootstrap",
+        default=None,
+        help="Kafka bootstrap servers (default: LIVEGATE_KAFKA_BOOTSTRAP)",
+    )
+    p.add_argument("--redis-url", default=None, help="Redis URL (default: LIVEGATE_REDIS_URL)")
     p.add_argument("--keep", action="store_true",
                    help="keep the run's topics, Redis keys and logs (debugging)")  # fmt: skip
     p.set_defaults(handler=_bench)
@@ -66,7 +87,11 @@ def _bench(args: argparse.Namespace) -> int:
     # metadata still without the topic; the client retries, and logs each retry.
     logging.getLogger("aiokafka.producer.sender").setLevel(logging.ERROR)
     logging.getLogger("aiokafka.cluster").setLevel(logging.CRITICAL)
+    from pipeline.adapters.settings import STORES, Settings
     from pipeline.bench.report import table
+    from pipeline.cli.errors import require_services
+
+    require_services(Settings.from_env())
     from pipeline.bench.runner import Bench, Config
 
     cfg = Config.make(args.quick, args.events, args.creators, args.latency_seconds, args.keep,

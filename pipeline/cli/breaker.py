@@ -3,6 +3,12 @@
 A held decision applied nothing (no action, no state change) and its event was not
 remembered as decided, so re-sending the event to its topic gets it a fresh decision under
 the current certification table and state. Run it once the cause is understood.
+
+Held decisions are keyed by (creator_id, event_id): an event id is unique per creator only.
+A re-sent event lands at the end of its topic, after whatever came since, so two are not
+re-sent: one whose event was decided again since (a release already ran), and a held
+`stream_started` / `stream_updated` whose stream has a later `stream_ended` on its topic
+(re-sent, it would reopen a stream that has ended). Both are listed as skipped.
 """
 
 from __future__ import annotations
@@ -10,41 +16,155 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
 
 from pipeline.adapters import kafka
 from pipeline.adapters.kafka import read_topic
+from pipeline.adapters.records import Record
 from pipeline.adapters.settings import Settings
-from pipeline.adapters.times import parse_time
+from pipeline.adapters.times import HELP as TIME_HELP
+from pipeline.adapters.times import format_ms, parse_time
+from pipeline.domain.errors import LiveGateError
+
+REOPENING = ("stream_started", "stream_updated")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("breaker", help="the enforcement circuit breaker's held decisions")
     bsub = p.add_subparsers(dest="breaker_command", metavar="ACTION", required=True)
-    r = bsub.add_parser("release", help="re-send held events for a fresh decision")
-    r.add_argument("--from", dest="start", required=True, help="TIME (decided_at, inclusive)")
-    r.add_argument("--to", dest="end", required=True, help="TIME (decided_at, exclusive)")
+    r = bsub.add_parser(
+        "release",
+        help="re-send held events for a fresh decision",
+        description="Re-send to their input topics the events whose decisions the circuit "
+        "breaker held, chosen by the decisions' decided_at: the worker's clock when it "
+        "decided, not the event's time. Lists them and asks before sending (--yes to skip "
+        "the question). Skips, and lists, an event decided again since and a held "
+        "stream_started/stream_updated whose stream has ended since. " + f"TIME: {TIME_HELP}.",
+    )
+    r.add_argument(
+        "--from",
+        dest="start",
+        required=True,
+        metavar="TIME",
+        help="held decisions with decided_at at or after TIME (the worker's clock)",
+    )
+    r.add_argument(
+        "--to", dest="end", required=True, metavar="TIME", help="... and before TIME (exclusive)"
+    )
     r.add_argument("--dry-run", action="store_true", help="list them, send nothing")
+    r.add_argument(
+        "--yes",
+        action="store_true",
+        help="send without asking (needed when stdin is not a terminal)",
+    )
+    r.add_argument("--no-progress", dest="progress", action="store_false",
+                   help="no progress lines on stderr")  # fmt: skip
     r.set_defaults(handler=_release)
 
 
-async def held_events(settings: Settings, start: int, end: int) -> list[dict[str, object]]:
-    partitions = await read_topic(settings, settings.topics.decisions)
-    held: dict[str, dict[str, object]] = {}
-    for rows in partitions.values():
-        for row in rows:
-            d = json.loads(row.value or b"{}")
-            if d.get("held") and start <= d.get("decided_at", -1) < end:
-                held[d["event_id"]] = d
-    return list(held.values())
+class ReleaseError(LiveGateError):
+    pass
 
 
-async def _send(settings: Settings, decisions: list[dict[str, object]]) -> None:
+@dataclass
+class Selection:
+    send: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[tuple[dict[str, Any], str]] = field(default_factory=list)
+
+
+def _json(rec: Record) -> dict[str, Any] | None:
+    try:
+        value = json.loads(rec.value or b"null")
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def select(decisions: Iterable[Record], start: int, end: int) -> Selection:
+    """The held decisions of [start, end) by decided_at, one per (creator_id, event_id),
+    minus those decided again (not held) later in the log."""
+    held: dict[tuple[str, str], dict[str, Any]] = {}
+    later: set[tuple[str, str]] = set()
+    for rec in decisions:
+        d = _json(rec)
+        if d is None:
+            continue
+        key = (str(d.get("creator_id")), str(d.get("event_id")))
+        if d.get("held"):
+            at = d.get("decided_at")
+            if isinstance(at, int) and start <= at < end:
+                held[key] = d
+                later.discard(key)
+        elif key in held:
+            later.add(key)
+    out = Selection()
+    for key, d in held.items():
+        if key in later:
+            out.skipped.append((d, "decided again since (released before?)"))
+        else:
+            out.send.append(d)
+    return out
+
+
+def ended_streams(live: Iterable[Record]) -> dict[tuple[str, str], list[tuple[int, int, int]]]:
+    """(creator_id, stream_id) -> [(partition, offset, ts)] of every stream_ended."""
+    out: dict[tuple[str, str], list[tuple[int, int, int]]] = {}
+    for rec in live:
+        e = _json(rec)
+        if e and e.get("type") == "stream_ended":
+            key = (str(e.get("creator_id")), str(e.get("stream_id")))
+            ts = e["ts"] if isinstance(e.get("ts"), int) else 0
+            out.setdefault(key, []).append((rec.partition, rec.offset, ts))
+    return out
+
+
+def skip_reopening(selection: Selection, ended: dict[tuple[str, str], list[tuple[int, int, int]]]
+                   ) -> Selection:  # fmt: skip
+    """Move a held stream start/update whose stream ended after it to `skipped`."""
+    out = Selection(skipped=list(selection.skipped))
+    for d in selection.send:
+        event = d.get("event") or {}
+        source = d.get("source") or {}
+        if d.get("event_type") in REOPENING:
+            ends = ended.get((str(d.get("creator_id")), str(event.get("stream_id"))), [])
+            ts = event["ts"] if isinstance(event.get("ts"), int) else 0
+            after = [
+                e for e in ends
+                if (e[0] == source.get("partition") and e[1] > source.get("offset", -1))
+                or (e[0] != source.get("partition") and e[2] >= ts)
+            ]  # fmt: skip
+            if after:
+                out.skipped.append((d, f"stream {event.get('stream_id')} has ended since"))
+                continue
+        out.send.append(d)
+    return out
+
+
+async def _scan(settings: Settings, start: int, end: int, say: Callable[[str], None]) -> Selection:
+    def progress(name: str) -> Callable[[int, int], None]:
+        return lambda done, total: say(f"reading {name}: {done}/{total} records")
+
+    decisions = await read_topic(settings, settings.topics.decisions, progress("decisions"))
+    selection = select((r for p in sorted(decisions) for r in decisions[p]), start, end)
+    topics = {str((d.get("source") or {}).get("topic")) for d in selection.send
+              if d.get("event_type") in REOPENING}  # fmt: skip
+    ended: dict[tuple[str, str], list[tuple[int, int, int]]] = {}
+    for topic in sorted(topics):
+        live = await read_topic(settings, topic, progress(topic), required=False)
+        for key, found in ended_streams(r for rows in live.values() for r in rows).items():
+            ended.setdefault(key, []).extend(found)
+    return skip_reopening(selection, ended)
+
+
+async def _send(settings: Settings, decisions: list[dict[str, Any]]) -> None:
     producer = kafka.producer(settings)
     await producer.start()
     try:
         for d in decisions:
             source = d["source"]
-            assert isinstance(source, dict)
             value = json.dumps(d["event"], ensure_ascii=False).encode()
             await producer.send(source["topic"], value, key=str(d["creator_id"]).encode())
         await producer.flush()
@@ -52,16 +172,50 @@ async def _send(settings: Settings, decisions: list[dict[str, object]]) -> None:
         await producer.stop()
 
 
+def _line(d: dict[str, Any]) -> str:
+    rules = ",".join(d.get("rule_ids") or []) or "-"
+    return (f"{d.get('event_id')} ({d.get('event_type')}, {d.get('creator_id')}) "
+            f"decided {format_ms(d.get('decided_at'))} rules={rules}")  # fmt: skip
+
+
 def _release(args: argparse.Namespace) -> int:
-    settings = Settings.from_env()
     start, end = parse_time(args.start), parse_time(args.end)
-    decisions = asyncio.run(held_events(settings, start, end))
-    for d in decisions:
-        print(f"held: {d['event_id']} ({d['event_type']}, {d['creator_id']}) "
-              f"rules={','.join(d.get('rule_ids') or [])}")  # type: ignore[arg-type]  # fmt: skip
-    if args.dry_run or not decisions:
-        print(f"{len(decisions)} held decision(s){'; nothing sent' if args.dry_run else ''}")
+    if end <= start:
+        raise ReleaseError(
+            f"--to {args.end} ({format_ms(end)}) is not after --from {args.start} "
+            f"({format_ms(start)})"
+        )
+    settings = Settings.from_env()
+    tty = sys.stderr.isatty()
+
+    def say(line: str) -> None:
+        if args.progress:
+            print(f"\r{line}" if tty else line, end="" if tty else "\n", file=sys.stderr,
+                  flush=True)  # fmt: skip
+
+    selection = asyncio.run(_scan(settings, start, end, say))
+    if args.progress and tty:
+        print(file=sys.stderr)
+    for d in selection.send:
+        print(f"held: {_line(d)}")
+    for d, why in selection.skipped:
+        print(f"skipped: {_line(d)}: {why}")
+    n = len(selection.send)
+    summary = f"{n} held decision(s) to re-send, {len(selection.skipped)} skipped"
+    if args.dry_run or not n:
+        print(f"{summary}; nothing sent")
         return 0
-    asyncio.run(_send(settings, decisions))
-    print(f"re-sent {len(decisions)} held event(s) for a fresh decision")
+    print(summary)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise ReleaseError(
+                f"not re-sending {n} held event(s) without a confirmation: stdin is not a "
+                "terminal; run again with --yes"
+            )
+        answer = input(f"re-send {n} held event(s) to their topics for a fresh decision? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("nothing sent")
+            return 1
+    asyncio.run(_send(settings, selection.send))
+    print(f"re-sent {n} held event(s) for a fresh decision")
     return 0

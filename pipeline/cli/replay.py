@@ -32,14 +32,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=Path,
         default=[],
         metavar="FILE",
-        help="a policy text to use besides the policy history (repeatable)",
+        help="a policy text to use besides the policy history (repeatable; default: none)",
     )
     v.add_argument(
         "--grace-ms",
         type=int,
         default=1000,
         help="a snapshot that only misses a certification change made this close to "
-        "the decision is in flight, not stale (default 250)",
+        "the decision is in flight, not stale (default: %(default)s)",
     )
     v.add_argument("--max-shown", type=int, default=200, help="findings listed per kind")
     _progress(v)
@@ -75,14 +75,14 @@ def _period(p: argparse.ArgumentParser) -> None:
         dest="start",
         required=True,
         metavar="TIME",
-        help="period start by event time, inclusive",
+        help="period start, inclusive, by event time (the decisions' event_ts, not decided_at)",
     )
     p.add_argument(
         "--to",
         dest="end",
         default=None,
         metavar="TIME",
-        help="period end by event time, exclusive (default now)",
+        help="period end, exclusive, by event time (default: now)",
     )
 
 

@@ -12,7 +12,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("stack", help="the local Kafka (KRaft) broker and Redis server")
     ssub = p.add_subparsers(dest="stack_command", metavar="ACTION", required=True)
     up = ssub.add_parser("up", help="start Kafka and Redis (idempotent) and create the topics")
-    up.add_argument("--partitions", type=int, default=None, help="partitions per topic")
+    up.add_argument(
+        "--partitions",
+        type=int,
+        default=None,
+        help="partitions per topic (default: LIVEGATE_PARTITIONS, 6)",
+    )
     up.add_argument(
         "--secure",
         action="store_true",

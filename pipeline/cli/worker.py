@@ -5,13 +5,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import errno
 import logging
+import socket
 import sys
 
 from pipeline.adapters import kafka, security
 from pipeline.adapters.logs import logging_config
 from pipeline.adapters.policyfile import load_policy_file
 from pipeline.adapters.settings import Settings
+from pipeline.cli.errors import require_services
+from pipeline.domain.errors import LiveGateError
+from pipeline.ops.registry import warn_if_table_behind
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -26,9 +31,16 @@ def _worker(args: argparse.Namespace) -> int:
     if args.web_port is not None:
         settings = dataclasses.replace(settings, web_port=args.web_port)
     policy = load_policy_file(settings.policy_path)
+    # A second worker on the same host would otherwise die in aiohttp, 60 lines deep.
+    check_port_free(settings.web_host, settings.web_port)
     # Refused credentials stop the worker here, in one line, before Faust starts.
     security.preflight(settings)
+    # An unreachable Redis at start is one line, not a worker that waits in silence.
+    require_services(settings, kafka=False)
     asyncio.run(kafka.ensure_topics(settings, kafka.worker_topics(settings)))
+    # A Redis rolled back (failover, lost fsync) is not empty, only old: a cheap comparison
+    # of the newest changes with the table says so in the log (`livegate certs reconcile`).
+    asyncio.run(warn_if_table_behind(settings))
     settings.data_dir.mkdir(parents=True, exist_ok=True)  # Faust makes only the last level
     from agents.app import create_app  # Faust is imported only by the worker
     from pipeline.engine.faustconfig import use_event_loop
@@ -59,3 +71,21 @@ def _worker(args: argparse.Namespace) -> int:
     logging.getLogger("livegate").setLevel(logging.INFO)
     worker.execute_from_commandline()
     return 0
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Fail in one line if the web port is taken (the check binds as aiohttp will)."""
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as aiohttp binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise LiveGateError(f"cannot use the web port {host}:{port}: {exc}") from None
+            raise LiveGateError(
+                f"the web port {host}:{port} is already in use (another worker?): "
+                "set LIVEGATE_WEB_PORT or pass --web-port to use another one"
+            ) from None

@@ -9,6 +9,10 @@ import msgspec
 
 # Actions that neither restrict nor punish: a decision with only these is a "review".
 REVIEW_ONLY: Final = frozenset({"warn", "flag_for_review"})
+# v2 (CONTRACT §4, §9): actions that end what an earlier action imposed (`lifts` names it).
+LIFTING: Final = frozenset(
+    {"lift_ban", "lift_recommendation_limit", "restore_commerce", "restore_credit"}
+)
 
 
 class Action(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults=True):
@@ -31,11 +35,21 @@ class Action(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults=
     duration_s: int | msgspec.UnsetType | None = msgspec.UNSET
     points: int | None = None
     credit_after: int | None = None
+    # v2: with duration_s, its absolute end (event_ts + duration); null = permanent or, with
+    # `while_qualified` (a domain), for as long as the creator holds that qualification.
+    until: int | msgspec.UnsetType | None = msgspec.UNSET
+    while_qualified: str | None = None
+    lifts: tuple[str, ...] | None = None  # a lifting action: the action_ids it ends
 
 
 def is_enforcing(action: str) -> bool:
-    """Whether an action restricts or punishes (what the circuit breaker counts)."""
+    """Whether an action restricts, punishes or lifts (what the circuit breaker counts)."""
     return action not in REVIEW_ONLY
+
+
+def is_appealable(action: str) -> bool:
+    """An action an appeal may name: any that restricts or punishes (CONTRACT §9)."""
+    return action not in REVIEW_ONLY and action not in LIFTING
 
 
 def action_subject(creator_id: str, stream_id: str | None, link_id: str | None) -> str:

@@ -5,9 +5,14 @@ the replays."""
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
+
+from pipeline.domain.events import Event, event_to_builtins, event_type
+
+if TYPE_CHECKING:  # decide imports the view, which imports decision_id from here
+    from pipeline.domain.decide import Decision
 
 GENESIS: Final = "0" * 64
 _ENCODER: Final = msgspec.json.Encoder(order="sorted")
@@ -56,6 +61,31 @@ class DecisionRecord(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     active: ActiveDecision | msgspec.UnsetType = msgspec.UNSET
     agrees: bool | msgspec.UnsetType = msgspec.UNSET
     prev_hash: str | msgspec.UnsetType = msgspec.UNSET  # set by seal()
+
+
+def decision_record(
+    event: Event, decision: Decision, policy_version: str, decided_at: int, source: Source,
+    **extra: Any,
+) -> DecisionRecord:  # fmt: skip
+    """The record of one decision: the processor's (with `held` and `held_actions` when the
+    breaker held it) and shadow mode's (with `actions`, `active`, `agrees`)."""
+    return DecisionRecord(
+        decision_id=decision_id(event.creator_id, event.event_id),
+        event=event_to_builtins(event),
+        event_id=event.event_id,
+        event_type=event_type(event),
+        creator_id=event.creator_id,
+        outcome=decision.outcome,
+        action_ids=[a.action_id for a in decision.actions],
+        rule_ids=list(decision.rule_ids),
+        certifications=decision.certifications,
+        state_before=decision.state_before,
+        policy_version=policy_version,
+        event_ts=event.ts,
+        decided_at=decided_at,
+        source=source,
+        **extra,
+    )
 
 
 def decision_id(creator_id: str, event_id: str) -> str:

@@ -51,3 +51,26 @@ def deduct(
     state.rule_deductions[rule_id] = max(state.rule_deductions.get(rule_id, t), t)
     crossed = tuple(th for th in policy.credit.thresholds if before > th.at_or_below >= after)
     return Deduction(level, points, before, after, crossed)
+
+
+def restore(state: CreatorState, points: int, t: int, policy: Policy) -> tuple[int, int]:
+    """Give back `points` at t (an overturned deduction), capped at the maximum.
+
+    Returns (points actually given back, credit after). Recovery stays derived: the
+    stored credit grows by the points, so credit at t is what it would have been had the
+    deduction taken nothing (up to the maximum)."""
+    before = effective_credit(state, t, policy)
+    state.credit = min(policy.credit.max, state.credit + points)
+    after = effective_credit(state, t, policy)
+    return after - before, after
+
+
+def forget_deduction(state: CreatorState, rule_id: str, ts: int, others: list[int]) -> None:
+    """An overturned deduction (made at ts) no longer counts for repeat escalation: the
+    rule's last deduction becomes the latest of `others` (its other standing deductions)."""
+    if state.rule_deductions.get(rule_id) != ts:
+        return  # a later deduction of the rule governs escalation anyway
+    if others:
+        state.rule_deductions[rule_id] = max(others)
+    else:
+        del state.rule_deductions[rule_id]

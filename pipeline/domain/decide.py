@@ -7,9 +7,12 @@ from typing import Any, Final
 
 import msgspec
 
-from pipeline.domain.actions import Action, outcome_of
+from pipeline.domain.actions import Action, is_appealable, outcome_of
 from pipeline.domain.certifications import CertSnapshot, snapshot_to_builtins
+from pipeline.domain.credit import effective_credit
 from pipeline.domain.events import (
+    AppealDecided,
+    AppealFiled,
     CertificationGranted,
     CertificationRevoked,
     Event,
@@ -17,15 +20,32 @@ from pipeline.domain.events import (
     ProductLinked,
     ProductUnlinked,
     Report,
+    ReviewDecided,
     StreamEnded,
     StreamStarted,
     StreamUpdated,
 )
 from pipeline.domain.expiries import Expiry
 from pipeline.domain.policy import Policy
-from pipeline.domain.rules import certification, commerce, live, reports
+from pipeline.domain.queue import QueueItem, Rejection
+from pipeline.domain.rules import appeals, certification, commerce, live, reports, reviews
 from pipeline.domain.rules.context import Context
-from pipeline.domain.state import CreatorState, forget_idle, remember, state_view, working_copy
+from pipeline.domain.state import (
+    PERMANENT,
+    CreatorState,
+    Enforcement,
+    Imposed,
+    Source,
+    Until,
+    bound_state,
+    forget_idle,
+    mark_offset,
+    remember,
+    seen_offset,
+    state_view,
+    working_copy,
+)
+from pipeline.domain.view import Standing, standing
 
 
 class Decision(msgspec.Struct, frozen=True, kw_only=True):
@@ -36,6 +56,16 @@ class Decision(msgspec.Struct, frozen=True, kw_only=True):
     state_before: dict[str, Any]  # state_view of what the decision read
     certifications: dict[str, Any]  # the snapshot used, as JSON types
     expiries: list[Expiry]  # qualifications in use by live streams: schedule expiry_due
+    # Streams live before this decision and not after (ended, cut off, forgotten, dropped
+    # at the cap): their scheduled expiry checks can go.
+    cancelled_expiries: list[str] = []
+    # v2: review/appeal items opened or closed (enforcement.queue); the creator's standing
+    # when the decision changed credit or restrictions (enforcement.restrictions); and a
+    # rejection: the event names something the creator never had, so it is not decided
+    # (no record, no state change) but is a dead letter with this code and detail.
+    queue: list[QueueItem] = []
+    standing: Standing | None = None
+    rejected: Rejection | None = None
 
 
 def _nothing(ctx: Context, ev: Any) -> None:
@@ -52,6 +82,9 @@ _HANDLERS: Final[dict[type, Callable[[Context, Any], None]]] = {
     CertificationGranted: certification.on_granted,
     CertificationRevoked: certification.on_lapse,
     ExpiryDue: certification.on_lapse,
+    ReviewDecided: reviews.on_review_decided,
+    AppealFiled: appeals.on_appeal_filed,
+    AppealDecided: appeals.on_appeal_decided,
 }
 
 
@@ -61,19 +94,33 @@ def decide(
     state: CreatorState | None,
     policy: Policy,
     now_ms: int,
+    source: Source | None = None,
 ) -> Decision | None:
-    """Decide one event; None when its event_id was already decided for this creator."""
+    """Decide one event; None when it was already decided for this creator: its record's
+    place (`source`, a redelivery) or its event_id (a producer retry, a replay)."""
     if state is None:
         state = CreatorState.new(policy)
-    elif event.event_id in state.decided:
+    elif event.event_id in state.decided or (source is not None and seen_offset(state, source)):
         return None
     work = working_copy(state)
     forget_idle(work, event.ts, policy)
     before = state_view(work)
+    standing_before = (effective_credit(work, event.ts, policy), work.restrictions)
     ctx = Context(event, certs, work, policy, now_ms)
     _HANDLERS[type(event)](ctx, event)
+    if ctx.rejection is not None:
+        return Decision(
+            outcome="allow", actions=[], rule_ids=[], new_state=state, state_before=before,
+            certifications=snapshot_to_builtins(certs), expiries=[], rejected=ctx.rejection,
+        )  # fmt: skip
+    bound_state(work, policy.caps)
+    _remember_enforcement(ctx)
     remember(work, event.event_id, event.ts, policy)
+    if source is not None:
+        mark_offset(work, source)
     actions = ctx.actions
+    gone = no_longer_live(state, work)
+    changed = standing_before != (effective_credit(work, event.ts, policy), work.restrictions)
     return Decision(
         outcome=outcome_of(actions),
         actions=actions,
@@ -82,4 +129,40 @@ def decide(
         state_before=before,
         certifications=snapshot_to_builtins(certs),
         expiries=ctx.expiries,
-    )
+        cancelled_expiries=gone,
+        queue=ctx.queue,
+        standing=standing(
+            event.creator_id, event.platform, work, certs, policy, event.ts, now_ms
+        ) if changed else None,
+    )  # fmt: skip
+
+
+def _remember_enforcement(ctx: Context) -> None:
+    """Keep what an enforcing decision imposed, so an appeal can reverse exactly that."""
+    imposed = tuple(_imposed(a) for a in ctx.actions if is_appealable(a.action))
+    if not imposed:
+        return
+    ev = ctx.event
+    items = ctx.state.enforcements
+    items[ev.event_id] = Enforcement(
+        trigger=ev.event_id, event_ts=ev.ts, decided_at=ctx.now_ms,
+        evidence=tuple(dict.fromkeys(e for a in ctx.actions for e in a.evidence)),
+        actions=imposed, points=ctx.taken, deduct_rule=ctx.deduct_rule if ctx.taken else None,
+    )  # fmt: skip
+    while len(items) > ctx.policy.max_enforcements:
+        del items[next(iter(items))]
+
+
+def _imposed(a: Action) -> Imposed:
+    until: Until | None = None
+    if a.while_qualified is None and not isinstance(a.until, msgspec.UnsetType):
+        until = PERMANENT if a.until is None else a.until
+    return Imposed(
+        action_id=a.action_id, action=a.action, rule_id=a.rule_id, reason=a.reason,
+        until=until, while_qualified=a.while_qualified, surfaces=a.surfaces or (),
+    )  # fmt: skip
+
+
+def no_longer_live(before: CreatorState, after: CreatorState) -> list[str]:
+    """Stream ids live in `before` and not in `after` (the schedule drops their checks)."""
+    return [sid for sid in before.streams if sid not in after.streams]

@@ -106,6 +106,31 @@ class CertificationRevoked(_Event, frozen=True, gc=False, tag="certification_rev
     reason: Annotated[str, msgspec.Meta(max_length=1024)]
 
 
+Note = Annotated[str, msgspec.Meta(max_length=2000)]
+
+
+class ReviewDecided(_Event, frozen=True, gc=False, tag="review_decided"):
+    """A person's verdict on a review item (CONTRACT §9): `review_id` is the flag's action_id."""
+
+    review_id: Ref
+    verdict: Literal["confirm", "dismiss"]
+    reviewer_id: Ref
+    note: Note | None = None
+
+
+class AppealFiled(_Event, frozen=True, gc=False, tag="appeal_filed"):
+    appeal_id: Ident
+    action_id: Ref
+    statement: Note | None = None
+
+
+class AppealDecided(_Event, frozen=True, gc=False, tag="appeal_decided"):
+    appeal_id: Ident
+    verdict: Literal["uphold", "overturn"]
+    reviewer_id: Ref
+    note: Note | None = None
+
+
 class ExpiryDue(_Event, frozen=True, gc=False, tag="expiry_due"):
     """Internal: scheduled by the worker for the moment a qualification in use expires."""
 
@@ -118,6 +143,7 @@ CommerceEvent = ProductLinked | ProductUnlinked
 ReportEvent = Report
 CertEvent = CertificationGranted | CertificationRevoked
 ExpiryEvent = ExpiryDue
+ReviewEvent = ReviewDecided | AppealFiled | AppealDecided
 Event = (
     StreamStarted
     | StreamUpdated
@@ -128,6 +154,9 @@ Event = (
     | CertificationGranted
     | CertificationRevoked
     | ExpiryDue
+    | ReviewDecided
+    | AppealFiled
+    | AppealDecided
 )
 
 _KINDS: Final[dict[str, tuple[type[_Event], ...]]] = {
@@ -136,6 +165,7 @@ _KINDS: Final[dict[str, tuple[type[_Event], ...]]] = {
     "reports": (Report,),
     "certs": (CertificationGranted, CertificationRevoked),
     "expiries": (ExpiryDue,),
+    "reviews": (ReviewDecided, AppealFiled, AppealDecided),
 }
 KINDS: Final = tuple(_KINDS)
 # type tag -> kind, so a recorded event can be decoded again without knowing its topic.
@@ -152,6 +182,7 @@ _DECODERS: Final[dict[str, msgspec.json.Decoder[Any]]] = {
     "reports": msgspec.json.Decoder(ReportEvent),
     "certs": msgspec.json.Decoder(CertEvent),
     "expiries": msgspec.json.Decoder(ExpiryEvent),
+    "reviews": msgspec.json.Decoder(ReviewEvent),
 }
 
 
@@ -165,8 +196,19 @@ _HEAD_DECODER: Final = msgspec.json.Decoder(_Head)
 _ENCODER: Final = msgspec.json.Encoder()
 
 
-def decode_event(kind: str, key: bytes | None, value: bytes, *, max_bytes: int = 65536) -> Event:
-    """Decode one record of topic kind `kind`; raise InvalidEvent with its DLQ code."""
+def decode_event(
+    kind: str,
+    key: bytes | None,
+    value: bytes,
+    *,
+    max_bytes: int = 65536,
+    record_ts_ms: int | None = None,
+) -> Event:
+    """Decode one record of topic kind `kind`; raise InvalidEvent with its DLQ code.
+
+    With `record_ts_ms` (the record's Kafka timestamp: the worker's path) the event's `ts`
+    must also be in range (CONTRACT v2 §6); replays of recorded events pass none.
+    """
     decoder = _DECODERS.get(kind)
     if decoder is None:
         raise LiveGateError(f"unknown event kind {kind!r}; expected one of {', '.join(KINDS)}")
@@ -186,7 +228,28 @@ def decode_event(kind: str, key: bytes | None, value: bytes, *, max_bytes: int =
     except RecursionError:
         raise InvalidEvent("invalid_json", "JSON is nested too deeply") from None
     _check_key(key, event.creator_id)
+    if record_ts_ms is not None:
+        check_ts(event.ts, record_ts_ms)
     return event
+
+
+EARLIEST_TS: Final = 946_684_800_000  # 2000-01-01T00:00:00Z
+MAX_AHEAD_MS: Final = 3_600_000
+
+
+def check_ts(ts: int, record_ts_ms: int) -> None:
+    """`ts_out_of_range` (CONTRACT v2 §6): before 2000-01-01, or more than one hour after
+    the record's Kafka timestamp. One far-future ts would otherwise pin the creator's
+    newest time: live streams forgotten, decided ids dropped for good (issue 12 #6).
+    A record without a timestamp (-1, old message formats) has no upper bound."""
+    if ts < EARLIEST_TS:
+        raise InvalidEvent("ts_out_of_range", f"ts {ts} is before 2000-01-01 ({EARLIEST_TS})")
+    if record_ts_ms >= 0 and ts > record_ts_ms + MAX_AHEAD_MS:
+        raise InvalidEvent(
+            "ts_out_of_range",
+            f"ts {ts} is {ts - record_ts_ms} ms after the record's timestamp {record_ts_ms}"
+            f" (at most {MAX_AHEAD_MS} allowed): is it in milliseconds?",
+        )
 
 
 def _check_key(key: bytes | None, creator_id: str) -> None:

@@ -39,6 +39,49 @@ RULE_IDS: Final = (
     "certification.lapsed_live",
     "restriction.in_force",
 )
+# The file's keys, by section: the loader below and the JSON Schema (policyschema.py) both
+# read these, so the schema editors use cannot drift from what loads.
+TOP_KEYS: Final = (
+    "categories",
+    "title_keywords",
+    "product_categories",
+    "professional_reasons",
+    "credit",
+    "rules",
+    "state",
+)
+TOP_OPTIONAL: Final = ("appeals", "review")  # v2: optional, so older policies still load
+STATE_KEYS: Final = ("dedup_horizon", "max_decided_ids", "stream_idle_forget")
+CREDIT_KEYS: Final = ("start", "max", "deductions", "repeat_window", "recovery", "thresholds")
+RECOVERY_KEYS: Final = ("points", "every")
+THRESHOLD_KEYS: Final = ("at_or_below", "action")
+THRESHOLD_OPTIONAL: Final = ("duration", "surfaces")
+THRESHOLD_ACTIONS: Final = ("limit_recommendation", "revoke_commerce", "ban_account")
+BAND_KEYS: Final = ("min_confidence", "actions")
+# v2 (CONTRACT §9): verdicts on reviews and appeals. Optional in a policy file, so a policy
+# written before them (the policy history) still loads; the defaults are the contract's.
+VERDICT_RULE_IDS: Final = ("review.confirmed", "review.dismissed", "appeal.upheld",
+                           "appeal.overturned")  # fmt: skip
+_VERDICT_DEFAULTS: Final[dict[str, Any]] = {
+    "review.confirmed": {"severity": "serious", "actions": ["cut_off_stream", "deduct_credit",
+                                                            "warn"]},
+    "review.dismissed": {"severity": "minor"},
+    "appeal.upheld": {"severity": "minor"},
+    "appeal.overturned": {"severity": "minor"},
+}  # fmt: skip
+# The caps bound what one creator's state keeps of the loop: about 100 KB at worst with
+# every id and text at its maximum length, on top of the rest of the state.
+_APPEALS_DEFAULTS: Final[dict[str, Any]] = {"window": "90d", "max_open": 4,
+                                            "max_enforcements": 32}  # fmt: skip
+# Their ranges, like the state caps': at the maxima, with every id and text at its longest,
+# a decision record stays under 256 KB (tests/unit/domain/test_state_caps.py).
+LOOP_CAP_RANGES: Final[dict[str, tuple[int, int]]] = {
+    "appeals.max_open": (1, 4),
+    "appeals.max_enforcements": (1, 32),
+    "review.max_open": (1, 32),
+    "review.max_closed": (1, 128),
+}
+_REVIEW_DEFAULTS: Final[dict[str, Any]] = {"sla": "30m", "max_open": 32, "max_closed": 128}
 _SEP: Final = r"(?<![a-z0-9_])"  # ASCII-only word edges: Chinese letters count as edges
 _END: Final = r"(?![a-z0-9_])"
 
@@ -83,6 +126,31 @@ class CreditPolicy(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     thresholds: tuple[Threshold, ...]
 
 
+class StateCaps(msgspec.Struct, frozen=True, gc=False, kw_only=True):
+    """Bounds on every per-creator collection (policy `state:`), so that no creator's state,
+    and no decision record carrying it, can outgrow a Kafka record (issue 12 #1).
+
+    The ranges the loader accepts (`CAP_RANGES`) keep the worst case (every id at its
+    longest, every collection full) under 256 KB per decision record; a unit test drives
+    that case through decide() at the maxima. At each cap, the oldest entries go first.
+    """
+
+    live_streams: int = 8  # more at once: the oldest is dropped, the creator flagged
+    ended_streams: int = 32  # ended or cut-off streams remembered (no reopening by an update)
+    report_windows: int = 6  # streams with a user-report window
+    reporters_per_window: int = 20  # newest distinct reporters kept per window
+
+
+# cap -> (lowest, highest) accepted; reporters_per_window is also at least the
+# reports.threshold rule's distinct_reporters, or the rule could never fire.
+CAP_RANGES: Final[dict[str, tuple[int, int]]] = {
+    "live_streams": (1, 8),
+    "ended_streams": (1, 32),
+    "report_windows": (1, 6),
+    "reporters_per_window": (1, 20),
+}
+
+
 class Policy(msgspec.Struct, frozen=True, kw_only=True):
     version: str
     text: str
@@ -97,6 +165,15 @@ class Policy(msgspec.Struct, frozen=True, kw_only=True):
     dedup_horizon_ms: int
     max_decided_ids: int
     stream_idle_ms: int
+    caps: StateCaps = StateCaps()
+    # v2 (CONTRACT §7, §9): the appeal window, the review SLA, and how much of the review
+    # loop one creator's state keeps (bounded like everything else in it).
+    appeal_window_ms: int = 90 * 86_400_000
+    review_sla_ms: int = 30 * 60_000
+    max_open_appeals: int = 4
+    max_enforcements: int = 32
+    max_open_reviews: int = 32
+    max_closed_items: int = 128
 
     def suspected_domain(self, title: str | None) -> str | None:
         if not title:
@@ -115,25 +192,12 @@ def policy_version(text: str | bytes) -> str:
 def load_policy(text: str, source: str = "config/policy.yaml") -> Policy:
     data, lines = parse(text, source)
     v = Validator(lines, source)
-    top = v.mapping(
-        data,
-        (),
-        required=(
-            "categories",
-            "title_keywords",
-            "product_categories",
-            "professional_reasons",
-            "credit",
-            "rules",
-            "state",
-        ),
-    )
+    top = v.mapping(data, (), required=TOP_KEYS, optional=TOP_OPTIONAL)
     keywords = _keywords(v, top["title_keywords"])
-    state = v.mapping(
-        top["state"],
-        ("state",),
-        required=("dedup_horizon", "max_decided_ids", "stream_idle_forget"),
-    )
+    state = v.mapping(top["state"], ("state",), required=STATE_KEYS, optional=tuple(CAP_RANGES))
+    rules = _rules(v, top["rules"])
+    appeals = _section(v, top, "appeals", _APPEALS_DEFAULTS)
+    review = _section(v, top, "review", _REVIEW_DEFAULTS)
     return Policy(
         version=policy_version(text),
         text=text,
@@ -146,14 +210,54 @@ def load_policy(text: str, source: str = "config/policy.yaml") -> Policy:
             v.strings(top["professional_reasons"], ("professional_reasons",))
         ),
         credit=_credit(v, top["credit"]),
-        rules=_rules(v, top["rules"]),
+        rules=rules,
         dedup_horizon_ms=v.duration(state["dedup_horizon"], ("state", "dedup_horizon")),
         max_decided_ids=v.integer(state["max_decided_ids"], ("state", "max_decided_ids"), lo=1),
         stream_idle_ms=v.duration(state["stream_idle_forget"], ("state", "stream_idle_forget")),
+        caps=_caps(v, state, rules),
+        appeal_window_ms=v.duration(appeals["window"], ("appeals", "window")),
+        max_open_appeals=v.integer(
+            appeals["max_open"], ("appeals", "max_open"), *LOOP_CAP_RANGES["appeals.max_open"]
+        ),
+        max_enforcements=v.integer(
+            appeals["max_enforcements"],
+            ("appeals", "max_enforcements"),
+            *LOOP_CAP_RANGES["appeals.max_enforcements"],
+        ),
+        review_sla_ms=v.duration(review["sla"], ("review", "sla")),
+        max_open_reviews=v.integer(
+            review["max_open"], ("review", "max_open"), *LOOP_CAP_RANGES["review.max_open"]
+        ),
+        max_closed_items=v.integer(
+            review["max_closed"], ("review", "max_closed"), *LOOP_CAP_RANGES["review.max_closed"]
+        ),
     )
 
 
+def _caps(v: Validator, state: dict[str, Any], rules: dict[str, RuleSpec]) -> StateCaps:
+    """The optional caps of `state:` (defaults: StateCaps), each within CAP_RANGES."""
+    values: dict[str, int] = {}
+    for name, (lo, hi) in CAP_RANGES.items():
+        if name in state:
+            values[name] = v.integer(state[name], ("state", name), lo=lo, hi=hi)
+    caps = StateCaps(**values)
+    needed = rules["reports.threshold"].distinct_reporters
+    if caps.reporters_per_window < needed:
+        v.fail(
+            ("state", "reporters_per_window") if "reporters_per_window" in state else ("state",),
+            f"reporters_per_window ({caps.reporters_per_window}) is below"
+            f" reports.threshold's distinct_reporters ({needed}): the rule could never fire",
+        )
+    return caps
+
+
 # --- sections ------------------------------------------------------------------------------
+
+
+def _section(v: Validator, top: dict[str, Any], name: str, defaults: dict[str, Any]) -> Any:
+    """An optional section whose keys are all optional: the file's values over the defaults."""
+    given = v.mapping(top[name], (name,), optional=tuple(defaults)) if name in top else {}
+    return {**defaults, **given}
 
 
 def _domain_map(v: Validator, value: Any, path: Path) -> dict[str, str]:
@@ -186,14 +290,10 @@ def _pattern(words: tuple[str, ...]) -> re.Pattern[str]:
 
 def _credit(v: Validator, value: Any) -> CreditPolicy:
     p: Path = ("credit",)
-    c = v.mapping(
-        value,
-        p,
-        required=("start", "max", "deductions", "repeat_window", "recovery", "thresholds"),
-    )
+    c = v.mapping(value, p, required=CREDIT_KEYS)
     top = v.integer(c["max"], (*p, "max"), lo=1)
     deductions = v.mapping(c["deductions"], (*p, "deductions"), required=SEVERITIES)
-    recovery = v.mapping(c["recovery"], (*p, "recovery"), required=("points", "every"))
+    recovery = v.mapping(c["recovery"], (*p, "recovery"), required=RECOVERY_KEYS)
     thresholds = c["thresholds"]
     if not isinstance(thresholds, list):
         v.fail((*p, "thresholds"), f"expected a list, got {kind_of(thresholds)}")
@@ -206,27 +306,44 @@ def _credit(v: Validator, value: Any) -> CreditPolicy:
         repeat_window_ms=v.duration(c["repeat_window"], (*p, "repeat_window")),
         recovery_points=v.integer(recovery["points"], (*p, "recovery", "points")),
         recovery_every_ms=v.duration(recovery["every"], (*p, "recovery", "every")),
-        thresholds=tuple(
-            _threshold(v, t, (*p, "thresholds", i), top) for i, t in enumerate(thresholds)
-        ),
+        thresholds=_thresholds(v, thresholds, (*p, "thresholds"), top),
     )
+
+
+def _thresholds(v: Validator, value: list[Any], path: Path, top: int) -> tuple[Threshold, ...]:
+    """The credit thresholds; each action at most once.
+
+    A threshold's action id comes from `credit.<action>`, the creator and the trigger: the
+    same action at two thresholds that one deduction crosses would give two different
+    actions with one action_id, so such a policy is refused rather than given made-up ids.
+    """
+    out: list[Threshold] = []
+    first: dict[str, int] = {}
+    for i, item in enumerate(value):
+        t = _threshold(v, item, (*path, i), top)
+        name = t.action.name
+        if name in first:
+            v.fail(
+                (*path, i, "action"),
+                f"`{name}` is already at threshold [{first[name]}]; an action may appear at "
+                "one threshold only (both would share one action_id)",
+            )
+        first[name] = i
+        out.append(t)
+    return tuple(out)
 
 
 def _threshold(v: Validator, value: Any, path: Path, top: int) -> Threshold:
-    t = v.mapping(
-        value, path, required=("at_or_below", "action"), optional=("duration", "surfaces")
-    )
-    name = v.string(
-        t["action"], (*path, "action"), ("limit_recommendation", "revoke_commerce", "ban_account")
-    )
-    params = {k: t[k] for k in ("duration", "surfaces") if k in t}
+    t = v.mapping(value, path, required=THRESHOLD_KEYS, optional=THRESHOLD_OPTIONAL)
+    name = v.string(t["action"], (*path, "action"), THRESHOLD_ACTIONS)
+    params = {k: t[k] for k in THRESHOLD_OPTIONAL if k in t}
     return Threshold(
         at_or_below=v.integer(t["at_or_below"], (*path, "at_or_below"), lo=0, hi=top),
         action=_action_params(v, name, params, path, rule_domain=None),
     )
 
 
-_RULE_KEYS: Final[dict[str, tuple[str, ...]]] = {
+RULE_KEYS: Final[dict[str, tuple[str, ...]]] = {
     "live.unqualified": ("actions",),
     "live.suspected": ("actions",),
     "commerce.medical_personnel": ("actions", "domain", "deduct_from_link"),
@@ -236,17 +353,23 @@ _RULE_KEYS: Final[dict[str, tuple[str, ...]]] = {
     "reports.machine": ("bands",),
     "certification.lapsed_live": ("actions",),
     "restriction.in_force": (),
+    "review.confirmed": ("actions",),
+    "review.dismissed": (),
+    "appeal.upheld": (),
+    "appeal.overturned": (),
 }
 
 
 def _rules(v: Validator, value: Any) -> dict[str, RuleSpec]:
-    rules = v.mapping(value, ("rules",), required=RULE_IDS)
-    return {rule_id: _rule(v, rule_id, rules[rule_id]) for rule_id in RULE_IDS}
+    rules = v.mapping(value, ("rules",), required=RULE_IDS, optional=VERDICT_RULE_IDS)
+    rules = {**_VERDICT_DEFAULTS, **rules}
+    ids = (*RULE_IDS, *VERDICT_RULE_IDS)
+    return {rule_id: _rule(v, rule_id, rules[rule_id]) for rule_id in ids}
 
 
 def _rule(v: Validator, rule_id: str, value: Any) -> RuleSpec:
     p: Path = ("rules", rule_id)
-    keys = _RULE_KEYS[rule_id]
+    keys = RULE_KEYS[rule_id]
     r = v.mapping(value, p, required=("severity", *keys))
     domain = v.string(r["domain"], (*p, "domain"), DOMAINS) if "domain" in r else None
     spec = RuleSpec(
@@ -285,7 +408,7 @@ def _bands(v: Validator, value: Any, path: Path) -> tuple[Band, ...]:
         v.fail(path, f"expected a non-empty list, got {kind_of(value)}")
     bands = []
     for i, item in enumerate(value):
-        b = v.mapping(item, (*path, i), required=("min_confidence", "actions"))
+        b = v.mapping(item, (*path, i), required=BAND_KEYS)
         bands.append(
             Band(
                 v.number(b["min_confidence"], (*path, i, "min_confidence"), 0.0, 1.0),
@@ -315,16 +438,18 @@ def _actions(v: Validator, value: Any, path: Path, domain: str | None) -> tuple[
     return tuple(out)
 
 
+def action_params(name: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """An action's (required, optional) parameters."""
+    if name in DURATION_ACTIONS:
+        return ("duration",), (("surfaces",) if name == "revoke_commerce" else ())
+    return (), (("severity",) if name == "deduct_credit" else ())
+
+
 def _action_params(
     v: Validator, name: str, params: Any, path: Path, rule_domain: str | None
 ) -> ActionSpec:
-    allowed: tuple[str, ...] = ()
-    if name in DURATION_ACTIONS:
-        allowed = ("duration", "surfaces") if name == "revoke_commerce" else ("duration",)
-    elif name == "deduct_credit":
-        allowed = ("severity",)
-    required = ("duration",) if name in DURATION_ACTIONS else ()
-    p = v.mapping(params, path, required=required, optional=allowed[len(required) :])
+    required, optional = action_params(name)
+    p = v.mapping(params, path, required=required, optional=optional)
     duration_ms: int | None = None
     while_qualified = False
     if "duration" in p:

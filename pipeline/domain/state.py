@@ -7,14 +7,16 @@ top-level dicts: the state a caller passed in is never modified.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, Final, Literal
 
 import msgspec
 
 from pipeline.domain.errors import LiveGateError
-from pipeline.domain.policy import ActionSpec, Policy
+from pipeline.domain.policy import ActionSpec, Policy, StateCaps
 
 PERMANENT: Final = "permanent"
+RESTRICTING: Final = ("ban_account", "limit_recommendation", "revoke_commerce")
 Until = int | Literal["permanent"]
 
 
@@ -65,6 +67,59 @@ class Restrictions(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     commerce_revoked_while_qualified: dict[str, str] = {}
 
 
+class Imposed(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults=True):
+    """One action of an enforcing decision: what `explain` shows and an overturn reverses."""
+
+    action_id: str
+    action: str
+    rule_id: str
+    reason: str
+    until: Until | None = None  # restricting actions: their end (None: while qualified)
+    while_qualified: str | None = None  # revoke_commerce lasting while qualified for it
+    surfaces: tuple[str, ...] = ()
+
+
+class Enforcement(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults=True):
+    """An enforcing decision, kept while it can be appealed or one of its restrictions is
+    in force: enough to overturn exactly what it imposed (CONTRACT §9)."""
+
+    trigger: str  # the decided event's event_id
+    event_ts: int
+    decided_at: int
+    evidence: tuple[str, ...]
+    actions: tuple[Imposed, ...]  # its appealable actions
+    points: int = 0  # credit it actually took (before minus after)
+    deduct_rule: str | None = None  # the rule whose deduction it was (repeat escalation)
+    lifted: tuple[str, ...] = ()  # its action ids already ended by a lifting action
+    overturned: bool = False
+
+
+class ReviewItem(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults=True):
+    """An open review item: a flag_for_review action waiting for a person's verdict."""
+
+    review_id: str  # the flag_for_review action's id
+    rule_id: str
+    trigger: str  # event_id of the flagged decision
+    opened_at: int
+    reason: str
+    evidence: tuple[str, ...]
+    domain: str | None = None
+    stream_id: str | None = None
+    limit_id: str | None = None  # the limit_recommendation the flagged decision imposed
+    limit_until: Until | None = None
+
+
+class AppealItem(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults=True):
+    """An open appeal of one enforcing action."""
+
+    appeal_id: str
+    action_id: str
+    rule_id: str
+    trigger: str  # event_id of the decision that emitted the appealed action
+    opened_at: int
+    statement: str | None = None
+
+
 class CreatorState(msgspec.Struct, kw_only=True):
     credit: int  # credit right after the last deduction; recovery is derived, not stored
     last_deduction_ts: int | None = None
@@ -76,7 +131,20 @@ class CreatorState(msgspec.Struct, kw_only=True):
     # Streams that ended or were cut off, by ts: a late update must not reopen them.
     ended: dict[str, int] = {}
     newest_ts: int = 0
+    # v2, the review loop (CONTRACT §9), each bounded by the policy's appeals/review caps:
+    enforcements: dict[str, Enforcement] = {}  # trigger event_id -> it, oldest first
+    reviews: dict[str, ReviewItem] = {}  # open review items by review_id
+    appeals: dict[str, AppealItem] = {}  # open appeals by appeal_id
+    closed: dict[str, int] = {}  # closed review/appeal ids -> ts: a later verdict is a no-op
+    cleared: dict[str, int] = {}  # "stream\x1fdomain" dismissed on review -> ts
     decided: dict[str, int] = {}  # event_id -> ts, oldest first
+    # "topic:partition" -> the offset of the last record decided for this creator there.
+    # A redelivered record (a crash, a rebalance) is at or below it whatever the creator's
+    # rate: the id set above only has to catch the same event under a new offset.
+    offsets: dict[str, int] = {}
+    # Flagged for having more live streams than policy `state.live_streams` (once, until
+    # the creator is back under the cap).
+    over_stream_cap: bool = False
 
     @classmethod
     def new(cls, policy: Policy) -> CreatorState:
@@ -99,16 +167,18 @@ def decode_state(data: bytes) -> CreatorState:
 
 
 def state_view(state: CreatorState) -> dict[str, Any]:
-    """Everything a decision reads, without the (large, write-only) decided ids."""
-    view: dict[str, Any] = msgspec.to_builtins(msgspec.structs.replace(state, decided={}))
-    del view["decided"]
+    """Everything a decision reads, without the (write-only) decided ids and offsets."""
+    view: dict[str, Any] = msgspec.to_builtins(
+        msgspec.structs.replace(state, decided={}, offsets={})
+    )
+    del view["decided"], view["offsets"]
     return view
 
 
 def state_from_view(view: dict[str, Any]) -> CreatorState:
     """Rebuild a state from a decision's `state_before`, for an auditor's replay."""
     try:
-        return msgspec.convert({**view, "decided": {}}, CreatorState)
+        return msgspec.convert({**view, "decided": {}, "offsets": {}}, CreatorState)
     except msgspec.ValidationError as exc:
         raise LiveGateError(f"bad state view: {exc}") from None
 
@@ -120,9 +190,15 @@ def working_copy(state: CreatorState) -> CreatorState:
         streams=state.streams.copy(),
         reports=state.reports.copy(),
         ended=state.ended.copy(),
+        enforcements=state.enforcements.copy(),
+        reviews=state.reviews.copy(),
+        appeals=state.appeals.copy(),
+        closed=state.closed.copy(),
+        cleared=state.cleared.copy(),
         # .copy(), not dict(): it stays a fast block copy when the dict has holes left by
         # trimming its oldest entries.
         decided=state.decided.copy(),
+        offsets=state.offsets.copy(),
     )
 
 
@@ -138,6 +214,59 @@ def forget_idle(state: CreatorState, ts: int, policy: Policy) -> None:
     gone = [sid for sid, ended_ts in state.ended.items() if ended_ts <= horizon]
     for sid in gone:
         del state.ended[sid]
+    cleared = [
+        k for k, t in state.cleared.items() if t <= horizon and _stream(k) not in state.streams
+    ]
+    for k in cleared:
+        del state.cleared[k]
+    _trim(state.cleared, policy.max_open_reviews)
+    _forget_enforcements(state, ts, policy)
+    window = ts - policy.appeal_window_ms
+    old = [k for k, t in state.closed.items() if t < window]
+    for k in old:
+        del state.closed[k]
+    _trim(state.closed, policy.max_closed_items)
+
+
+def _stream(cleared_key: str) -> str:
+    return cleared_key.split("\x1f", 1)[0]
+
+
+def _trim(items: dict[str, Any], limit: int) -> None:
+    """Forget the oldest entries (insertion order) beyond `limit`."""
+    while len(items) > limit:
+        del items[next(iter(items))]
+
+
+def holds(e: Enforcement, restrictions: Restrictions, t: int) -> bool:
+    """Whether one of the decision's restrictions can still be in force at t."""
+    for a in e.actions:
+        if a.action_id in e.lifted or e.overturned:
+            continue
+        if a.while_qualified is not None:
+            tied = restrictions.commerce_revoked_while_qualified
+            if any(tied.get(s) == a.while_qualified for s in a.surfaces):
+                return True
+        elif a.action in RESTRICTING and in_force(a.until, t):
+            return True
+    return False
+
+
+def _forget_enforcements(state: CreatorState, ts: int, policy: Policy) -> None:
+    """Keep what can be appealed (the window) or still restricts; then at most the cap,
+    forgetting first those that restrict nothing any more."""
+    items = state.enforcements
+    window = ts - policy.appeal_window_ms
+    r = state.restrictions
+    for trigger in [k for k, e in items.items() if e.event_ts < window and not holds(e, r, ts)]:
+        del items[trigger]
+    if len(items) <= policy.max_enforcements:
+        return
+    for trigger in [k for k, e in items.items() if not holds(e, r, ts)]:
+        if len(items) <= policy.max_enforcements:
+            break
+        del items[trigger]
+    _trim(items, policy.max_enforcements)
 
 
 def remember(state: CreatorState, event_id: str, ts: int, policy: Policy) -> None:
@@ -154,6 +283,21 @@ def remember(state: CreatorState, event_id: str, ts: int, policy: Policy) -> Non
         if len(decided) <= policy.max_decided_ids and decided[oldest] >= horizon:
             break
         del decided[oldest]
+
+
+Source = tuple[str, int]  # ("topic:partition", offset) of the record an event came in
+
+
+def seen_offset(state: CreatorState, source: Source) -> bool:
+    """Whether the record at this place was already decided for this creator."""
+    where, offset = source
+    return offset <= state.offsets.get(where, -1)
+
+
+def mark_offset(state: CreatorState, source: Source) -> None:
+    where, offset = source
+    if offset > state.offsets.get(where, -1):
+        state.offsets[where] = offset
 
 
 def restrict(state: CreatorState, spec: ActionSpec, t: int, domain: str | None) -> None:
@@ -175,3 +319,36 @@ def restrict(state: CreatorState, spec: ActionSpec, t: int, domain: str | None) 
             revoked[surface] = later(revoked.get(surface), until) or until
         r = msgspec.structs.replace(r, commerce_revoked=revoked)
     state.restrictions = r
+
+
+# --- bounds (policy `state:` caps, issue 12 #1) ---------------------------------------------
+MAX_TITLE: Final = 512  # CONTRACT §2: a stored title is at most 512 characters
+_MAX_KEY_BYTES: Final = 64
+
+
+def reporter_key(reporter_id: str) -> str:
+    """The key a reporter is counted under in a report window: the id itself, or for a
+    long or unprintable one (up to 256 characters, 6 bytes each in JSON) its digest, so a
+    window's size does not depend on what reporters are called. Only distinctness counts."""
+    if reporter_id.isprintable() and len(reporter_id.encode()) <= _MAX_KEY_BYTES:
+        return reporter_id
+    return "sha256:" + hashlib.sha256(reporter_id.encode()).hexdigest()[:40]
+
+
+def newest(entries: dict[str, int], keep: int) -> dict[str, int]:
+    """The `keep` entries with the newest ts (ties: the larger key), in their order."""
+    if len(entries) <= keep:
+        return entries
+    kept = set(sorted(entries, key=lambda k: (entries[k], k))[-keep:])
+    return {k: t for k, t in entries.items() if k in kept}
+
+
+def bound_state(state: CreatorState, caps: StateCaps) -> None:
+    """Apply the caps on ended streams and report windows (oldest first out). Live streams
+    are capped by the live rule (it flags the creator) and reporters by reports.threshold."""
+    if len(state.ended) > caps.ended_streams:
+        state.ended = newest(state.ended, caps.ended_streams)
+    if len(state.reports) > caps.report_windows:
+        latest = {sid: w.latest_ts for sid, w in state.reports.items()}
+        kept = newest(latest, caps.report_windows)
+        state.reports = {sid: w for sid, w in state.reports.items() if sid in kept}

@@ -6,20 +6,73 @@ from typing import Any
 
 import msgspec
 
+from pipeline.domain.audit import decision_id
 from pipeline.domain.certifications import CertSnapshot, is_qualified
 from pipeline.domain.credit import effective_credit
 from pipeline.domain.policy import Policy
-from pipeline.domain.state import CreatorState, in_force
+from pipeline.domain.state import (
+    PERMANENT,
+    RESTRICTING,
+    CreatorState,
+    Enforcement,
+    Imposed,
+    in_force,
+)
+
+
+class Standing(msgspec.Struct, frozen=True, gc=False, kw_only=True):
+    """The creator's whole standing, as written to `enforcement.restrictions` (CONTRACT §9).
+
+    `banned_until` and `recommendation_limited_until` are null when not in force and
+    "permanent" for a restriction without end; `commerce_revoked` maps a revoked surface to
+    its `until`, null (permanent) or "while_qualified"."""
+
+    creator_id: str
+    platform: str
+    credit: int
+    banned_until: int | str | None
+    recommendation_limited_until: int | str | None
+    commerce_revoked: dict[str, int | str | None]
+    updated_at: int
+    decided_at: int
+    policy_version: str
+
+
+def commerce_in_force(state: CreatorState, certs: CertSnapshot, t: int) -> dict[str, Any]:
+    """Revoked surfaces at t -> until (null: permanent, "while_qualified")."""
+    r = state.restrictions
+    revoked: dict[str, Any] = {
+        s: None if u == PERMANENT else u for s, u in r.commerce_revoked.items() if in_force(u, t)
+    }
+    for surface, domain in r.commerce_revoked_while_qualified.items():
+        if is_qualified(certs, domain, t):
+            revoked.setdefault(surface, "while_qualified")
+    return dict(sorted(revoked.items()))
+
+
+def standing(
+    creator_id: str, platform: str, state: CreatorState, certs: CertSnapshot, policy: Policy,
+    at: int, decided_at: int,
+) -> Standing:  # fmt: skip
+    r = state.restrictions
+    return Standing(
+        creator_id=creator_id, platform=platform,
+        credit=effective_credit(state, at, policy),
+        banned_until=r.banned_until if in_force(r.banned_until, at) else None,
+        recommendation_limited_until=(
+            r.recommendation_limited_until if in_force(r.recommendation_limited_until, at)
+            else None
+        ),
+        commerce_revoked=commerce_in_force(state, certs, at),
+        updated_at=at, decided_at=decided_at, policy_version=policy.version,
+    )  # fmt: skip
 
 
 def creator_view(
     creator_id: str, state: CreatorState, certs: CertSnapshot, policy: Policy, now_ms: int
 ) -> dict[str, Any]:
     r = state.restrictions
-    revoked: dict[str, Any] = {s: u for s, u in r.commerce_revoked.items() if in_force(u, now_ms)}
-    for surface, domain in r.commerce_revoked_while_qualified.items():
-        if is_qualified(certs, domain, now_ms):
-            revoked.setdefault(surface, "while_qualified")
+    revoked = commerce_in_force(state, certs, now_ms)
     restrictions: dict[str, Any] = {"commerce_revoked": revoked}
     if in_force(r.banned_until, now_ms):
         restrictions["banned_until"] = r.banned_until
@@ -37,6 +90,59 @@ def creator_view(
             domain: {**msgspec.to_builtins(cert), "qualified": is_qualified(certs, domain, now_ms)}
             for domain, cert in certs.items()
         },
+        "in_force": restrictions_explained(creator_id, state, certs, now_ms),
+        "deductions": deductions_explained(creator_id, state),
+        "open_reviews": [msgspec.to_builtins(i) for i in reversed(state.reviews.values())],
+        "open_appeals": [msgspec.to_builtins(i) for i in reversed(state.appeals.values())],
         "policy_version": policy.version,
         "as_of": now_ms,
     }
+
+
+def _imposed_by(creator_id: str, e: Enforcement, a: Imposed) -> dict[str, Any]:
+    """One action and the decision that imposed it (what `livegate explain` prints)."""
+    out: dict[str, Any] = {
+        "action": a.action, "action_id": a.action_id, "rule_id": a.rule_id,
+        "reason": a.reason, "evidence": list(e.evidence), "event_ts": e.event_ts,
+        "decided_at": e.decided_at, "decision_id": decision_id(creator_id, e.trigger),
+    }  # fmt: skip
+    if a.surfaces:
+        out["surfaces"] = list(a.surfaces)
+    if a.action in RESTRICTING:
+        out["until"] = "while_qualified" if a.while_qualified else a.until
+    return out
+
+
+def restrictions_explained(
+    creator_id: str, state: CreatorState, certs: CertSnapshot, t: int
+) -> list[dict[str, Any]]:
+    """Each restricting action still in force at t with its decision, newest first."""
+    r = state.restrictions
+    out = []
+    for e in reversed(state.enforcements.values()):
+        if e.overturned:
+            continue
+        for a in e.actions:
+            if a.action_id in e.lifted:
+                continue
+            if a.while_qualified is not None:
+                tied = r.commerce_revoked_while_qualified
+                held = any(tied.get(s) == a.while_qualified for s in a.surfaces)
+                if not (held and is_qualified(certs, a.while_qualified, t)):
+                    continue
+            elif a.action not in RESTRICTING or not in_force(a.until, t):
+                continue
+            out.append(_imposed_by(creator_id, e, a))
+    return out
+
+
+def deductions_explained(creator_id: str, state: CreatorState) -> list[dict[str, Any]]:
+    """The standing (not overturned) deductions the state remembers, newest first."""
+    out = []
+    for e in reversed(state.enforcements.values()):
+        if e.overturned or not e.points:
+            continue
+        for a in e.actions:
+            if a.action == "deduct_credit":
+                out.append({**_imposed_by(creator_id, e, a), "points": e.points})
+    return out

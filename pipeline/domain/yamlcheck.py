@@ -14,7 +14,10 @@ import yaml
 from pipeline.domain.errors import PolicyError
 
 _UNITS: Final = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
-_DURATION: Final = re.compile(r"^([0-9]{1,9})([smhd])$")
+_UNIT: Final = f"[{''.join(_UNITS)}]"
+# A duration like 24h, 7d, 10m, 30s; not zero. Also the JSON Schema's pattern (policyschema).
+DURATION_PATTERN: Final = f"^(?!0+{_UNIT}$)([0-9]{{1,9}})({_UNIT})$"
+_DURATION: Final = re.compile(DURATION_PATTERN)
 
 Path = tuple[str | int, ...]
 

@@ -8,12 +8,20 @@ and their state changes are not applied, so nothing irreversible happens. It clo
 when the rate falls back. Held events can be re-sent for a fresh decision
 (`livegate breaker release`), which is safe because a held event was never remembered as
 decided.
+
+Its clock is the input records' time (when they were produced), so that catching up a
+backlog is not mistaken for a spike: only more enforcement per second of traffic is. Two
+things keep that clock honest:
+- a record time is never later than the wall clock: one record stamped in the future would
+  otherwise pin the clock there and count all later traffic in that one second;
+- each decision is counted in the second of its own record, and judged against the window
+  and history around that second: a backlog read beside live partitions is counted where it
+  happened, not piled onto the live second.
 """
 
 from __future__ import annotations
 
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -24,60 +32,63 @@ class BreakerConfig:
     baseline_s: float = 600.0  # "normal": the mean per window over this much history
     factor: float = 10.0  # open when the window exceeds factor x normal …
     floor: int = 2000  # … and this absolute number (so a start or a quiet period cannot trip it)
+    max_seconds: int = 50_000  # seconds of history kept (oldest-created dropped first)
 
 
 class Breaker:
-    """Counts enforcing actions in one-second buckets, with running sums: O(1) per decision."""
+    """Enforcing actions counted per second of record time (a sparse dict).
 
-    def __init__(self, config: BreakerConfig, clock: Callable[[], float] = time.monotonic):
+    A decision costs one window sum (window_s dict lookups); the history before the window
+    is summed only when the window exceeds the floor, which normal traffic never does.
+    """
+
+    def __init__(self, config: BreakerConfig, clock: Callable[[], float] = time.time):
         self.c = config
-        self.clock = clock
-        self.buckets: deque[list[int]] = deque()  # [second, enforcing actions in it]
-        self.in_window = 0  # actions in buckets within the window
-        self.before = 0  # actions in older buckets within the baseline
-        self.boundary = 0  # index in buckets of the first bucket inside the window
+        self.clock = clock  # the wall clock, seconds since the epoch: the bound on record time
+        self.counts: dict[int, int] = {}  # second of record time -> enforcing actions
         self.is_open = False
-        self.started: float | None = None
-        self.latest = 0.0
+        self.started: float | None = None  # record time of the first decision
+        self.latest = 0.0  # the newest (bounded) record time seen
 
-    def _advance(self, second: int) -> None:
-        window_start = second - int(self.c.window_s) + 1
-        while self.boundary < len(self.buckets) and self.buckets[self.boundary][0] < window_start:
-            n = self.buckets[self.boundary][1]
-            self.in_window -= n
-            self.before += n
-            self.boundary += 1
-        baseline_start = second - int(self.c.baseline_s) + 1
-        while self.buckets and self.buckets[0][0] < baseline_start:
-            _, n = self.buckets.popleft()
-            self.before -= n
-            self.boundary -= 1
+    def _sum(self, first: int, last: int) -> int:
+        get = self.counts.get
+        return sum(get(s, 0) for s in range(first, last + 1))
 
     def rates(self, now: float) -> tuple[int, float]:
-        """(enforcing actions in the current window, mean per window before it)."""
-        self._advance(int(now))
+        """(enforcing actions in the window ending at `now`, mean per window before it)."""
+        window, second = int(self.c.window_s), int(now)
+        in_window = self._sum(second - window + 1, second)
         started = now if self.started is None else self.started
         history = min(self.c.baseline_s, now - started) - self.c.window_s
-        return self.in_window, self.before * self.c.window_s / history if history > 0 else 0.0
+        if history <= 0:
+            return in_window, 0.0
+        before = self._sum(second - int(self.c.baseline_s) + 1, second - window)
+        return in_window, before * self.c.window_s / history
 
     def record(self, enforcing: int, at: float | None = None) -> bool:
-        """Count a decision's enforcing actions at time `at` (default: the clock); True when
-        they must be held. The worker passes the input record's timestamp, so that catching
-        up a backlog (after a failover or an outage) is not mistaken for a spike: only more
-        enforcement per second of traffic is."""
-        now = max(self.clock() if at is None else at, self.latest)  # never backwards
-        self.latest = now
+        """Count a decision's enforcing actions at record time `at` (default: the clock);
+        True when they must be held."""
+        wall = self.clock()
+        now = wall if at is None else min(at, wall)  # a future stamp counts as now
+        if now > self.latest:
+            self.latest = now
         if self.started is None:
             self.started = now
+        if not enforcing and not self.is_open:
+            return False  # nothing to count and nothing to close
         second = int(now)
-        self._advance(second)
         if enforcing:
-            if self.buckets and self.buckets[-1][0] == second:
-                self.buckets[-1][1] += enforcing
+            counts = self.counts
+            if second in counts:
+                counts[second] += enforcing
             else:
-                self.buckets.append([second, enforcing])
-            self.in_window += enforcing
-        window, normal = self.rates(now)
-        limit = max(self.c.floor, self.c.factor * normal)
-        self.is_open = window > limit
+                counts[second] = enforcing
+                if len(counts) > self.c.max_seconds:
+                    del counts[next(iter(counts))]
+        window = self._sum(second - int(self.c.window_s) + 1, second)
+        if window <= self.c.floor:
+            self.is_open = False
+        else:
+            _, normal = self.rates(now)
+            self.is_open = window > max(self.c.floor, self.c.factor * normal)
         return self.is_open and enforcing > 0

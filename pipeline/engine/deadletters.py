@@ -24,19 +24,32 @@ class DeadLetter(msgspec.Struct, omit_defaults=True):
 _encoder = msgspec.json.Encoder()
 
 
+def utf8_prefix(text: str, raw: bytes, max_bytes: int) -> str:
+    """The longest prefix of `text` (whose UTF-8 is `raw`) that fits in max_bytes."""
+    if len(raw) <= max_bytes:
+        return text
+    end = max_bytes
+    while end > 0 and raw[end] & 0xC0 == 0x80:  # a continuation byte: inside a character
+        end -= 1
+    return raw[:end].decode("utf-8")
+
+
 def dead_letter(
     error: str, detail: str, topic: str, partition: int, offset: int,
     key: bytes | None, value: bytes | None, received_at: int, max_bytes: int,
 ) -> bytes:  # fmt: skip
-    """The dead-letter JSON; the original value as UTF-8 text or base64, cut to max_bytes."""
+    """The dead-letter JSON; the original value as UTF-8 text or base64, cut to max_bytes.
+
+    A value that is valid UTF-8 is cut at a character boundary, so it stays text (a cut
+    through a 3-byte CJK character must not turn the whole value into base64).
+    """
     raw = value or b""
     sha = hashlib.sha256(raw).hexdigest() if len(raw) > max_bytes else None
-    cut = raw[:max_bytes]
     encoding = None
     try:
-        text = cut.decode("utf-8")
+        text = utf8_prefix(raw.decode("utf-8"), raw, max_bytes)
     except UnicodeDecodeError:
-        text = base64.b64encode(cut).decode("ascii")
+        text = base64.b64encode(raw[:max_bytes]).decode("ascii")
         encoding = "base64"
     key_text = None
     if key is not None:

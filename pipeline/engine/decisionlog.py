@@ -3,17 +3,32 @@
 The chain of a partition continues from the last record actually in the log, read when the
 worker first writes to that partition after an assignment, so that a new owner extends the
 chain its predecessor left instead of forking it.
+
+Only a record LiveGate sealed can continue the chain: a record at the tail that is not one
+(another producer's, a partial write: not JSON, no hash, a hash that does not verify) is
+skipped, reported (metric, log line; `livegate replay verify` names it too), and the chain
+continues from the last sealed record before it, looked for within the last SCAN_BACK
+records. A fetch that returns nothing before the tail was read is retried, never taken for
+an empty partition: the chain would silently restart at genesis.
 """
 
 from __future__ import annotations
 
+import logging
+import time
+from typing import Any, Final
+
 import msgspec
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaTimeoutError
 
-from pipeline.adapters import kafka
-from pipeline.domain.audit import GENESIS
+from pipeline.adapters import kafka, metrics
+from pipeline.domain.audit import GENESIS, verify_hash
 
+log = logging.getLogger("livegate.decisionlog")
 _decoder = msgspec.json.Decoder()
+SCAN_BACK: Final = 1000  # records looked at, back from the tail, for the last sealed one
+FETCH_TIMEOUT_S: Final = 10.0
 
 
 class ChainHeads:
@@ -34,7 +49,25 @@ class ChainHeads:
             self.heads.update(await read_tails(self.bootstrap, self.topic, missing))
 
 
-async def read_tails(where: kafka.Target, topic: str, partitions: list[int]) -> dict[int, str]:
+def sealed_hash(value: bytes | None) -> str | None:
+    """The record's hash if LiveGate sealed it (a JSON object whose hash verifies), else None."""
+    try:
+        record: Any = _decoder.decode(value or b"")
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        return None
+    if not isinstance(record, dict):
+        return None
+    digest, prev = record.get("hash"), record.get("prev_hash")
+    if not isinstance(digest, str) or not isinstance(prev, str) or not verify_hash(record):
+        return None
+    return digest
+
+
+async def read_tails(
+    where: kafka.Target, topic: str, partitions: list[int], scan_back: int = SCAN_BACK
+) -> dict[int, str]:
+    """The hash to continue each partition's chain from. Raises KafkaTimeoutError (the
+    processor retries) when a tail could not be read."""
     bootstrap, security = kafka.target(where)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
@@ -44,16 +77,74 @@ async def read_tails(where: kafka.Target, topic: str, partitions: list[int]) -> 
     try:
         tps = [TopicPartition(topic, p) for p in partitions]
         consumer.assign(tps)
+        begins = await consumer.beginning_offsets(tps)
         ends = await consumer.end_offsets(tps)
         heads = {}
         for tp in tps:
-            if ends[tp] == 0:
+            begin, end = begins[tp], ends[tp]
+            if end <= begin:
                 heads[tp.partition] = GENESIS
                 continue
-            consumer.seek(tp, ends[tp] - 1)
-            records = (await consumer.getmany(tp, timeout_ms=10_000)).get(tp, [])
-            last = records[-1] if records else None
-            heads[tp.partition] = _decoder.decode(last.value)["hash"] if last else GENESIS
+            start = max(begin, end - scan_back)
+            tail = await _read_range(consumer, tp, start, end)
+            heads[tp.partition] = _continue_from(tp.partition, tail, start, begin, end, topic)
         return heads
     finally:
         await consumer.stop()
+
+
+async def _read_range(
+    consumer: AIOKafkaConsumer, tp: TopicPartition, start: int, end: int
+) -> list[tuple[int, bytes | None]]:
+    """Records [start, end) of one partition, (offset, value); retried on empty fetches."""
+    consumer.seek(tp, start)
+    out: list[tuple[int, bytes | None]] = []
+    deadline = time.monotonic() + FETCH_TIMEOUT_S
+    while True:
+        batch = (await consumer.getmany(tp, timeout_ms=1000)).get(tp, [])
+        out.extend((r.offset, r.value) for r in batch if r.offset < end)
+        # Transaction markers take offsets but are never returned: the position says.
+        if (out and out[-1][0] >= end - 1) or await consumer.position(tp) >= end:
+            return out
+        if batch:
+            deadline = time.monotonic() + FETCH_TIMEOUT_S
+        elif time.monotonic() > deadline:
+            raise KafkaTimeoutError(
+                f"reading {tp.topic}[{tp.partition}] offsets {start}..{end - 1} returned "
+                f"nothing for {FETCH_TIMEOUT_S:.0f} s; not starting the chain at genesis"
+            )
+
+
+def _continue_from(
+    partition: int, tail: list[tuple[int, bytes | None]], start: int, begin: int, end: int,
+    topic: str,
+) -> str:  # fmt: skip
+    foreign = []
+    for offset, value in reversed(tail):
+        digest = sealed_hash(value)
+        if digest is not None:
+            _report(topic, partition, foreign, f"continuing the chain from offset {offset}")
+            return digest
+        foreign.append(offset)
+    if start > begin:
+        # Nothing sealed in the last `scan_back` records: a log LiveGate cannot continue.
+        # Starting over is a visible break (verify names it), better than stopping for good.
+        _report(
+            topic, partition, foreign,
+            f"no LiveGate record in the last {end - start} records: starting a new chain",
+        )  # fmt: skip
+    else:
+        _report(topic, partition, foreign, "no LiveGate record at all: starting at genesis")
+    return GENESIS
+
+
+def _report(topic: str, partition: int, foreign: list[int], what: str) -> None:
+    if not foreign:
+        return
+    metrics.FOREIGN_DECISION_RECORDS.inc(len(foreign))
+    shown = ", ".join(str(o) for o in sorted(foreign)[:10])
+    log.error(
+        "%d record(s) at the tail of %s[%d] were not sealed by LiveGate (another producer or "
+        "a partial write), offsets %s%s: skipped; %s",
+        len(foreign), topic, partition, shown, " …" if len(foreign) > 10 else "", what,
+    )  # fmt: skip

@@ -40,11 +40,11 @@ from pipeline.adapters.retry import retry
 from pipeline.adapters.settings import Settings
 from pipeline.adapters.times import now_ms
 from pipeline.domain.actions import encode_action, is_enforcing
-from pipeline.domain.audit import DecisionRecord, Source, decision_id, seal
+from pipeline.domain.audit import DecisionRecord, Source, decision_record, seal
 from pipeline.domain.certifications import CertSnapshot
 from pipeline.domain.decide import Decision, decide
 from pipeline.domain.errors import InvalidEvent
-from pipeline.domain.events import Event, decode_event, event_to_builtins, event_type
+from pipeline.domain.events import Event, decode_event
 from pipeline.domain.expiries import Expiry
 from pipeline.domain.policy import Policy
 from pipeline.domain.state import CreatorState, decode_state, encode_state
@@ -52,7 +52,8 @@ from pipeline.engine.breaker import Breaker, BreakerConfig
 from pipeline.engine.certcache import CertCache, TableNotLoaded
 from pipeline.engine.deadletters import dead_letter
 from pipeline.engine.decisionlog import ChainHeads
-from pipeline.engine.expiries import ExpirySchedule
+from pipeline.engine.expiries import ExpirySchedule, schedule_changes
+from pipeline.engine.recovery import RecentDecisions
 from pipeline.engine.watchdog import FreezeWatch
 
 log = logging.getLogger("livegate.processor")
@@ -110,7 +111,8 @@ class Processor:
         schedule: ExpirySchedule, session_timeout_s: float = 10.0, max_in_flight: int = 256,
         clock: Callable[[], int] = now_ms,
         prepare: Callable[[], Awaitable[None]] | None = None,
-        fence: Callable[[], int | None] = lambda: 0,
+        fence: Callable[[int], bool] = lambda generation: True,
+        recent: RecentDecisions | None = None,
     ) -> None:  # fmt: skip
         self.settings = settings
         self.policy = policy
@@ -125,11 +127,12 @@ class Processor:
         # `ready` is set once it has run, and nothing is decided or emitted before.
         self._prepare = prepare
         self.ready = asyncio.Event()
-        # The consumer generation this worker's partitions belong to (None while a
-        # rebalance is under way): a batch fetched in another one is not this worker's to
-        # decide or write any more. It is dropped unacked and redelivered to the owner.
+        # Whether records fetched in a consumer generation are still this worker's: once
+        # a rebalance revokes it, a batch of it is dropped unacked before it is decided or
+        # its state written, and the partition's owner gets it again (agents/runtime.py).
         self.fence = fence
-        self.generation: int | None = None
+        self.recent = recent
+        self.generation: int | None = None  # the generation `unwritten` belongs to
         self.watch = FreezeWatch(limit_s=session_timeout_s)
         # Pipelining: decided states not yet in the table, the completion of the last
         # batch decided, and a bound on batches in flight (backpressure on the agents).
@@ -154,7 +157,13 @@ class Processor:
         for r in records:
             try:
                 value = r.value or b""
-                event = decode_event(r.kind, r.key, value, max_bytes=self.settings.max_record_bytes)
+                event = decode_event(
+                    r.kind,
+                    r.key,
+                    value,
+                    max_bytes=self.settings.max_record_bytes,
+                    record_ts_ms=r.timestamp_ms,
+                )
                 self._check_partition(r)
             except InvalidEvent as exc:
                 dead.append((r.key, self._dead(exc.error, exc.detail, r, now), exc.error))
@@ -245,22 +254,23 @@ class Processor:
             )
 
     def _owns(self, records: Sequence[Record], stage: str) -> bool:
-        """Whether the batch is still this worker's: fetched in the current generation and
-        no rebalance under way. A new generation also voids the states decided in the old
-        one and not written (their batches are fenced at their write)."""
-        current = self.fence()
-        if current is not None and current != self.generation:
-            self.generation = current
-            self.unwritten.clear()
-        if current is not None and all(r.generation == current for r in records):
+        """Whether the batch is still this worker's: fetched in a generation no rebalance has
+        revoked. Deciding in a new generation voids the states decided in an older one and
+        not written yet (those batches are fenced at their write)."""
+        generations = {r.generation for r in records}
+        if all(self.fence(g) for g in generations):
+            if stage == "decide" and records:
+                current = max(generations)
+                if current != self.generation:  # states decided before it are void
+                    self.generation = current
+                    self.unwritten.clear()
             return True
         metrics.FENCED.labels(stage).inc(len(records))
         log.warning(
-            "dropping %d records fetched in generation %s before they are %s: the group "
-            "is now at %s; the partitions' owner decides them",
-            len(records), {r.generation for r in records},
+            "dropping %d records fetched in generation %s before they are %s: a rebalance "
+            "revoked it; the partitions' owner decides them",
+            len(records), sorted(generations),
             "decided" if stage == "decide" else "written and acked",
-            "a rebalance" if current is None else f"generation {current}",
         )  # fmt: skip
         return False
 
@@ -384,6 +394,10 @@ class Processor:
                 state = decode_state(raw) if raw is not None else None
             now = self.clock()
             snapshot = snapshots[event.creator_id]
+            recorded = self.recent.get(event.creator_id, event.event_id) if self.recent else None
+            if recorded is not None and recorded.policy_version == self.policy.version:
+                # Its decision is in the log already: decide it again exactly as then.
+                snapshot, now = recorded.certifications, recorded.decided_at
             if isinstance(snapshot, Unreadable):
                 detail = (f"the certification table's value for this creator cannot be read "
                           f"({snapshot.key}): {snapshot.detail}; fix or remove it")  # fmt: skip
@@ -392,7 +406,8 @@ class Processor:
                 metrics.DEAD_LETTERS.labels("bad_certification").inc()
                 continue
             try:
-                decision = decide(event, snapshot, state, self.policy, now)
+                where = (f"{r.topic}:{r.partition}", r.offset)
+                decision = decide(event, snapshot, state, self.policy, now, where)
             except Exception as exc:
                 log.exception("deciding %s failed", event.event_id)
                 body = self._dead("decision_failed", repr(exc)[:500], r, now)
@@ -402,14 +417,21 @@ class Processor:
             if decision is None:
                 metrics.DUPLICATES.labels(r.kind).inc()
                 continue
+            if decision.rejected is not None:  # names what the creator never had (§6)
+                body = self._dead(decision.rejected.code, decision.rejected.detail, r, now)
+                pending.append(await self.send(topics.dlq, r.key, body, None))
+                metrics.DEAD_LETTERS.labels(decision.rejected.code).inc()
+                continue
             held = self._hold(decision, r.timestamp_ms / 1000)
+            if held:  # nothing of it takes effect: no standing or queue change for the hooks
+                decision = msgspec.structs.replace(decision, standing=None, queue=[])
             # Nothing irreversible while the breaker is open: no actions, no state change.
             record = self._decision_record(event, decision, r, now, held)
             if not held:
                 states[key] = self.unwritten[key] = decision.new_state
                 partitions[key] = r.partition
-                if decision.expiries:
-                    expiries.setdefault(key, []).extend(decision.expiries)
+                if decision.expiries or decision.cancelled_expiries:
+                    expiries.setdefault(key, []).extend(schedule_changes(decision))
             head = self.chain.heads[r.partition]
             value, self.chain.heads[r.partition] = seal(record, head)
             pending.append(await self.send(topics.decisions, key, value, r.partition))
@@ -451,25 +473,17 @@ class Processor:
 
         await retry(lambda: self.chain.ensure(partitions), on=(KafkaError, OSError),
                     report=report, first_delay=0.1)  # fmt: skip
+        if self.recent is not None:
+            recent = self.recent
+            await retry(lambda: recent.ensure(partitions), on=(KafkaError, OSError),
+                        report=report, first_delay=0.1)  # fmt: skip
 
     def _decision_record(
         self, event: Event, d: Decision, r: Record, now: int, held: bool
     ) -> DecisionRecord:
-        return DecisionRecord(
-            decision_id=decision_id(event.creator_id, event.event_id),
-            event=event_to_builtins(event),
-            event_id=event.event_id,
-            event_type=event_type(event),
-            creator_id=event.creator_id,
-            outcome=d.outcome,
-            action_ids=[a.action_id for a in d.actions],
-            rule_ids=list(d.rule_ids),
-            certifications=d.certifications,
-            state_before=d.state_before,
-            policy_version=self.policy.version,
-            event_ts=event.ts,
-            decided_at=now,
-            source=Source(r.topic, r.partition, r.offset),
-            held=True if held else msgspec.UNSET,
-            held_actions=[msgspec.to_builtins(a) for a in d.actions] if held else msgspec.UNSET,
-        )
+        source = Source(r.topic, r.partition, r.offset)
+        if not held:
+            return decision_record(event, d, self.policy.version, now, source)
+        held_actions = [msgspec.to_builtins(a) for a in d.actions]
+        return decision_record(event, d, self.policy.version, now, source,
+                               held=True, held_actions=held_actions)  # fmt: skip

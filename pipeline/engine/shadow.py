@@ -21,15 +21,9 @@ from pipeline.adapters import metrics
 from pipeline.adapters.settings import Settings
 from pipeline.adapters.times import now_ms
 from pipeline.domain.actions import Action, action_subject
-from pipeline.domain.audit import (
-    ActiveDecision,
-    DecisionRecord,
-    Source,
-    canonical_json,
-    decision_id,
-)
+from pipeline.domain.audit import ActiveDecision, Source, canonical_json, decision_record
 from pipeline.domain.decide import Decision, decide
-from pipeline.domain.events import KIND_OF_TYPE, Event, event_to_builtins, event_type
+from pipeline.domain.events import KIND_OF_TYPE, Event, event_type
 from pipeline.domain.policy import Policy
 from pipeline.domain.state import state_from_view
 
@@ -77,30 +71,17 @@ class ShadowHook:
         metrics.SHADOW_DECISIONS.labels(kind).inc()
         if not agrees:
             metrics.SHADOW_DISAGREEMENTS.labels(kind).inc()
-        body = DecisionRecord(
-            decision_id=decision_id(event.creator_id, event.event_id),
-            event=event_to_builtins(event),
-            event_id=event.event_id,
-            event_type=etype,
-            creator_id=event.creator_id,
-            outcome=shadow.outcome,
-            action_ids=[a.action_id for a in shadow.actions],
-            rule_ids=list(shadow.rule_ids),
-            certifications=shadow.certifications,
-            state_before=shadow.state_before,
-            policy_version=self.candidate.version,
-            event_ts=event.ts,
-            decided_at=now,
-            source=Source(record.topic, record.partition, record.offset),
+        body = decision_record(
+            event, shadow, self.candidate.version, now,
+            Source(record.topic, record.partition, record.offset),
             actions=[msgspec.to_builtins(a) for a in shadow.actions],
             active=ActiveDecision(
-                policy_version=self.active.version,
-                outcome=active.outcome,
+                policy_version=self.active.version, outcome=active.outcome,
                 action_ids=[a.action_id for a in active.actions],
                 rule_ids=list(active.rule_ids),
             ),
             agrees=agrees,
-        )
+        )  # fmt: skip
         key = event.creator_id.encode()
         # Partition by key (murmur2), like the inputs: never a partition the topic lacks.
         return [(self.topic, key, canonical_json(body), None)]

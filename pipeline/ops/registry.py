@@ -8,28 +8,42 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import dataclasses
 import hashlib
 import io
 import json
+import logging
+import re
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from aiokafka.errors import KafkaConnectionError, UnknownTopicOrPartitionError
+import redis.asyncio as aioredis
+from aiokafka.errors import UnknownTopicOrPartitionError
 
 from pipeline.adapters import kafka
 from pipeline.adapters.certstore import CertChange, CertStore, connect
 from pipeline.adapters.kafka import TopicMissing, read_topic
 from pipeline.adapters.settings import Settings
-from pipeline.adapters.times import TimeFormatError, now_ms, parse_time
-from pipeline.domain.certifications import CertSnapshot
+from pipeline.adapters.times import TimeFormatError, format_ms, now_ms, parse_time
+from pipeline.domain.certifications import (
+    Certification,
+    CertSnapshot,
+    apply_change,
+    change_order,
+    decode_certification,
+    encode_certification,
+)
 from pipeline.domain.errors import InvalidEvent, LiveGateError
-from pipeline.domain.events import decode_event
+from pipeline.domain.events import DOMAINS, decode_event
+from pipeline.ops.wording import in_words, unknown_domain
 
-DOMAINS = ("health", "finance", "law", "education")
 CSV_HEADER = ["creator_id", "domain", "license_id", "issuer", "valid_from", "valid_until",
               "profession"]  # fmt: skip
+
+
+log = logging.getLogger(__name__)
 
 
 class RegistryError(LiveGateError):
@@ -41,11 +55,11 @@ def build_change(fields: dict[str, object]) -> tuple[bytes, CertChange]:
     raw = json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode()
     creator = str(fields.get("creator_id", ""))
     if fields.get("domain") not in DOMAINS:
-        raise RegistryError(f"unknown domain {fields.get('domain')!r}: use one of {DOMAINS}")
+        raise RegistryError(unknown_domain(fields.get("domain")))
     try:
         event = decode_event("certs", creator.encode(), raw)
     except InvalidEvent as exc:
-        raise RegistryError(exc.detail) from None
+        raise RegistryError(in_words(exc.detail)) from None
     return raw, event  # type: ignore[return-value]
 
 
@@ -103,10 +117,6 @@ class Registry:
                     f"topic {topic} does not exist at {self.settings.kafka_bootstrap}: "
                     "run `livegate stack up` (or create the contract's topics) first"
                 ) from None
-            except KafkaConnectionError as exc:
-                raise RegistryError(
-                    f"cannot reach Kafka at {self.settings.kafka_bootstrap}: {exc}"
-                ) from None
             store = CertStore(client, self.settings)
             applied = await store.apply([c for _, c in changes])
             futures = [
@@ -125,8 +135,27 @@ class Registry:
         finally:
             await client.aclose()
 
-    async def import_csv(self, path: Path) -> ApplyResult:
-        changes = parse_csv(path)
+    async def inspect(self, creator_id: str) -> tuple[CertSnapshot, dict[str, str]]:
+        """The creator's readable certifications, and what is wrong with the others (by
+        domain; `*` when the key itself is not a hash), in words."""
+        client = connect(self.settings)
+        try:
+            raw, broken = await read_table(client, self.settings, [creator_id])
+        finally:
+            await client.aclose()
+        snapshot: CertSnapshot = {}
+        problems: dict[str, str] = {}
+        if creator_id in broken:
+            problems["*"] = f"the key {self.settings.cert_prefix}{creator_id} is not a hash"
+        for (_, domain), value in raw.items():
+            try:
+                snapshot[domain] = decode_certification(value)
+            except LiveGateError as exc:
+                problems[domain] = in_words(str(exc).removeprefix("bad certification value: "))
+        return snapshot, problems
+
+    async def import_csv(self, path: Path, as_of: int | None = None) -> ApplyResult:
+        changes = parse_csv(path, as_of)
         result = await self.apply_and_publish(changes)
         await self._mark_loaded()
         return result
@@ -151,6 +180,199 @@ class Registry:
         return ApplyResult(len(changes) + bad, sum(applied))
 
 
+Slot = tuple[str, str]  # (creator_id, domain)
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One (creator, domain) where the Redis table and the history disagree."""
+
+    creator_id: str
+    domain: str
+    table: Certification | None  # None: no value (or unreadable: see `unreadable`)
+    history: Certification | None
+    unreadable: str | None = None  # what is wrong with the table's value
+    outcome: str = "found"  # found | repaired | kept (table newer) | changed meanwhile
+
+    @property
+    def behind(self) -> bool:
+        """The history holds a change the table lacks (a lost write: repair it)."""
+        if self.history is None:
+            return False
+        if self.table is None:
+            return True
+        return _order(self.history) > _order(self.table)
+
+
+@dataclass(frozen=True)
+class ReconcileResult:
+    changes: int
+    slots: int
+    differences: list[Difference]
+    broken: dict[str, str] = dataclasses.field(default_factory=dict)  # keys that are not hashes
+
+    @property
+    def consistent(self) -> bool:
+        settled = ("repaired", "kept (table newer)")
+        return not self.broken and all(d.outcome in settled for d in self.differences)
+
+
+def _order(c: Certification) -> tuple[int, int, str]:
+    return change_order(c.updated_at, c.status, c.event_id)
+
+
+def fold_history(changes: Sequence[CertChange]) -> dict[Slot, Certification]:
+    """The table the history says, by the contract's change order (any input order)."""
+    table: dict[Slot, Certification] = {}
+    for change in changes:
+        slot = (change.creator_id, change.domain)
+        new = apply_change(table.get(slot), change)
+        if new is not None:
+            table[slot] = new
+    return table
+
+
+async def read_table(
+    client: aioredis.Redis, settings: Settings, creators: Iterable[str] | None = None
+) -> tuple[dict[Slot, bytes], dict[str, str]]:
+    """Every raw value of the table (or the given creators'), and the keys not a hash."""
+    prefix = settings.cert_prefix
+    if creators is None:
+        pattern = re.sub(r"([*?\[\]\\])", r"\\\1", prefix) + "*"
+        names = [
+            k.decode()[len(prefix) :] async for k in client.scan_iter(match=pattern, count=1000)
+        ]
+    else:
+        names = list(creators)
+    raw: dict[Slot, bytes] = {}
+    broken: dict[str, str] = {}
+    for start in range(0, len(names), 500):
+        chunk = names[start : start + 500]
+        pipe = client.pipeline(transaction=False)
+        for name in chunk:
+            pipe.hgetall(prefix + name)
+        for name, reply in zip(chunk, await pipe.execute(raise_on_error=False), strict=True):
+            if isinstance(reply, Exception):
+                broken[name] = str(reply).split("\n")[0]
+                continue
+            for field, value in reply.items():
+                raw[(name, field.decode("utf-8", "replace"))] = value
+    return raw, broken
+
+
+def compare(history: dict[Slot, Certification], raw: dict[Slot, bytes]) -> list[Difference]:
+    """Every slot whose table value is not what the history says, sorted."""
+    out: list[Difference] = []
+    for slot in sorted(set(history) | set(raw)):
+        expected = history.get(slot)
+        table: Certification | None = None
+        problem = None
+        if slot in raw:
+            try:
+                table = decode_certification(raw[slot])
+            except LiveGateError as exc:
+                problem = str(exc)
+        if problem is None and table == expected:
+            continue
+        out.append(Difference(slot[0], slot[1], table, expected, problem))
+    return out
+
+
+async def reconcile(
+    settings: Settings, repair: bool, progress: Callable[[int], None] | None = None
+) -> ReconcileResult:
+    """CONTRACT v2 §8: compare the Redis table with `certification.changes`; with `repair`,
+    write the history's value where the table is behind (or unreadable), by compare-and-set
+    on the value read (epoch incremented), and keep a table value newer than the history."""
+    changes, _bad = await read_history(settings, progress)
+    history = fold_history(changes)
+    client = connect(settings)
+    try:
+        raw, broken = await read_table(client, settings)
+        differences = compare(history, raw)
+        if not repair:
+            return ReconcileResult(len(changes), len(history), differences, broken)
+        store = CertStore(client, settings)
+        done: list[Difference] = []
+        for d in differences:
+            expected = raw.get((d.creator_id, d.domain), b"")
+            if (d.behind or d.unreadable) and d.history is not None:
+                wrote = await store.replace(
+                    d.creator_id, d.domain, expected, encode_certification(d.history)
+                )
+                outcome = "repaired" if wrote else "changed meanwhile"
+            else:
+                outcome = "kept (table newer)"
+            done.append(dataclasses.replace(d, outcome=outcome))
+        return ReconcileResult(len(changes), len(history), done, broken)
+    finally:
+        await client.aclose()
+
+
+async def table_behind_history(settings: Settings, tail: int = 100) -> list[Difference]:
+    """The worker-start check (cheap): each partition's last `tail` changes of
+    `certification.changes` against the table. A recent change the table lacks means the
+    table went back in time (a Redis failover or a lost `appendfsync everysec` second):
+    run `livegate certs reconcile`."""
+    topic = settings.topics.certs
+    try:
+        partitions = await read_topic(settings, topic, required=False, last=tail)
+    except TopicMissing:
+        return []
+    recent: list[CertChange] = []
+    for rows in partitions.values():
+        for rec in rows:
+            try:
+                recent.append(decode_event("certs", rec.key, rec.value or b""))  # type: ignore[arg-type]
+            except InvalidEvent:
+                continue
+    if not recent:
+        return []
+    expected = fold_history(recent)
+    client = connect(settings)
+    try:
+        raw, _ = await read_table(client, settings, {c for c, _ in expected})
+    finally:
+        await client.aclose()
+    return [
+        d
+        for d in compare(expected, {s: v for s, v in raw.items() if s in expected})
+        if d.behind or d.unreadable
+    ]
+
+
+async def warn_if_table_behind(settings: Settings, tail: int = 100) -> bool:
+    """Log a warning when the table looks behind its history; True when it does. Never
+    raises: a failed check is a warning too, not a reason to stop a worker."""
+    try:
+        behind = await table_behind_history(settings, tail)
+    except Exception as exc:
+        log.warning("could not compare the certification table with its history: %s", exc)
+        return False
+    if not behind:
+        return False
+    first = behind[0]
+    log.warning(
+        "the certification table looks behind %s: %d recent change(s) missing (e.g. %s %s: "
+        "table %s, history %s); run `livegate certs reconcile`",
+        settings.topics.certs, len(behind), first.creator_id, first.domain,
+        describe_cert(first.table), describe_cert(first.history),
+    )  # fmt: skip
+    return True
+
+
+def describe_cert(c: Certification | None) -> str:
+    if c is None:
+        return "nothing"
+    license_part = f" license {c.license_id}" if c.license_id else ""
+    valid = (
+        f" valid {format_ms(c.valid_from)}..{format_ms(c.valid_until)}"
+        if c.valid_from is not None
+        else ""
+    )
+    return f"{c.status}{license_part}{valid} (as of {format_ms(c.updated_at)}, {c.event_id})"
+
+
 async def read_history(
     settings: Settings, progress: Callable[[int], None] | None = None
 ) -> tuple[list[CertChange], int]:
@@ -173,44 +395,92 @@ async def read_history(
     return changes, bad
 
 
-def parse_csv(path: Path) -> list[tuple[bytes, CertChange]]:
-    """All rows or none: every bad row is named by its line number."""
+class EmptyImport(RegistryError):
+    """A file with no data rows: nothing is imported and the table is not marked loaded."""
+
+
+def parse_csv(
+    path: Path, as_of: int | None = None, now: int | None = None
+) -> list[tuple[bytes, CertChange]]:
+    """All rows or none: every bad row is named by its line number.
+
+    The file is a snapshot of the registry as of a time (CONTRACT v2 §3): `as_of`, or each
+    row's `updated_at` column. Its rows are changes with that ts, so a change made after the
+    snapshot (a revocation already applied) wins, and the same file twice is the same changes.
+    UTF-8 with or without a BOM (Excel), `,` or `;` between the fields.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes().decode("utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise RegistryError(f"{path}: cannot read: {exc}") from None
-    reader = csv.reader(io.StringIO(text))
-    header = next(reader, None)
-    if header is None or [h.strip() for h in header] != CSV_HEADER:
-        raise RegistryError(f"{path} line 1: header must be {','.join(CSV_HEADER)}")
-    ts = now_ms()
+    first = text.split("\n", 1)[0]
+    delimiter = ";" if first.count(";") > first.count(",") else ","
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    header = [h.strip() for h in next(reader, [])]
+    columns = {name: i for i, name in enumerate(header)}
+    if sorted(header) not in (sorted(CSV_HEADER), sorted([*CSV_HEADER, "updated_at"])):
+        raise RegistryError(
+            f"{path} line 1: header must be {','.join(CSV_HEADER)} (any order; "
+            "an updated_at column may follow)"
+        )
+    if as_of is None and "updated_at" not in columns:
+        raise RegistryError(
+            f"{path}: say as of when the registry export was taken: --as-of TIME (the export's "
+            "time; --as-of now for one made just now) or an updated_at column"
+        )
+    limit = (now_ms() if now is None else now) + 60_000
+    if as_of is not None and as_of > limit:
+        raise RegistryError(f"--as-of {format_ms(as_of)} is in the future")
     changes: list[tuple[bytes, CertChange]] = []
     errors: list[str] = []
+    seen: dict[tuple[str, str], int] = {}
     for row in reader:
         line = reader.line_num
         if not row or all(not cell.strip() for cell in row):
             continue
         try:
-            changes.append(_row_change(row, ts))
+            if len(row) != len(header):
+                raise RegistryError(f"expected {len(header)} columns, found {len(row)}")
+            cells = {name: row[i].strip() for name, i in columns.items()}
+            slot = (cells["creator_id"], cells["domain"])
+            if slot in seen:
+                raise RegistryError(
+                    f"{slot[0]} {slot[1]} is already on line {seen[slot]}: one row per "
+                    "(creator_id, domain)"
+                )
+            seen[slot] = line
+            changes.append(_row_change(cells, as_of, limit))
         except (RegistryError, TimeFormatError) as exc:
             errors.append(f"line {line}: {exc}")
     if errors:
         shown = "\n  ".join(errors[:20])
         more = f"\n  … and {len(errors) - 20} more" if len(errors) > 20 else ""
         raise RegistryError(f"{path}: {len(errors)} bad row(s), nothing imported:\n  {shown}{more}")
+    if not changes:
+        raise EmptyImport(
+            f"{path} has no data rows: nothing imported, and the table is not marked loaded"
+        )
     return changes
 
 
-def _row_change(row: list[str], ts: int) -> tuple[bytes, CertChange]:
-    if len(row) != len(CSV_HEADER):
-        raise RegistryError(f"expected {len(CSV_HEADER)} columns, found {len(row)}")
-    creator, domain, license_id, issuer, vfrom, vuntil, profession = (c.strip() for c in row)
-    if not license_id or not issuer:
+def _row_change(cells: dict[str, str], as_of: int | None, limit: int) -> tuple[bytes, CertChange]:
+    if not cells["license_id"] or not cells["issuer"]:
         raise RegistryError("license_id and issuer must not be empty")
-    # Deterministic event id: importing the same row twice is one change.
-    digest = hashlib.sha256("\x1f".join(row).encode()).hexdigest()[:32]
+    stamp = cells.get("updated_at") or ""
+    if stamp:
+        ts = parse_time(stamp)
+        if ts > limit:
+            raise RegistryError(f"updated_at {stamp} is in the future")
+    elif as_of is not None:
+        ts = as_of
+    else:
+        raise RegistryError("updated_at is empty (and no --as-of was given)")
+    # Deterministic event id: the same row as of the same time is one change.
+    key = [cells[name] for name in CSV_HEADER] + [str(ts)]
+    digest = hashlib.sha256("\x1f".join(key).encode()).hexdigest()[:32]
     fields = grant_fields(
-        creator, domain, license_id, issuer, parse_time(vfrom), parse_time(vuntil),
-        profession or None, ts, event_id=f"import:{digest}",
+        cells["creator_id"], cells["domain"], cells["license_id"], cells["issuer"],
+        parse_time(cells["valid_from"]), parse_time(cells["valid_until"]),
+        cells["profession"] or None, ts, event_id=f"import:{digest}",
     )  # fmt: skip
     return build_change(fields)

@@ -1,5 +1,6 @@
 """Simulated platform traffic: many creators, some certified, some not, some medical personnel;
-streams starting and ending, product links on every surface, user/inspection/machine reports.
+streams starting and ending, product links on every surface, user/inspection/machine reports;
+and the people in the loop: review verdicts, appeals and their verdicts (`People`).
 
 The model is deterministic for a seed. `Traffic.next_events(now)` returns the next input
 events as (topic kind, creator_id, JSON dict); the CLI paces and produces them.
@@ -7,6 +8,7 @@ events as (topic kind, creator_id, JSON dict); the CLI paces and produces them.
 
 from __future__ import annotations
 
+import heapq
 import random
 from dataclasses import dataclass, field
 
@@ -35,6 +37,9 @@ PRODUCTS = {
 }
 SURFACES = ["live", "short_video", "showcase"]
 REASONS = ["unqualified_professional_content", "false_advertising", "medical_goods"]
+# Actions an appeal cannot name (CONTRACT §9): reviews and warnings, and the lifts.
+APPEAL_NEVER = frozenset({"warn", "flag_for_review", "lift_ban", "lift_recommendation_limit",
+                          "restore_commerce", "restore_credit"})  # fmt: skip
 
 
 @dataclass
@@ -157,3 +162,82 @@ class Traffic:
         """A certified creator who is live now: revoking them shows certification.lapsed_live."""
         live = [c for c in self.creators if c.certified and c.live and c.domain]
         return self.rng.choice(live) if live else None
+
+
+@dataclass(order=True)
+class _Due:
+    at: int
+    seq: int
+    creator_id: str = field(compare=False)
+    event: dict[str, object] = field(compare=False)
+
+
+class People:
+    """The people in the loop (CONTRACT §9), for demos: reviewers answer a share of the
+    flags they see after a delay, confirming or dismissing; creators appeal a share of the
+    enforcing decisions; reviewers uphold or overturn those appeals. It learns of flags and
+    enforcements from `enforcement.actions` (`observe`) and yields the verdicts when due."""
+
+    def __init__(
+        self, run: str, seed: int = 7, delay_ms: int = 20_000, review_share: float = 0.8,
+        confirm_share: float = 0.5, appeal_share: float = 0.1, overturn_share: float = 0.4,
+    ) -> None:  # fmt: skip
+        self.rng = random.Random(seed + 1)
+        self.run = run
+        self.prefix = f"sim-{run}-"
+        self.delay_ms = delay_ms
+        self.review_share, self.confirm_share = review_share, confirm_share
+        self.appeal_share, self.overturn_share = appeal_share, overturn_share
+        self.pending: list[_Due] = []
+        self.appealed: dict[tuple[str, ...], None] = {}  # decisions appealed (by evidence)
+        self.counter = 0
+
+    def _later(self, now: int, creator_id: str, event: dict[str, object]) -> None:
+        self.counter += 1
+        delay = int(self.delay_ms * self.rng.uniform(0.5, 1.5))
+        heapq.heappush(self.pending, _Due(now + delay, self.counter, creator_id, event))
+
+    def _event(self, creator_id: str, type_: str, **fields: object) -> dict[str, object]:
+        self.counter += 1
+        return {"event_id": f"{self.run}-p{self.counter}", "type": type_, "creator_id": creator_id,
+                "platform": "sim", **fields}  # fmt: skip
+
+    def observe(self, action: dict[str, object], now: int) -> None:
+        creator = str(action.get("creator_id", ""))
+        name = action.get("action")
+        if not creator.startswith(self.prefix):
+            return
+        if name == "flag_for_review" and self.rng.random() < self.review_share:
+            verdict = "confirm" if self.rng.random() < self.confirm_share else "dismiss"
+            self._later(now, creator, self._event(
+                creator, "review_decided", review_id=action["action_id"], verdict=verdict,
+                reviewer_id=f"sim-reviewer-{self.rng.randrange(5)}"))  # fmt: skip
+        elif name not in APPEAL_NEVER:
+            evidence = action.get("evidence")
+            trigger = (creator, *(map(str, evidence) if isinstance(evidence, list) else ()))
+            if trigger in self.appealed or self.rng.random() >= self.appeal_share:
+                return
+            self.appealed[trigger] = None
+            if len(self.appealed) > 10_000:
+                del self.appealed[next(iter(self.appealed))]
+            appeal = self._event(
+                creator, "appeal_filed", appeal_id=f"{self.run}-ap{self.counter}",
+                action_id=action["action_id"], statement="I do hold the qualification",
+            )  # fmt: skip
+            self._later(now, creator, appeal)
+
+    def due(self, now: int) -> list[tuple[str, str, dict[str, object]]]:
+        """The verdicts and appeals due by `now`, stamped with it (when the person acted)."""
+        out = []
+        while self.pending and self.pending[0].at <= now:
+            item = heapq.heappop(self.pending)
+            event = {**item.event, "ts": now}
+            out.append(("reviews", item.creator_id, event))
+            if event["type"] == "appeal_filed":
+                verdict = "overturn" if self.rng.random() < self.overturn_share else "uphold"
+                decided = self._event(
+                    item.creator_id, "appeal_decided", appeal_id=event["appeal_id"],
+                    verdict=verdict, reviewer_id=f"sim-reviewer-{self.rng.randrange(5)}",
+                )  # fmt: skip
+                self._later(now, item.creator_id, decided)
+        return out

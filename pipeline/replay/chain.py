@@ -9,7 +9,10 @@ Rules, for each record in offset order:
   a partition, or redelivered a batch after a crash, wrote on from an older tail. A fork is
   acceptable only when the record re-emits a decision already in the log with the same
   content (`decided_at`, `prev_hash`, `hash` aside): a duplicate, not a break;
-- anything else is a break: a record before it is missing or was altered.
+- anything else is a break: a record before it is missing or was altered;
+- a record LiveGate did not seal (not a JSON object with a hash, or one whose hash does not
+  verify and that does not continue the chain: another producer, a partial write) is
+  `foreign`: named, not part of the chain; the worker continues the chain past it.
 A decision id seen before with different content is a conflict (two different decisions
 of one event).
 """
@@ -26,7 +29,7 @@ _VOLATILE = ("decided_at", "prev_hash", "hash")
 
 @dataclass(frozen=True)
 class Finding:
-    kind: str  # break | conflict | mismatch | state | stale | orphan
+    kind: str  # break | conflict | mismatch | state | stale | orphan | foreign
     partition: int
     offset: int
     detail: str
@@ -48,6 +51,7 @@ class ChainResult:
     conflicts: list[Finding] = field(default_factory=list)
     forks: int = 0
     duplicates: set[int] = field(default_factory=set)  # offsets of re-emitted decisions
+    foreign: list[Finding] = field(default_factory=list)  # records LiveGate did not seal
 
 
 def content_key(record: dict[str, Any]) -> bytes:
@@ -74,9 +78,25 @@ def check_partition(
             return Finding(kind, partition, offset, detail, r.get("creator_id"), r.get("event_id"))
 
         if rec is None or not isinstance(rec.get("hash"), str):
-            result.breaks.append(finding("break", "not a decision record (no JSON object/hash)"))
+            result.foreign.append(
+                finding(
+                    "foreign",
+                    "not a record LiveGate sealed (no JSON object with a hash): another "
+                    "producer's or a partial write; not part of the chain",
+                )
+            )
             continue  # not part of the chain: the next record links to the one before
-        if not verify_hash(rec):
+        sealed = verify_hash(rec)
+        if not sealed and last_hash is not None and rec.get("prev_hash") != last_hash:
+            result.foreign.append(
+                finding(
+                    "foreign",
+                    "not a record LiveGate sealed (its hash does not verify and it does not "
+                    "continue the chain): another producer's; not part of the chain",
+                )
+            )
+            continue
+        if not sealed:
             result.breaks.append(
                 finding("break", "hash does not match the record's content: the record was altered")
             )

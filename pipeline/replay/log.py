@@ -115,6 +115,7 @@ async def load_inputs(
     settings: Settings, policy_files: list[Path], progress: bool | None, with_actions: bool = True
 ) -> ReplayInputs:
     topics = settings.topics
+    local = local_policies(policy_files)  # a missing file is said before any connection
     bar = Progress("decisions", progress)
     raw = await read_topic(settings, topics.decisions, bar)
     bar.close()
@@ -132,7 +133,7 @@ async def load_inputs(
                     actions.setdefault(body["action_id"], []).append((r, body))
         bar.close()
     texts = await read_policies(settings)
-    texts.update(local_policies(policy_files))
+    texts.update(local)
     policies, problems = load_versions(texts)
     changes, bad = await read_history(settings)
     return ReplayInputs(

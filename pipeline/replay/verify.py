@@ -55,6 +55,8 @@ class VerifyReport:
     in_flight: int = 0  # snapshots that only miss a change made within the grace period
     mismatches: list[Finding] = field(default_factory=list)
     breaks: list[Finding] = field(default_factory=list)
+    # Records LiveGate did not seal: named, not failures of LiveGate's chain.
+    foreign: list[Finding] = field(default_factory=list)
     stale: list[Finding] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     decide_seconds: float = 0.0
@@ -121,6 +123,7 @@ class Verifier:
             rep.records += chain.records
             rep.forks += chain.forks
             rep.breaks.extend(chain.breaks)
+            rep.foreign.extend(chain.foreign)
             rep.mismatches.extend(chain.conflicts)
             self._partition(rows, chain.duplicates, bar, total)
         bar.close()

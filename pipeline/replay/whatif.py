@@ -124,7 +124,7 @@ def _run(
             continue
         certs = inputs.history.snapshot_as_of(event.creator_id, event.ts)
         d = decide(event, certs, states.get(event.creator_id), policy, int(rec["decided_at"]))
-        if d is None:
+        if d is None or d.rejected is not None:  # a verdict on what this policy never did
             out.append(None)
             continue
         states[event.creator_id] = d.new_state

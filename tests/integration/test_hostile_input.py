@@ -13,10 +13,12 @@ from hypothesis import strategies as st
 
 from pipeline.domain.errors import InvalidEvent
 from pipeline.domain.events import decode_event
-from tests.helpers import produce, read_all
+from pipeline.ops.registry import Registry, build_change, grant_fields, revoke_fields
+from tests.helpers import event, now_ms, produce, read_all, wait_for
 from tests.integration.conftest import Pipeline
 
 pytestmark = pytest.mark.integration
+NOW = now_ms()
 
 JSON = st.recursive(
     st.none()
@@ -45,7 +47,7 @@ def mutated() -> st.SearchStrategy[bytes]:
     base = {
         "event_id": "e",
         "type": "stream_started",
-        "ts": 1,
+        "ts": NOW - 60_000,
         "creator_id": "c",
         "stream_id": "s",
         "category": "health",
@@ -78,7 +80,8 @@ GENERATED: list[tuple[bytes | None, bytes]] = []
 def expected_code(key: bytes | None, value: bytes) -> str | None:
     """The dead-letter code the contract gives this record, None if it is decidable."""
     try:
-        decode_event("live", key, value)
+        # The records are produced now: their Kafka timestamps bound `ts` (ts_out_of_range).
+        decode_event("live", key, value, record_ts_ms=now_ms())
     except InvalidEvent as exc:
         return exc.error
     return None
@@ -92,7 +95,7 @@ async def test_hostile_records_all_reach_the_dlq_and_the_worker_goes_on(pipeline
     good = {
         "event_id": "after-the-storm",
         "type": "stream_started",
-        "ts": 1,
+        "ts": now_ms(),
         "creator_id": "calm",
         "stream_id": "s1",
         "category": "music",
@@ -115,3 +118,36 @@ async def test_hostile_records_all_reach_the_dlq_and_the_worker_goes_on(pipeline
         if d["error"] == "too_large":
             assert len(d["value"]) <= 65_536 and "value_sha256" in d
     assert {"invalid_json", "too_large", "key_mismatch"} <= set(expected)
+
+
+async def test_a_far_future_or_ancient_ts_is_a_dead_letter_and_poisons_nothing(pipeline: Pipeline):
+    # issue 12 #6: one event with a microsecond ts pinned the creator's newest time, which
+    # forgot the live streams: the next revocation cut nothing off.
+    s = pipeline.settings
+    c = f"poison-{NOW % 100_000_000}"
+    t = now_ms()
+    grant = grant_fields(c, "health", f"L-{c}", "NHC", t - 1000, t + 86_400_000, None, t)
+    await Registry(s).apply_and_publish([build_change(grant)])
+    start = event("stream_started", c, f"{c}-e0", stream_id="s1", category="health")
+    await produce(s, s.topics.live, [(c.encode(), start)])
+    future = event("product_unlinked", c, f"{c}-e1", ts=t * 1000, link_id="l1")
+    ancient = event("product_unlinked", c, f"{c}-e2", ts=946_684_799_999, link_id="l2")
+    await produce(s, s.topics.commerce, [(c.encode(), future), (c.encode(), ancient)])
+    dead = await wait_for(
+        s, s.topics.dlq, lambda rs: sum(d.get("key") == c for d in rs) >= 2, timeout=30
+    )
+    mine = [d for d in dead if d.get("key") == c]
+    assert [d["error"] for d in mine] == ["ts_out_of_range", "ts_out_of_range"]
+    assert str(t * 1000) in mine[0]["detail"] and "2000-01-01" in mine[1]["detail"]
+    revocation = build_change(revoke_fields(c, "health", "license withdrawn", now_ms()))
+    await Registry(s).apply_and_publish([revocation])
+    acts = await wait_for(
+        s,
+        s.topics.actions,
+        lambda rs: any(a["creator_id"] == c and a["action"] == "cut_off_stream" for a in rs),
+        timeout=30,
+    )
+    cut = next(a for a in acts if a["creator_id"] == c and a["action"] == "cut_off_stream")
+    assert (cut["stream_id"], cut["rule_id"]) == ("s1", "certification.lapsed_live")
+    decided = {d["event_id"] for d in await read_all(s, s.topics.decisions)}
+    assert f"{c}-e1" not in decided and f"{c}-e2" not in decided

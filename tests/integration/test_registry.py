@@ -10,7 +10,16 @@ from pipeline.adapters.certstore import CertStore, connect
 from pipeline.adapters.kafka import contract_topics, ensure_topics
 from pipeline.adapters.settings import Settings
 from pipeline.domain.certifications import is_qualified
-from pipeline.ops.registry import Registry, build_change, grant_fields, revoke_fields
+from pipeline.ops.registry import (
+    EmptyImport,
+    Registry,
+    build_change,
+    grant_fields,
+    reconcile,
+    revoke_fields,
+    table_behind_history,
+    warn_if_table_behind,
+)
 from tests.helpers import now_ms, read_all
 
 pytestmark = pytest.mark.integration
@@ -120,3 +129,101 @@ async def test_batched_lookup_of_1000_creators_is_one_round_trip(topics: Setting
     assert len(lookup.snapshots) == 1000
     qualified = [c for c, s in lookup.snapshots.items() if is_qualified(s, "health", t)]
     assert len(qualified) == len(changes)
+
+
+HEADER = "creator_id,domain,license_id,issuer,valid_from,valid_until,profession\n"
+
+
+async def test_a_stale_import_does_not_resurrect_a_later_revocation(topics, tmp_path, uid):
+    """CONTRACT v2 §3: an import is a snapshot as of a time; a later revocation wins."""
+    export = tmp_path / "export.csv"
+    export.write_text(HEADER + f"c-{uid},health,L1,NHC,2024-01-01,2099-01-01,physician\n")
+    reg = Registry(topics)
+    as_of = now_ms() - DAY
+    first = await reg.import_csv(export, as_of=as_of)
+    await reg.apply_and_publish(
+        [build_change(revoke_fields(f"c-{uid}", "health", "struck off", now_ms()))]
+    )
+    again = await reg.import_csv(export, as_of=as_of)
+    assert (first.changed, again.changed) == (1, 0)
+    assert (await reg.show(f"c-{uid}"))["health"].status == "revoked"
+
+
+async def test_the_same_file_twice_changes_nothing(topics, tmp_path, redis_client, uid):
+    export = tmp_path / "export.csv"
+    export.write_text(
+        HEADER.rstrip("\n") + ",updated_at\n"
+        f"c-{uid},law,L1,Bar,2024-01-01,2099-01-01,lawyer,2024-06-01T00:00:00Z\n"
+    )
+    reg = Registry(topics)
+    first = await reg.import_csv(export)
+    epoch = int(await redis_client.get(f"t{uid}:cert-epoch"))
+    again = await reg.import_csv(export)
+    assert (first.changed, again.changed) == (1, 0)
+    assert int(await redis_client.get(f"t{uid}:cert-epoch")) == epoch
+    stored = json.loads(await redis_client.hget(f"t{uid}:cert:c-{uid}", "law"))
+    assert stored["updated_at"] == 1_717_200_000_000
+
+
+async def test_a_header_only_file_changes_nothing_and_never_marks_loaded(
+    topics, tmp_path, redis_client, uid
+):
+    export = tmp_path / "empty.csv"
+    export.write_text(HEADER)
+    with pytest.raises(EmptyImport, match="no data rows"):
+        await Registry(topics).import_csv(export, as_of=now_ms())
+    assert not await redis_client.exists(f"t{uid}:cert-loaded")
+    assert await read_all(topics, topics.topics.certs) == []
+
+
+async def _granted_then_revoked_then_rolled_back(topics, redis_client, uid) -> bytes:
+    """Grant, revoke, then a Redis rollback: the hash is back to the granted value."""
+    t = now_ms()
+    reg = Registry(topics)
+    await reg.apply_and_publish([grant(f"c-{uid}", t, t + 30 * DAY)])
+    granted = await redis_client.hget(f"t{uid}:cert:c-{uid}", "health")
+    await reg.apply_and_publish([build_change(revoke_fields(f"c-{uid}", "health", "fraud", t + 1))])
+    await redis_client.hset(f"t{uid}:cert:c-{uid}", "health", granted)
+    return granted
+
+
+async def test_reconcile_repairs_a_redis_rollback_and_reports_it(topics, redis_client, uid):
+    granted = await _granted_then_revoked_then_rolled_back(topics, redis_client, uid)
+    dry = await reconcile(topics, repair=False)
+    assert [(d.creator_id, d.domain, d.outcome) for d in dry.differences] == [
+        (f"c-{uid}", "health", "found")
+    ]
+    assert await redis_client.hget(f"t{uid}:cert:c-{uid}", "health") == granted
+    epoch = int(await redis_client.get(f"t{uid}:cert-epoch"))
+
+    result = await reconcile(topics, repair=True)
+    (d,) = result.differences
+    assert (d.creator_id, d.domain, d.outcome) == (f"c-{uid}", "health", "repaired")
+    assert d.table is not None and d.table.status == "active"
+    assert d.history is not None and d.history.status == "revoked"
+    assert json.loads(await redis_client.hget(f"t{uid}:cert:c-{uid}", "health"))["status"] == (
+        "revoked"
+    )
+    assert int(await redis_client.get(f"t{uid}:cert-epoch")) == epoch + 1
+    assert (await reconcile(topics, repair=False)).differences == []
+
+
+async def test_the_worker_start_check_sees_a_table_behind_its_history(topics, redis_client, uid):
+    t = now_ms()
+    await Registry(topics).apply_and_publish([grant(f"a-{uid}", t, t + DAY)])
+    assert await table_behind_history(topics) == []
+    await _granted_then_revoked_then_rolled_back(topics, redis_client, uid)
+    behind = await table_behind_history(topics)
+    assert [(d.creator_id, d.domain) for d in behind] == [(f"c-{uid}", "health")]
+    assert await warn_if_table_behind(topics) is True
+
+
+async def test_reconcile_rewrites_an_unreadable_value_from_the_history(topics, redis_client, uid):
+    t = now_ms()
+    await Registry(topics).apply_and_publish([grant(f"c-{uid}", t, t + DAY)])
+    await redis_client.hset(f"t{uid}:cert:c-{uid}", "health", b'{"status": "susp')
+    (d,) = (await reconcile(topics, repair=True)).differences
+    assert d.unreadable and d.outcome == "repaired"
+    assert json.loads(await redis_client.hget(f"t{uid}:cert:c-{uid}", "health"))["status"] == (
+        "active"
+    )

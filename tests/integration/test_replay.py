@@ -28,7 +28,8 @@ from tests.integration.conftest import Pipeline, start_pipeline
 
 pytestmark = pytest.mark.integration
 POLICY = REPO_ROOT / "config" / "policy.yaml"
-INPUTS = ("live.streams", "commerce.links", "moderation.reports", "certification.changes")
+INPUTS = ("live.streams", "commerce.links", "moderation.reports", "certification.changes",
+          "moderation.reviews")  # fmt: skip
 
 
 def stricter_policy(tmp: Path) -> Path:
@@ -64,12 +65,13 @@ async def input_count(p: Pipeline) -> int:
 
 @pytest.fixture(scope="module")
 async def period(pipeline: Pipeline) -> tuple[int, int]:
-    """Five seconds of simulated traffic, a revocation every two, all decided."""
+    """Five seconds of simulated traffic, a revocation every two, verdicts and appeals
+    half a second after the flags and enforcements, all decided."""
     p = pipeline
     start = now_ms()
     done = await asyncio.to_thread(
         run_cli, p.env, "simulate", "--creators", "50", "--rate", "100", "--duration", "5",
-        "--quiet", "--revoke-every", "2",
+        "--quiet", "--revoke-every", "2", "--review-delay", "0.5",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     wanted = await input_count(p)
@@ -129,6 +131,9 @@ async def test_verify_matches_every_decision_of_the_period(pipeline, period):
     assert stat(result.stdout, "matched") == checked
     assert stat(result.stdout, "mismatches") == 0 and stat(result.stdout, "chain breaks") == 0
     assert stat(result.stdout, "stale snapshots") == 0
+    # The verdicts and appeals of the simulated reviewers were re-decided too.
+    decided = {r["event_type"] for r in await read_all(p.settings, p.settings.topics.decisions)}
+    assert {"review_decided", "appeal_filed", "appeal_decided"} <= decided
     # The policy every decision names is on the policy history.
     history = await read_policies(p.settings)
     assert policy_version(POLICY.read_text("utf-8")) in history

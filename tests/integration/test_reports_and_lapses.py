@@ -136,6 +136,35 @@ async def test_an_expiry_while_live_cuts_the_stream_off_with_no_further_event(pi
     assert cut["decided_at"] - valid_until < 2000
 
 
+async def test_an_expiry_cuts_off_streams_whose_ids_are_not_identifiers(pipeline: Pipeline):
+    # Stream ids may be any 1-256 characters; the expiry check's event id must still be valid
+    # (issue 12 item 4: these became `schema` dead letters and the cut-off was lost).
+    p, c = pipeline, cid("oddstreams")
+    streams = ["room/1", "直播间1", "room 1"]
+    valid_until = now_ms() + 4000
+    await grant(p, c, valid_until)
+    await send(
+        p,
+        p.settings.topics.live,
+        *[
+            event("stream_started", c, f"{c}-e{i}", stream_id=s, category="health")
+            for i, s in enumerate(streams)
+        ],
+    )
+    assert (await decided(p, f"{c}-e2"))["outcome"] == "allow"
+
+    def cuts(rs: list) -> list:
+        return [a for a in rs if a["creator_id"] == c and a["action"] == "cut_off_stream"]
+
+    acts = await wait_for(
+        p.settings, p.settings.topics.actions, lambda rs: len(cuts(rs)) >= 3, timeout=30
+    )
+    assert sorted(a["stream_id"] for a in cuts(acts)) == sorted(streams)
+    assert {a["rule_id"] for a in cuts(acts)} == {"certification.lapsed_live"}
+    dead = await read_all(p.settings, p.settings.topics.dlq)
+    assert [d for d in dead if d.get("key") == c] == []
+
+
 async def test_the_creator_view_shows_credit_after_a_deduction(pipeline: Pipeline):
     p, c = pipeline, cid("viewed")
     await send(

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-RANK = {"domain": 0, "adapters": 1, "engine": 2, "agents": 3, "ops": 4, "replay": 4, "bench": 4}
+RANK = {"domain": 0, "adapters": 1, "engine": 2, "agents": 3, "ops": 4, "replay": 4, "bench": 4,
+        "console": 4}  # fmt: skip
 TOP = 4
 
 

@@ -133,3 +133,11 @@ def test_prometheus_finds_every_worker_replica_on_its_web_port():
     assert f"LIVEGATE_WEB_PORT={sd['port']}" in dockerfile
     assert config["rule_files"] == ["alerts.yml"]
     assert (Path(CONFIG / "prometheus") / config["rule_files"][0]).exists()
+
+
+def test_the_worker_health_check_asks_readyz_through_livegate_health():
+    check = compose()["services"]["worker"]["healthcheck"]["test"]
+    assert check[:3] == ["CMD", "livegate", "health"], check
+    assert check[check.index("--url") + 1] == "http://127.0.0.1:6066/readyz"
+    assert "LIVEGATE_WEB_PORT=6066" in (ROOT / "Dockerfile").read_text()
+    assert "python -c" not in (ROOT / "docker-compose.yml").read_text()

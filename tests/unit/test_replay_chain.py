@@ -100,8 +100,18 @@ def test_a_re_emission_with_different_content_is_a_conflict():
     assert result.duplicates == set()
 
 
-def test_a_value_that_is_not_a_record_is_a_break():
+def test_a_value_that_is_not_a_record_is_named_foreign_and_the_chain_goes_past_it():
     recs: list[dict[str, Any] | None] = list(chain([record(n) for n in range(2)]))
     recs.insert(1, None)
     result = check_partition(0, rows(recs))
-    assert [f.offset for f in result.breaks] == [1]
+    assert [(f.kind, f.offset) for f in result.foreign] == [("foreign", 1)]
+    assert result.breaks == [] and "LiveGate" in result.foreign[0].detail
+
+
+def test_a_foreign_record_with_a_hash_of_its_own_is_named_not_a_break():
+    # Another producer's JSON with a `hash` field: it does not verify and continues nothing.
+    recs: list[dict[str, Any] | None] = list(chain([record(n) for n in range(3)]))
+    recs.insert(2, {"hash": "f" * 64, "prev_hash": "e" * 64, "note": "someone else"})
+    result = check_partition(0, rows(recs))
+    assert [f.offset for f in result.foreign] == [2]
+    assert result.breaks == [] and result.forks == 0

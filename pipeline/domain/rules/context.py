@@ -18,7 +18,8 @@ from pipeline.domain.certifications import CertSnapshot, is_qualified, qualified
 from pipeline.domain.events import Event
 from pipeline.domain.expiries import Expiry
 from pipeline.domain.policy import DURATION_ACTIONS, ActionSpec, Policy, RuleSpec, Severity
-from pipeline.domain.state import CreatorState, restrict
+from pipeline.domain.queue import OVER_CAP, QueueItem, Rejection, review_item
+from pipeline.domain.state import PERMANENT, CreatorState, ReviewItem, Until, restrict
 
 _VERBS: Final = {
     "cut_off_stream": "The live stream is cut off",
@@ -30,12 +31,13 @@ _VERBS: Final = {
     "warn": "The creator is warned",
     "flag_for_review": "The case is flagged for human review",
 }
+Duration = int | msgspec.UnsetType | None
 
 
 class Context:
     __slots__ = (
-        "actions", "certs", "cut", "event", "evidence", "expiries",
-        "now_ms", "policy", "removed", "state", "ts",
+        "actions", "certs", "cut", "deduct_rule", "event", "evidence", "expiries", "now_ms",
+        "policy", "queue", "rejection", "removed", "state", "taken", "ts",
     )  # fmt: skip
 
     def __init__(
@@ -54,12 +56,21 @@ class Context:
         self.cut: set[str] = set()
         self.removed: set[str] = set()
         self.expiries: list[Expiry] = []
+        # v2: review and appeal items opened or closed, credit this decision took (and for
+        # which rule), and a rejection (the event names something the creator never had).
+        self.queue: list[QueueItem] = []
+        self.taken = 0
+        self.deduct_rule: str | None = None
+        self.rejection: Rejection | None = None
+
+    def reject(self, code: str, detail: str) -> None:
+        self.rejection = Rejection(code, detail)
 
     def qualified(self, domain: str) -> bool:
         """Certifications are evaluated at the event's time, not the decision's."""
         return is_qualified(self.certs, domain, self.ts)
 
-    def watch_expiry(self, domain: str, stream_id: str) -> None:
+    def watch_expiry(self, domain: str, stream_id: str | None) -> None:
         until = qualified_until(self.certs, domain, self.ts)
         if until is not None:
             self.expiries.append(Expiry(domain, stream_id, until))
@@ -77,8 +88,14 @@ class Context:
         stream_id: str | None = None,
         link_id: str | None = None,
         product_id: str | None = None,
+        domain: str | None = None,
     ) -> None:
-        """Carry out a rule's actions. A cut-off happens only if the stream is live."""
+        """Carry out a rule's actions. A cut-off happens only if the stream is live.
+
+        A `flag_for_review` opens a review item about `domain`; it remembers the
+        recommendation limit the same rule imposed, which a dismissal lifts."""
+        limit: Action | None = None
+        flag: Action | None = None
         for spec in specs:
             name = spec.name
             if name == "cut_off_stream":
@@ -97,24 +114,60 @@ class Context:
             elif name == "deduct_credit":
                 self._deduct(rule, spec.severity or rule.severity, why, stream_id)
                 continue
-            duration_s = self._restrict(spec, rule.domain)
-            self._add(
+            duration_s, until, tied = self._restrict(spec, rule.domain)
+            action = self.add(
                 rule.rule_id, name, rule.severity, f"{_VERBS[name]}: {why}.",
                 stream_id=stream_id, link_id=link_id if name == "remove_product_link" else None,
                 product_id=product_id if name == "remove_product_link" else None,
                 surfaces=spec.surfaces if name == "revoke_commerce" else None,
-                duration_s=duration_s,
+                duration_s=duration_s, until=until, while_qualified=tied,
             )  # fmt: skip
+            if name == "limit_recommendation":
+                limit = action
+            elif name == "flag_for_review":
+                flag = action
+        if flag is not None:
+            self._open_review(flag, domain, limit)
 
-    def _restrict(self, spec: ActionSpec, domain: str | None) -> int | msgspec.UnsetType | None:
+    def _open_review(self, flag: Action, domain: str | None, limit: Action | None) -> None:
+        limit_until: Until | None = None
+        if limit is not None:
+            limit_until = limit.until if isinstance(limit.until, int) else PERMANENT
+        item = ReviewItem(
+            review_id=flag.action_id, rule_id=flag.rule_id, trigger=self.event.event_id,
+            opened_at=self.ts, reason=flag.reason, evidence=flag.evidence, domain=domain,
+            stream_id=flag.stream_id, limit_id=limit.action_id if limit else None,
+            limit_until=limit_until,
+        )  # fmt: skip
+        reviews = self.state.reviews
+        reviews[item.review_id] = item
+        ev = self.event
+        while len(reviews) > self.policy.max_open_reviews:  # bounded: the oldest goes
+            old = reviews.pop(next(iter(reviews)))
+            self.state.closed[old.review_id] = self.ts
+            closing = (None, None, OVER_CAP, self.ts)
+            self.queue.append(review_item(old, ev.creator_id, ev.platform, closing))
+        self.queue.append(review_item(item, ev.creator_id, ev.platform, None))
+
+    def _restrict(
+        self, spec: ActionSpec, domain: str | None
+    ) -> tuple[Duration, Duration, str | None]:
+        """Record a duration action's restriction: (duration_s, until, while_qualified)."""
         if spec.name not in DURATION_ACTIONS:
-            return msgspec.UNSET  # this action takes no duration: leave the field out
+            return msgspec.UNSET, msgspec.UNSET, None  # takes no duration: fields left out
         restrict(self.state, spec, self.ts, domain)
-        return None if spec.duration_ms is None else spec.duration_ms // 1000
+        if spec.duration_ms is None:
+            tied = domain if spec.while_qualified and spec.name == "revoke_commerce" else None
+            if tied is not None:
+                self.watch_expiry(tied, None)  # its end is the qualification's end
+            return None, None, tied
+        return spec.duration_ms // 1000, self.ts + spec.duration_ms, None
 
     def _deduct(self, rule: RuleSpec, severity: Severity, why: str, stream_id: str | None) -> None:
         d = credit.deduct(self.state, rule.rule_id, severity, self.ts, self.policy)
-        self._add(
+        self.taken += d.credit_before - d.credit_after
+        self.deduct_rule = rule.rule_id
+        self.add(
             rule.rule_id, "deduct_credit", d.severity,
             f"Credit is reduced by {d.points} points"
             f" ({d.credit_before} to {d.credit_after}): {why}.",
@@ -122,16 +175,16 @@ class Context:
         )  # fmt: skip
         for threshold in d.crossed:
             spec = threshold.action
-            duration_s = self._restrict(spec, None)
-            self._add(
+            duration_s, until, _ = self._restrict(spec, None)
+            self.add(
                 f"credit.{spec.name}", spec.name, d.severity,
                 f"{_VERBS[spec.name]}: credit fell to {d.credit_after}, at or below "
                 f"{threshold.at_or_below}.",
                 surfaces=spec.surfaces if spec.name == "revoke_commerce" else None,
-                duration_s=duration_s,
+                duration_s=duration_s, until=until,
             )  # fmt: skip
 
-    def _add(
+    def add(
         self,
         rule_id: str,
         name: str,
@@ -142,31 +195,37 @@ class Context:
         link_id: str | None = None,
         product_id: str | None = None,
         surfaces: tuple[str, ...] | None = None,
-        duration_s: int | msgspec.UnsetType | None = msgspec.UNSET,
+        duration_s: Duration = msgspec.UNSET,
+        until: Duration = msgspec.UNSET,
+        while_qualified: str | None = None,
         points: int | None = None,
         credit_after: int | None = None,
-    ) -> None:
+        lifts: tuple[str, ...] | None = None,
+    ) -> Action:
         ev = self.event
         subject = action_subject(ev.creator_id, stream_id, link_id)
-        self.actions.append(
-            Action(
-                action_id=action_id(rule_id, name, ev.creator_id, subject, ev.event_id),
-                action=name,
-                creator_id=ev.creator_id,
-                platform=ev.platform,
-                rule_id=rule_id,
-                severity=severity,
-                reason=reason,
-                evidence=self.evidence,
-                policy_version=self.policy.version,
-                event_ts=ev.ts,
-                decided_at=self.now_ms,
-                stream_id=stream_id,
-                link_id=link_id,
-                product_id=product_id,
-                surfaces=surfaces,
-                points=points,
-                credit_after=credit_after,
-                duration_s=duration_s,
-            )
+        action = Action(
+            action_id=action_id(rule_id, name, ev.creator_id, subject, ev.event_id),
+            action=name,
+            creator_id=ev.creator_id,
+            platform=ev.platform,
+            rule_id=rule_id,
+            severity=severity,
+            reason=reason,
+            evidence=self.evidence,
+            policy_version=self.policy.version,
+            event_ts=ev.ts,
+            decided_at=self.now_ms,
+            stream_id=stream_id,
+            link_id=link_id,
+            product_id=product_id,
+            surfaces=surfaces,
+            points=points,
+            credit_after=credit_after,
+            duration_s=duration_s,
+            until=until,
+            while_qualified=while_qualified,
+            lifts=lifts,
         )
+        self.actions.append(action)
+        return action

@@ -7,7 +7,8 @@ from typing import Final
 from pipeline.domain.events import Report
 from pipeline.domain.policy import RuleSpec
 from pipeline.domain.rules.context import Context
-from pipeline.domain.state import ReportWindow
+from pipeline.domain.rules.live import cleared
+from pipeline.domain.state import ReportWindow, newest, reporter_key
 
 THRESHOLD: Final = "reports.threshold"
 INSPECTION: Final = "reports.inspection"
@@ -43,9 +44,11 @@ def _threshold(ctx: Context, ev: Report) -> None:
     start = latest - rule.window_ms
     reporters = {} if old is None else {r: t for r, t in old.reporters.items() if t >= start}
     events = {} if old is None else {r: e for r, e in old.events.items() if r in reporters}
-    if ev.ts >= start and ev.ts >= reporters.get(ev.reporter_id, ev.ts):
-        reporters[ev.reporter_id] = ev.ts
-        events[ev.reporter_id] = ev.event_id
+    who = reporter_key(ev.reporter_id)
+    if ev.ts >= start and ev.ts >= reporters.get(who, ev.ts):
+        reporters[who] = ev.ts
+        events[who] = ev.event_id
+    reporters, events = _capped(reporters, events, ctx.policy.caps.reporters_per_window)
     named = ev.domain if ev.domain is not None else (old.domain if old else None)
     own = _stream_domain(ctx, sid) or (old.stream_domain if old else None)
     domain = own or named
@@ -64,12 +67,29 @@ def _threshold(ctx: Context, ev: Report) -> None:
     if not fire or domain is None:
         return
     ctx.evidence = tuple(sorted(events.values(), key=lambda e: (e != ev.event_id, e)))
-    why = f"{len(reporters)} users reported {domain} content on the stream within {_span(rule)}"
+    count = (
+        f"{len(reporters)}"
+        if len(reporters) < ctx.policy.caps.reporters_per_window
+        else (f"at least {len(reporters)}")
+    )
+    why = f"{count} users reported {domain} content on the stream within {_span(rule)}"
     if ctx.qualified(domain):
-        ctx.fire(rule, rule.actions_if_qualified, why, stream_id=sid)
+        ctx.fire(rule, rule.actions_if_qualified, why, stream_id=sid, domain=domain)
     else:
         why += f" and the creator holds no valid {domain} qualification"
         ctx.fire(rule, rule.actions, why, stream_id=sid)
+
+
+def _capped(
+    reporters: dict[str, int], events: dict[str, str], cap: int
+) -> tuple[dict[str, int], dict[str, str]]:
+    """The newest `cap` reporters (policy state.reporters_per_window) and their evidence: a
+    brigade past the cap is still counted up to the threshold and fires once; the window
+    does not grow with it."""
+    if len(reporters) <= cap:
+        return reporters, events
+    kept = newest(reporters, cap)
+    return kept, {r: e for r, e in events.items() if r in kept}
 
 
 def _span(rule: RuleSpec) -> str:
@@ -99,6 +119,8 @@ def _machine(ctx: Context, ev: Report) -> None:
     domain = ev.domain or _stream_domain(ctx, ev.stream_id)
     if domain is None or ev.confidence is None or ctx.qualified(domain):
         return
+    if cleared(ctx, ev.stream_id, domain):
+        return  # a reviewer found no violation of D on this stream
     rule = ctx.policy.rules[MACHINE]
     for band in rule.bands:
         if ev.confidence >= band.min_confidence:
@@ -106,5 +128,5 @@ def _machine(ctx: Context, ev: Report) -> None:
                 f"machine detection found {domain} content (confidence {ev.confidence:.2f})"
                 f" and the creator holds no valid {domain} qualification"
             )
-            ctx.fire(rule, band.actions, why, stream_id=ev.stream_id)
+            ctx.fire(rule, band.actions, why, stream_id=ev.stream_id, domain=domain)
             return

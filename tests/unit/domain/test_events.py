@@ -21,11 +21,14 @@ from pipeline.domain.events import (
 from tests.unit.domain.builders import (
     CREATOR,
     T0,
+    appeal,
+    appeal_verdict,
     ended,
     expiry,
     granted,
     linked,
     report,
+    review,
     revoked,
     started,
     unlinked,
@@ -48,6 +51,12 @@ EVERY_TYPE = [
     revoked(),
     expiry(),
     expiry(stream=None),
+    review("f" * 64, "confirm", note="clear case"),
+    review("f" * 64, "dismiss"),
+    appeal("a" * 64),
+    appeal("a" * 64, statement=None),
+    appeal_verdict("uphold"),
+    appeal_verdict("overturn"),
 ]
 
 
@@ -86,6 +95,13 @@ def report_json(**fields):
 
 
 DROP = object()
+
+
+def verdict_json(**fields):
+    base = {"type": "review_decided", "event_id": "e1", "ts": T0, "creator_id": CREATOR,
+            "review_id": "r1", "verdict": "confirm", "reviewer_id": "rev-1"}  # fmt: skip
+    base.update(fields)
+    return json.dumps({k: v for k, v in base.items() if v is not DROP}).encode()
 
 
 @pytest.mark.parametrize(
@@ -153,6 +169,17 @@ DROP = object()
             "type": "certification_granted", "event_id": "e", "ts": 1, "creator_id": CREATOR,
             "domain": "art", "license_id": "L", "issuer": "I", "valid_from": 1,
             "valid_until": 5}).encode(), "schema"),
+        ("verdict without reviewer_id", "reviews", KEY, verdict_json(reviewer_id=DROP),
+         "schema"),
+        ("appeal verdict without reviewer_id", "reviews", KEY, verdict_json(
+            type="appeal_decided", review_id=DROP, appeal_id="a1", verdict="uphold",
+            reviewer_id=DROP), "schema"),
+        ("unknown verdict", "reviews", KEY, verdict_json(verdict="maybe"), "schema"),
+        ("note over 2000 chars", "reviews", KEY, verdict_json(note="n" * 2001), "schema"),
+        ("appeal without action_id", "reviews", KEY, verdict_json(
+            type="appeal_filed", review_id=DROP, verdict=DROP, reviewer_id=DROP,
+            appeal_id="a1"), "schema"),
+        ("a report on the reviews topic", "reviews", KEY, report_json(), "unknown_type"),
         ("missing key", "live", None, live(), "key_mismatch"),
         ("key of another creator", "live", b"someone-else", live(), "key_mismatch"),
         ("key not UTF-8", "live", b"\xff", live(), "key_mismatch"),
@@ -198,7 +225,7 @@ HOSTILE = st.recursive(
 
 
 @settings(max_examples=300, deadline=None)
-@given(HOSTILE, st.sampled_from(["live", "commerce", "reports", "certs", "expiries"]))
+@given(HOSTILE, st.sampled_from(["live", "commerce", "reports", "certs", "expiries", "reviews"]))
 def test_hostile_json_raises_only_invalid_event(value, kind):
     with contextlib.suppress(InvalidEvent):
         decode_event(kind, KEY, json.dumps(value).encode())
@@ -223,3 +250,39 @@ def test_mutated_valid_records_raise_only_invalid_event():
         except InvalidEvent:
             continue
         assert isinstance(ev, msgspec.Struct)
+
+
+HOUR = 3_600_000
+Y2000 = 946_684_800_000  # 2000-01-01T00:00:00Z
+
+
+@pytest.mark.parametrize(
+    ("ts", "record_ts", "code"),
+    [
+        (T0, T0, None),
+        (T0 + HOUR, T0, None),  # exactly one hour ahead of the record: still accepted
+        (T0 + HOUR + 1, T0, "ts_out_of_range"),
+        (T0 * 1000, T0, "ts_out_of_range"),  # microseconds by mistake
+        (2**63 - 1, T0, "ts_out_of_range"),
+        (T0 - 30 * 86_400_000, T0, None),  # old event time is fine (a backlog, a replay)
+        (Y2000, T0, None),
+        (Y2000 - 1, T0, "ts_out_of_range"),
+        (0, T0, "ts_out_of_range"),
+        (T0 * 1000, -1, None),  # no record time (-1): the future bound is off …
+        (Y2000 - 1, -1, "ts_out_of_range"),  # … but 2000-01-01 still holds
+    ],
+)
+def test_ts_out_of_range_against_the_records_kafka_timestamp(ts, record_ts, code):
+    value = live(ts=ts)
+    if code is None:
+        assert decode_event("live", KEY, value, record_ts_ms=record_ts).ts == ts
+        return
+    with pytest.raises(InvalidEvent) as info:
+        decode_event("live", KEY, value, record_ts_ms=record_ts)
+    assert info.value.error == code
+    assert str(ts) in info.value.detail
+
+
+def test_without_a_record_time_any_ts_decodes_as_before():
+    # Replays and tools decode recorded events without a record: no range check there.
+    assert decode_event("live", KEY, live(ts=1)).ts == 1

@@ -55,6 +55,8 @@ def test_the_version_is_derived_from_the_content():
 
 
 def line_of(text, needle):
+    if "\n" in needle:  # a needle over several lines: the line it starts on
+        return text[: text.index(needle)].count("\n") + 1
     return next(i for i, line in enumerate(text.splitlines(), 1) if needle in line)
 
 
@@ -94,6 +96,12 @@ BROKEN = [
      "duration"),
     ("confidence above 1", "      - min_confidence: 0.9\n", "      - min_confidence: 9\n",
      "min_confidence: 9", "out of range"),
+    # Two thresholds with one action would give two actions with one action_id (issue 12 #9).
+    ("the same action at two thresholds",
+     "      action: revoke_commerce\n      duration: 30d\n"
+     "      surfaces: [live, short_video, showcase]\n",
+     "      action: limit_recommendation\n      duration: 30d\n",
+     "action: limit_recommendation\n      duration: 30d", "already at"),
 ]  # fmt: skip
 
 
@@ -149,3 +157,38 @@ def test_a_100_point_scheme_is_one_file_away():
     ban = only(d, "ban_account")
     assert (ban.rule_id, ban.duration_s) == ("credit.ban_account", None)
     assert d.new_state.restrictions.banned_until == "permanent"
+
+
+def test_reviews_and_appeals_settings_and_their_defaults_for_older_policies():
+    p = POLICY
+    assert (p.appeal_window_ms, p.review_sla_ms) == (90 * 86_400_000, 30 * 60_000)
+    assert (p.max_open_appeals, p.max_enforcements, p.max_open_reviews, p.max_closed_items) == (
+        4, 32, 32, 128)  # fmt: skip
+    assert [a.name for a in p.rules["review.confirmed"].actions] == [
+        "cut_off_stream", "deduct_credit", "warn"]  # fmt: skip
+    assert p.rules["review.confirmed"].severity == "serious"
+    # A policy written before v2 (the policy history keeps them) loads with the defaults.
+    head = POLICY_TEXT.split("\nappeals:")[0]
+    old = (
+        head.split("\n  # Verdicts (moderation.reviews).")[0]
+        + "\n"
+        + head.split("\n  appeal.overturned:\n    severity: minor\n")[1]
+    )
+    assert "review.confirmed" not in old and "appeals:" not in old
+    older = load_policy(old)
+    assert older.appeal_window_ms == p.appeal_window_ms and older.review_sla_ms == p.review_sla_ms
+    assert older.rules["review.confirmed"] == p.rules["review.confirmed"]
+
+
+@pytest.mark.parametrize(
+    ("case", "edit", "message"),
+    [
+        ("a window that is not a duration", ("window: 90d", "window: soon"), "appeals"),
+        ("an unknown key", ("  sla: 30m", "  sla: 30m\n  late: 1h"), "unknown key"),
+        ("a cap of zero", ("  max_open: 4", "  max_open: 0"), "out of range"),
+        ("a cap past its range", ("  max_open: 4", "  max_open: 5"), "out of range"),
+    ],
+)
+def test_bad_review_settings_are_refused(case, edit, message):
+    with pytest.raises(PolicyError, match=message):
+        load_policy(POLICY_TEXT.replace(*edit))

@@ -46,3 +46,14 @@ async def test_done_deletes_the_key_when_nothing_is_left():
     assert schedule.due(5000) == [(b"c1", b)]
     await schedule.done(b"c1", [b])
     assert b"c1" not in store.data and store.sent[-1][1] is None
+
+
+async def test_checks_with_and_without_a_stream_sort_together():
+    """A while_qualified revocation's check has no stream: mixing it with stream checks of
+    the same time and domain must not fail the state write (the kill -9 scenario caught it)."""
+    store = Store()
+    schedule = ExpirySchedule(store, partitions=6)
+    with_stream, without = Expiry("health", "s1", 1000), Expiry("health", None, 1000)
+    await schedule.add(b"c1", [with_stream])
+    await schedule.add(b"c1", [without])
+    assert {e for _, e in schedule.due(1000)} == {with_stream, without}

@@ -255,13 +255,14 @@ async def test_expiry_checks_are_written_before_the_state_that_says_decided():
 
 
 class Group:
-    """The consumer group as the fence sees it: a generation, None while rebalancing."""
+    """The consumer group as the fence sees it: the current generation, None once a
+    rebalance has revoked it (until the next assignment)."""
 
     def __init__(self) -> None:
         self.generation: int | None = 1
 
-    def __call__(self) -> int | None:
-        return self.generation
+    def __call__(self, generation: int) -> bool:
+        return generation == self.generation
 
 
 async def test_a_batch_of_an_older_generation_is_dropped_unacked_before_deciding():
@@ -344,3 +345,56 @@ async def test_an_unreadable_certification_is_a_dead_letter_for_that_creator_onl
     assert "livegate:cert:bad" in dead[0]["detail"]
     decided = [s.json()["creator_id"] for s in h.send.on(h.settings.topics.decisions)]
     assert decided == ["ok"]
+
+
+async def test_an_event_whose_decision_is_in_the_log_gets_exactly_that_decision_again():
+    """CONTRACT v2 §2: re-applied from the record, not decided with today's certifications."""
+    import msgspec
+
+    from pipeline.domain.certifications import Certification
+    from pipeline.engine.recovery import Recorded
+
+    class Recent:
+        def __init__(self) -> None:
+            self.index: dict = {}
+
+        async def ensure(self, partitions) -> None:
+            pass
+
+        def get(self, creator_id, event_id):
+            return self.index.get((creator_id, event_id))
+
+    group, recent = Group(), Recent()
+    h = Harness.build(fence=group, auto_deliver=False)
+    h.processor.recent = recent  # type: ignore[assignment]
+    t = h.clock.now_ms
+    h.certs.table["c1"] = {"health": health_cert(t)}
+    event = stream_started("c1", "e1", t)
+    acked: list[int] = []
+
+    async def ack() -> None:
+        acked.append(1)
+
+    await h.processor.process([h.record("live", event, generation=1)], ack)
+    first = h.send.on(h.settings.topics.decisions)[0].json()
+    assert first["outcome"] == "allow"
+    group.generation = None  # fenced before its state is written
+    h.send.deliver_all()
+    await settle()
+    # Meanwhile the qualification is revoked, and the clock moves on.
+    h.certs.table["c1"] = {}
+    h.clock.now_ms += 60_000
+    certs = msgspec.convert(first["certifications"], dict[str, Certification])
+    recent.index[("c1", "e1")] = Recorded(certs, first["decided_at"], first["policy_version"])
+    group.generation = 2
+    h.send.sent.clear()
+    await h.processor.process([h.record("live", event, generation=2)], ack)
+    h.send.deliver_all()
+    await settle()
+    assert acked == [1] and h.states.writes == [(b"c1", 0)]
+    again = h.send.on(h.settings.topics.decisions)[0].json()
+    strip = ("prev_hash", "hash", "source")
+    assert {k: v for k, v in again.items() if k not in strip} == {
+        k: v for k, v in first.items() if k not in strip
+    }
+    assert h.send.on(h.settings.topics.actions) == []  # still allowed: no cut-off

@@ -1,0 +1,168 @@
+"""Reviewers, their hashed secrets, signed session cookies and CSRF tokens (pure, no I/O
+but reading the users file).
+
+Users file: one `reviewer_id:hash` per line (`#` comments and blank lines ignored), the hash
+made by `livegate console add-user` (scrypt from the standard library). A session is a
+cookie signed with HMAC-SHA256; the CSRF token of a form is derived from the session's
+random nonce, so a page of another session, or of nobody, cannot post.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.domain.errors import LiveGateError
+
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+_REVIEWER = re.compile(r"^[A-Za-z0-9._-]{1,128}$")  # an event-id-safe name without ':'
+
+
+class UsersFileError(LiveGateError):
+    """The users file is missing or has a line that is not `reviewer_id:hash`."""
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def valid_reviewer_id(reviewer_id: str) -> bool:
+    return bool(_REVIEWER.match(reviewer_id))
+
+
+def hash_password(password: str, salt: bytes | None = None) -> str:
+    """`scrypt$N$r$p$salt$key`, salt and key base64url."""
+    salt = os.urandom(16) if salt is None else salt
+    key = hashlib.scrypt(
+        password.encode("utf-8"), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=32
+    )
+    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${_b64(salt)}${_b64(key)}"
+
+
+def verify_password(password: str, encoded: str) -> bool:
+    try:
+        scheme, n, r, p, salt, key = encoded.split("$")
+        if scheme != "scrypt":
+            return False
+        expected = _unb64(key)
+        got = hashlib.scrypt(
+            password.encode("utf-8"), salt=_unb64(salt), n=int(n), r=int(r), p=int(p),
+            dklen=len(expected), maxmem=64 * 1024 * 1024,
+        )  # fmt: skip
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(got, expected)
+
+
+# Checked when the name is unknown, so a wrong name takes as long as a wrong secret.
+_DUMMY = hash_password("", salt=b"\0" * 16)
+
+
+@dataclass(frozen=True)
+class Users:
+    hashes: dict[str, str]
+
+    def check(self, reviewer_id: str, password: str) -> bool:
+        encoded = self.hashes.get(reviewer_id)
+        ok = verify_password(password, encoded or _DUMMY)
+        return ok and encoded is not None
+
+    def __contains__(self, reviewer_id: object) -> bool:
+        return reviewer_id in self.hashes
+
+    def __len__(self) -> int:
+        return len(self.hashes)
+
+
+def parse_users(text: str, source: str = "users file") -> Users:
+    hashes: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        reviewer, sep, encoded = line.partition(":")
+        if not sep or not valid_reviewer_id(reviewer) or not encoded.startswith("scrypt$"):
+            raise UsersFileError(
+                f"{source} line {number}: expected reviewer_id:scrypt$… "
+                "(make lines with `livegate console add-user`)"
+            )
+        hashes[reviewer] = encoded
+    return Users(hashes)
+
+
+def load_users(path: Path) -> Users:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsersFileError(f"cannot read the users file {path}: {exc}") from None
+    users = parse_users(text, str(path))
+    if not users.hashes:
+        raise UsersFileError(f"the users file {path} names no reviewer")
+    return users
+
+
+def set_user_line(text: str, reviewer_id: str, encoded: str) -> str:
+    """The users file text with reviewer_id's line replaced (or added)."""
+    kept = [line for line in text.splitlines() if line.partition(":")[0].strip() != reviewer_id]
+    return "\n".join([*kept, f"{reviewer_id}:{encoded}"]) + "\n"
+
+
+@dataclass(frozen=True)
+class Session:
+    reviewer_id: str
+    nonce: str
+    issued_ms: int
+
+
+class Signer:
+    """Signs session cookies and derives CSRF tokens with one server secret."""
+
+    def __init__(self, secret: bytes, max_age_ms: int) -> None:
+        self._secret = secret
+        self.max_age_ms = max_age_ms
+
+    def _mac(self, purpose: str, data: bytes) -> str:
+        return _b64(hmac.new(self._secret, purpose.encode() + b"\0" + data, "sha256").digest())
+
+    def new_session(self, reviewer_id: str, now_ms: int) -> tuple[Session, str]:
+        session = Session(reviewer_id, _b64(os.urandom(16)), now_ms)
+        body = _b64(json.dumps([reviewer_id, session.nonce, now_ms]).encode())
+        return session, f"{body}.{self._mac('session', body.encode())}"
+
+    def session(self, cookie: str | None, now_ms: int) -> Session | None:
+        """The session a cookie carries, or None if unsigned, tampered with or expired."""
+        if not cookie or "." not in cookie:
+            return None
+        body, mac = cookie.rsplit(".", 1)
+        if not hmac.compare_digest(mac, self._mac("session", body.encode())):
+            return None
+        try:
+            reviewer_id, nonce, issued = json.loads(_unb64(body))
+        except (ValueError, TypeError):
+            return None
+        if not isinstance(issued, int) or not 0 <= now_ms - issued < self.max_age_ms:
+            return None
+        return Session(str(reviewer_id), str(nonce), issued)
+
+    def csrf(self, nonce: str) -> str:
+        """The CSRF token of the session (or login form) with this nonce."""
+        return self._mac("csrf", nonce.encode())
+
+    def csrf_ok(self, nonce: str | None, token: str | None) -> bool:
+        if not nonce or not token:
+            return False
+        return hmac.compare_digest(token, self.csrf(nonce))
+
+    @staticmethod
+    def new_nonce() -> str:
+        return _b64(os.urandom(16))

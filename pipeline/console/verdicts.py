@@ -1,0 +1,68 @@
+"""Verdict events for `moderation.reviews` (CONTRACT §2, §9), built from a queue item and
+a reviewer's choice. Pure: the id of the reviewer and the time come in as arguments."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from pipeline.console.queue import is_open, item_id
+from pipeline.domain.errors import LiveGateError
+
+VERDICTS = {"review": ("confirm", "dismiss"), "appeal": ("uphold", "overturn")}
+EVENT_TYPES = {"review": "review_decided", "appeal": "appeal_decided"}
+# Verdicts that undo or clear something need the reviewer's reason in words.
+NOTE_REQUIRED = frozenset({"dismiss", "overturn"})
+MAX_NOTE = 2000
+
+
+class VerdictRefused(LiveGateError):
+    """A verdict the console will not send; `code` says why, the message says it in words."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def verdict_event_id(kind: str, name: str, verdict: str, reviewer_id: str) -> str:
+    """Deterministic, so a double submit is one event to the pipeline (decided once)."""
+    digest = hashlib.sha256(f"{kind}\0{name}\0{verdict}\0{reviewer_id}".encode()).hexdigest()
+    return f"console:{digest[:40]}"
+
+
+def build_verdict(
+    item: dict[str, Any], verdict: str, reviewer_id: str, note: str, now_ms: int
+) -> tuple[bytes, dict[str, Any]]:
+    """(record key, event) for a verdict on an open queue item, or VerdictRefused."""
+    kind = item.get("kind")
+    if kind not in VERDICTS:
+        raise VerdictRefused("bad_item", f"item of unknown kind {kind!r}")
+    name = item_id(item)
+    if not is_open(item):
+        by = f" ({item.get('verdict')} by {item.get('reviewer_id')})" if item.get("verdict") else ""
+        raise VerdictRefused("stale", f"this {kind} was closed meanwhile{by}: nothing was sent")
+    if verdict not in VERDICTS[kind]:
+        allowed = " or ".join(VERDICTS[kind])
+        raise VerdictRefused("bad_verdict", f"a {kind} takes {allowed}, not {verdict!r}")
+    text = note.strip()
+    if verdict in NOTE_REQUIRED and not text:
+        raise VerdictRefused("note_required", f"{verdict} needs a note saying why")
+    if len(text) > MAX_NOTE:
+        raise VerdictRefused(
+            "note_too_long", f"the note is {len(text)} characters; at most {MAX_NOTE}"
+        )
+    creator = str(item.get("creator_id") or "")
+    event: dict[str, Any] = {
+        "event_id": verdict_event_id(kind, name, verdict, reviewer_id),
+        "type": EVENT_TYPES[kind],
+        "ts": now_ms,
+        "creator_id": creator,
+        f"{kind}_id": name,
+        "verdict": verdict,
+        "reviewer_id": reviewer_id,
+    }
+    if item.get("platform"):
+        event["platform"] = item["platform"]
+    if text:
+        event["note"] = text
+    return creator.encode("utf-8"), event

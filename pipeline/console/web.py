@@ -1,0 +1,314 @@
+"""The console's aiohttp application: sign-in, the queue, an item with its verdict form,
+a creator's page. Every page but /login needs a signed session; every POST a CSRF token."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import quote
+
+import jinja2
+from aiohttp import web
+from aiokafka import AIOKafkaProducer
+from redis.asyncio import Redis
+
+from pipeline.adapters import certstore, kafka
+from pipeline.adapters.times import format_ms, now_ms
+from pipeline.console import pages
+from pipeline.console.auth import Session, Signer, Users
+from pipeline.console.config import ConsoleSettings, ReviewSla
+from pipeline.console.feeds import Follower, WorkerViews, console_topics
+from pipeline.console.queue import KINDS, QueueView, Standings, format_age, is_open
+from pipeline.console.verdicts import NOTE_REQUIRED, VERDICTS, VerdictRefused, build_verdict
+from pipeline.domain.events import DOMAINS
+
+SESSION_COOKIE = "livegate_session"
+LOGIN_COOKIE = "livegate_login"
+SENT_KEPT = 10_000  # verdicts remembered for the "waiting for the pipeline" note
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+    "img-src 'self' data:; form-action 'self'; frame-ancestors 'none'",
+}
+
+
+class Console:
+    """Everything the handlers share: settings, the topic views, the clients."""
+
+    def __init__(self, cs: ConsoleSettings, users: Users, sla: ReviewSla) -> None:
+        self.cs, self.users, self.sla = cs, users, sla
+        secret = cs.secret.reveal().encode() if cs.secret else os.urandom(32)
+        self.signer = Signer(secret, cs.session_ms)
+        self.queue = QueueView()
+        self.standings = Standings()
+        self.followers = [
+            Follower(cs, cs.queue_topic, self.queue.apply),
+            Follower(cs, cs.restrictions_topic, self.standings.apply),
+        ]
+        self.views = WorkerViews(cs)
+        self.producer: AIOKafkaProducer
+        self.redis: Redis
+        self.certs: certstore.CertStore
+        self.sent: dict[str, tuple[str, str, int]] = {}  # item id -> (verdict, reviewer, ts)
+        self.templates = jinja2.Environment(
+            loader=jinja2.PackageLoader("pipeline.console", "templates"),
+            autoescape=jinja2.select_autoescape(["html"]),
+        )
+        self.templates.filters.update(time=format_ms, age=format_age, until=_until, json=_json)
+
+    async def start(self) -> None:
+        await kafka.ensure_topics(self.cs.base, console_topics(self.cs))
+        # Clients are made here, inside the running loop (aiokafka needs one).
+        self.producer = kafka.producer(self.cs.base)  # default partitioner: murmur2 (§1)
+        self.redis = certstore.connect(self.cs.base)
+        self.certs = certstore.CertStore(self.redis, self.cs.base)
+        await self.producer.start()
+        for follower in self.followers:
+            await follower.start()
+        await self.views.start()
+
+    async def stop(self) -> None:
+        for follower in self.followers:
+            await follower.stop()
+        await self.producer.stop()
+        await self.views.stop()
+        await self.redis.aclose()
+
+    def render(
+        self, request: web.Request, template: str, status: int = 200, **context: Any
+    ) -> web.Response:
+        session: Session | None = request.get("session")
+        html = self.templates.get_template(template).render(
+            reviewer=session.reviewer_id if session else None,
+            csrf=self.signer.csrf(session.nonce) if session else "",
+            sla=self.sla,
+            now=now_ms(),
+            **context,
+        )
+        return web.Response(text=html, status=status, content_type="text/html", headers=HEADERS)
+
+
+def _until(value: Any) -> str:
+    if value is None or value == "permanent":
+        return "permanent"
+    if value == "while_qualified":
+        return "while qualified"
+    return format_ms(value) if isinstance(value, int) else str(value)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _local(path: str | None) -> str:
+    """A redirect target on this site only (no //host, no scheme)."""
+    if not path or not path.startswith("/") or path.startswith("//") or "\\" in path:
+        return "/"
+    return path
+
+
+def make_app(console: Console) -> web.Application:
+    app = web.Application(middlewares=[_auth_middleware(console)])
+    app["console"] = console
+
+    async def lifecycle(_: web.Application) -> Any:
+        await console.start()
+        yield
+        await console.stop()
+
+    app.cleanup_ctx.append(lifecycle)
+    app.add_routes(
+        [
+            web.get("/login", _login_page),
+            web.post("/login", _login),
+            web.post("/logout", _logout),
+            web.get("/", _queue_page),
+            web.get("/items/{item_id}", _item_page),
+            web.post("/items/{item_id}/verdict", _verdict),
+            web.get("/creators/{creator_id}", _creator_page),
+        ]
+    )
+    return app
+
+
+def _auth_middleware(console: Console) -> Any:
+    @web.middleware
+    async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path == "/login":
+            return await handler(request)
+        session = console.signer.session(request.cookies.get(SESSION_COOKIE), now_ms())
+        if session is None or session.reviewer_id not in console.users:
+            if request.method in ("GET", "HEAD"):
+                raise web.HTTPSeeOther("/login?next=" + quote(request.path_qs, safe=""))
+            raise web.HTTPUnauthorized(text="sign in first\n", headers=HEADERS)
+        request["session"] = session
+        if request.method == "POST":
+            form = await request.post()
+            token = form.get("csrf")
+            if not console.signer.csrf_ok(session.nonce, token if isinstance(token, str) else None):
+                raise web.HTTPForbidden(text="missing or wrong CSRF token\n", headers=HEADERS)
+            request["form"] = form
+        return await handler(request)
+
+    return auth
+
+
+def _console(request: web.Request) -> Console:
+    console: Console = request.app["console"]
+    return console
+
+
+def _login_form(request: web.Request, status: int = 200, error: str | None = None,
+                next_path: str = "/") -> web.Response:  # fmt: skip
+    console = _console(request)
+    # Keep the nonce of an earlier form: a second GET (another tab, a favicon fetch sent
+    # to /login) must not void the form already shown.
+    nonce = request.cookies.get(LOGIN_COOKIE) or console.signer.new_nonce()
+    response = console.render(
+        request, "login.html", status, error=error, next_path=_local(next_path),
+        login_csrf=console.signer.csrf("login." + nonce),
+    )  # fmt: skip
+    response.set_cookie(LOGIN_COOKIE, nonce, max_age=900, httponly=True, samesite="Strict",
+                        secure=request.secure, path="/login")  # fmt: skip
+    return response
+
+
+async def _login_page(request: web.Request) -> web.Response:
+    return _login_form(request, next_path=request.query.get("next", "/"))
+
+
+async def _login(request: web.Request) -> web.Response:
+    console = _console(request)
+    form = await request.post()
+    next_path = _local(str(form.get("next") or "/"))
+    nonce = request.cookies.get(LOGIN_COOKIE)
+    token = form.get("csrf")
+    if not nonce or not console.signer.csrf_ok("login." + nonce, str(token or "")):
+        return _login_form(request, 403, "The sign-in form expired: try again.", next_path)
+    reviewer, password = str(form.get("reviewer_id") or ""), str(form.get("password") or "")
+    ok = await asyncio.get_running_loop().run_in_executor(
+        None, console.users.check, reviewer, password
+    )
+    if not ok:
+        return _login_form(request, 401, "Wrong reviewer id or secret.", next_path)
+    _, cookie = console.signer.new_session(reviewer, now_ms())
+    response = web.HTTPSeeOther(next_path, headers=HEADERS)
+    response.set_cookie(
+        SESSION_COOKIE, cookie, max_age=console.cs.session_ms // 1000,
+        httponly=True, samesite="Strict", secure=request.secure, path="/",
+    )  # fmt: skip
+    response.del_cookie(LOGIN_COOKIE, path="/login")
+    raise response
+
+
+async def _logout(request: web.Request) -> web.Response:
+    response = web.HTTPSeeOther("/login", headers=HEADERS)
+    response.del_cookie(SESSION_COOKIE, path="/")
+    raise response
+
+
+async def _queue_page(request: web.Request) -> web.Response:
+    console = _console(request)
+    kind = request.query.get("kind") or None
+    domain = request.query.get("domain") or None
+    kind = kind if kind in KINDS else None
+    domain = domain if domain in DOMAINS else None
+    now = now_ms()
+    rows = console.queue.open_rows(now, console.sla.ms, kind, domain)
+    return console.render(
+        request, "queue.html", rows=rows, kind=kind, domain=domain, kinds=KINDS,
+        domains=DOMAINS, closed=console.queue.closed_recently(), late=sum(r.late for r in rows),
+        followed=console.followers[0].read, topic=console.cs.queue_topic,
+    )  # fmt: skip
+
+
+async def _item_page(request: web.Request) -> web.Response:
+    return await _render_item(request, request.match_info["item_id"])
+
+
+async def _render_item(
+    request: web.Request, name: str, status: int = 200, error: str | None = None, note: str = ""
+) -> web.Response:
+    console = _console(request)
+    item = console.queue.get(name)
+    if item is None:
+        return console.render(request, "missing.html", 404, name=name)
+    view, view_error = await console.views.view(str(item.get("creator_id")))
+    sent = console.sent.get(name)
+    waiting = sent is not None and is_open(item)
+    return console.render(
+        request, "item.html", status, item=item, name=name, error=error, note=note,
+        verdicts=VERDICTS.get(str(item.get("kind")), ()), note_required=NOTE_REQUIRED,
+        stream=pages.stream_of(item, view), reports=pages.reports_of(item, view),
+        appealed=pages.appealed_action(item, view),
+        more=pages.more_fields(item), view_error=view_error, sent=sent, waiting=waiting,
+        late=is_open(item) and item.get("kind") == "review"
+        and now_ms() - int(item.get("opened_at") or 0) > console.sla.ms,
+    )  # fmt: skip
+
+
+async def _verdict(request: web.Request) -> web.Response:
+    console = _console(request)
+    session: Session = request["session"]
+    form = request["form"]
+    name = request.match_info["item_id"]
+    item = console.queue.get(name)
+    if item is None:
+        return console.render(request, "missing.html", 404, name=name)
+    verdict, note = str(form.get("verdict") or ""), str(form.get("note") or "")
+    try:
+        # reviewer_id is the signed-in reviewer's, whatever the form says.
+        key, event = build_verdict(item, verdict, session.reviewer_id, note, now_ms())
+    except VerdictRefused as refused:
+        status = 409 if refused.code == "stale" else 400
+        return await _render_item(request, name, status, str(refused), note)
+    await console.producer.send_and_wait(
+        console.cs.reviews_topic, json.dumps(event).encode(), key=key
+    )
+    console.sent[name] = (verdict, session.reviewer_id, event["ts"])
+    while len(console.sent) > SENT_KEPT:  # oldest first (insertion order)
+        del console.sent[next(iter(console.sent))]
+    raise web.HTTPSeeOther(f"/items/{quote(name, safe='')}", headers=HEADERS)
+
+
+async def _creator_page(request: web.Request) -> web.Response:
+    console = _console(request)
+    creator_id = request.match_info["creator_id"]
+    now = now_ms()
+    view, view_error = await console.views.view(creator_id)
+    try:
+        certs = pages.certifications(await console.certs.snapshot(creator_id), now)
+        certs_error = None
+    except Exception as exc:  # Redis down: the rest of the page still helps
+        certs, certs_error = [], f"Redis did not answer ({type(exc).__name__})"
+    snapshot = console.standings.get(creator_id)
+    return console.render(
+        request, "creator.html", creator_id=creator_id, view=view, view_error=view_error,
+        standing=pages.standing(snapshot, view, now), snapshot=snapshot, certs=certs,
+        certs_error=certs_error, decisions=pages.decisions(view),
+        items=console.queue.of_creator(creator_id),
+    )  # fmt: skip
+
+
+async def serve(console: Console, host: str, port: int, ready: Callable[[str], None]) -> None:
+    runner = web.AppRunner(make_app(console), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        ready(f"http://{host}:{port}")
+        await stop.wait()
+    finally:
+        await runner.cleanup()

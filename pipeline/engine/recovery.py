@@ -1,0 +1,114 @@
+"""Decisions already in the log that the creator state may not know yet.
+
+States are written after their decisions are in the log, so a crash or a fence between the
+two leaves decisions whose events come back undecided. Such an event must get exactly the
+decision already recorded (CONTRACT v2 §2), not one made again with the certifications and
+clock of now. So when a worker takes a partition it reads the recent tail of its decision
+log (the window covers everything that can be in flight), and an event found there is
+decided again with the recorded certifications and `decided_at`: `decide` is a pure
+function, so from the same state it gives the same decision, ids and content alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import msgspec
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from pipeline.adapters import kafka
+from pipeline.adapters.times import now_ms
+from pipeline.domain.certifications import Certification, CertSnapshot
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    certifications: CertSnapshot
+    decided_at: int
+    policy_version: str
+
+
+class _Tail(msgspec.Struct, gc=False):
+    creator_id: str
+    event_id: str
+    certifications: dict[str, Certification]
+    decided_at: int
+    policy_version: str
+    held: bool = False
+
+
+_decode = msgspec.json.Decoder(_Tail).decode
+
+
+class RecentDecisions:
+    def __init__(
+        self, where: kafka.Target, topic: str, window_ms: int = 120_000,
+        clock: Callable[[], int] = now_ms,
+    ) -> None:  # fmt: skip
+        self.where = where
+        self.topic = topic
+        self.window_ms = window_ms
+        self.clock = clock
+        self.loaded: set[int] = set()
+        self.index: dict[tuple[str, str], Recorded] = {}
+
+    def forget(self) -> None:
+        """After a rebalance another worker may have decided: read the tails again."""
+        self.loaded.clear()
+        self.index.clear()
+
+    def get(self, creator_id: str, event_id: str) -> Recorded | None:
+        return self.index.get((creator_id, event_id))
+
+    async def ensure(self, partitions: set[int]) -> None:
+        missing = sorted(p for p in partitions if p not in self.loaded)
+        if not missing:
+            return
+        for key, recorded in (await self._read(missing)).items():
+            self.index[key] = recorded
+        self.loaded.update(missing)
+
+    async def _read(self, partitions: list[int]) -> dict[tuple[str, str], Recorded]:
+        bootstrap, security = kafka.target(self.where)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
+            isolation_level="read_uncommitted", **security,
+        )  # fmt: skip
+        await consumer.start()
+        found: dict[tuple[str, str], Recorded] = {}
+        try:
+            tps = [TopicPartition(self.topic, p) for p in partitions]
+            consumer.assign(tps)
+            ends = await consumer.end_offsets(tps)
+            since = self.clock() - self.window_ms
+            starts = await consumer.offsets_for_times({tp: since for tp in tps})
+            remaining = set()
+            for tp in tps:
+                start = starts.get(tp)
+                if start is not None and start.offset < ends[tp]:
+                    consumer.seek(tp, start.offset)
+                    remaining.add(tp)
+            while remaining:
+                batch = await consumer.getmany(*remaining, timeout_ms=2000, max_records=10_000)
+                if not batch:
+                    break  # nothing more arrives within the timeout: what was read is the tail
+                for tp, records in batch.items():
+                    for r in records:
+                        self._add(found, r.value)
+                        if r.offset + 1 >= ends[tp]:
+                            remaining.discard(tp)
+        finally:
+            await consumer.stop()
+        return found
+
+    @staticmethod
+    def _add(found: dict[tuple[str, str], Recorded], value: bytes | None) -> None:
+        try:
+            d = _decode(value or b"")
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return  # not a record LiveGate sealed: nothing to re-apply
+        if not d.held:  # a held decision changed nothing: its event is decided afresh
+            found[(d.creator_id, d.event_id)] = Recorded(
+                d.certifications, d.decided_at, d.policy_version
+            )

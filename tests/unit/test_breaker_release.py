@@ -1,0 +1,53 @@
+"""`livegate breaker release`: which held events are re-sent (issue 12, issue 14)."""
+
+from __future__ import annotations
+
+import json
+
+from pipeline.adapters.records import Record
+from pipeline.cli.breaker import ended_streams, select, skip_reopening
+
+
+def _rec(value: dict, partition: int = 0, offset: int = 0, topic: str = "t") -> Record:
+    return Record(topic, partition, offset, None, json.dumps(value).encode(), 0)
+
+
+def _decision(creator: str, event_id: str, at: int, held: bool = True, **kw) -> Record:
+    event = {"event_id": event_id, "creator_id": creator, "type": kw.get("type", "report"),
+             "ts": kw.get("ts", at), "stream_id": kw.get("stream_id")}  # fmt: skip
+    return _rec({"creator_id": creator, "event_id": event_id, "held": held, "decided_at": at,
+                 "event_type": event["type"], "event": event,
+                 "source": {"topic": "live", "partition": kw.get("p", 0),
+                            "offset": kw.get("offset", 0)}})  # fmt: skip
+
+
+def test_the_same_event_id_of_two_creators_is_two_held_decisions():
+    sel = select([_decision("a", "e1", 10), _decision("b", "e1", 11)], 0, 100)
+    assert sorted(d["creator_id"] for d in sel.send) == ["a", "b"]
+
+
+def test_only_decided_at_in_the_period_and_not_decided_again():
+    sel = select(
+        [_decision("a", "e1", 10), _decision("a", "e2", 10), _decision("a", "e3", 200),
+         _decision("a", "e2", 50, held=False)],
+        0, 100,
+    )  # fmt: skip
+    assert [d["event_id"] for d in sel.send] == ["e1"]
+    assert [(d["event_id"], why.split(" ")[0]) for d, why in sel.skipped] == [("e2", "decided")]
+
+
+def test_a_held_stream_start_whose_stream_ended_since_is_skipped():
+    held = [
+        _decision("a", "s1", 10, type="stream_started", stream_id="room1", p=2, offset=5),
+        _decision("a", "s2", 10, type="stream_started", stream_id="room2", p=2, offset=6),
+        _decision("b", "u1", 10, type="stream_updated", stream_id="room1", p=1, offset=3),
+    ]
+    live = [
+        _rec({"type": "stream_ended", "creator_id": "a", "stream_id": "room1", "ts": 12}, 2, 9),
+        _rec({"type": "stream_ended", "creator_id": "a", "stream_id": "room2", "ts": 9}, 2, 4),
+    ]
+    out = skip_reopening(select(held, 0, 100), ended_streams(live))
+    assert sorted(d["event_id"] for d in out.send) == ["s2", "u1"]  # room2 ended before s2
+    assert [(d["event_id"], why) for d, why in out.skipped] == [
+        ("s1", "stream room1 has ended since")
+    ]
