@@ -3,6 +3,7 @@ offset it holds, so a restarted worker keeps its state and reads only the change
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
 
@@ -32,6 +33,18 @@ def rocks(stack_env, tmp_path) -> Iterator[Pipeline]:
     yield p
     for w in p.workers:
         w.stop()
+
+
+async def until_acked(p: Pipeline, c: str, timeout: float = 20) -> None:
+    changelog = f"{p.settings.app_id}-creator-state-changelog"
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        found = await read_topic(p.settings, changelog, required=False)
+        if any(r.key == c.encode() for rs in found.values() for r in rs):
+            await asyncio.sleep(1.5)  # Faust commits acked offsets every second
+            return
+        assert asyncio.get_running_loop().time() < deadline, "no changelog record"
+        await asyncio.sleep(0.3)
 
 
 async def test_rocksdb_state_and_changelog_offset_survive_a_restart(rocks: Pipeline, tmp_path):
