@@ -6,10 +6,10 @@ import logging
 from typing import Any
 
 import faust
-from faust.sensors.prometheus import setup_prometheus_sensors
 
 from agents import certs, commerce, expiries, live, queuewatch, reports, reviews, web
 from agents.runtime import Fence, Runtime, TableStates, aiokafka_producer, raw_topic
+from agents.sensor import setup_lean_prometheus_sensors
 from pipeline.adapters import kafka
 from pipeline.adapters.certstore import CertStore, connect
 from pipeline.adapters.logs import decision_logger
@@ -28,20 +28,23 @@ log = logging.getLogger("livegate.app")
 AGENTS = (live, commerce, reports, reviews, certs, expiries, queuewatch, web)
 
 
-def state_table(app: faust.App, settings: Settings, name: str) -> faust.Table:
+def state_table(app: faust.App, settings: Settings, name: str, store: str) -> faust.Table:
     return app.Table(
         name, default=None, key_type=bytes, value_type=bytes,
-        partitions=settings.partitions, use_partitioner=True,
+        partitions=settings.partitions, use_partitioner=True, store=store,
     )  # fmt: skip
 
 
 def create_app(settings: Settings, policy: Policy) -> tuple[faust.App, Runtime]:
     app = faust.App(settings.app_id, **faust_options(settings), **web.faust_web_options(settings))
-    # Faust's own sensor (consumer offsets, rebalances, send latency) and ours share the
-    # default registry, served at /metrics on the worker's web port.
-    setup_prometheus_sensors(app, pattern="/metrics", name_prefix="faust")
-    states_table = state_table(app, settings, "creator-state")
-    schedule_table = state_table(app, settings, "expiry-schedule")
+    # Faust's own sensor (consumer offsets, rebalances, send latency), without its
+    # per-event work (agents/sensor.py), and ours share the default registry, served at
+    # /metrics on the worker's web port.
+    setup_lean_prometheus_sensors(app, pattern="/metrics")
+    # The creator states in the store LIVEGATE_STORE names (a million creators need RocksDB);
+    # the expiry schedule (pending checks of live streams only) stays in memory.
+    states_table = state_table(app, settings, "creator-state", settings.store)
+    schedule_table = state_table(app, settings, "expiry-schedule", "memory://")
     runtime = _runtime(app, settings, policy, states_table, schedule_table)
     # Audit: the shadow policy, if any (never acts), and the policy history on which every
     # recorded decision's policy_version can be found (engine/shadow.py, policyhistory.py).
@@ -92,7 +95,10 @@ def _runtime(
     expiries_topic = raw_topic(
         app, kafka.expiries_topic_name(settings), internal=True, partitions=settings.partitions
     )
-    return Runtime(settings, policy, processor, store, states, schedule, expiries_topic, fence)
+    return Runtime(
+        settings, policy, processor, store, states, schedule, expiries_topic, fence,
+        highwater=lambda tp: app.consumer.highwater(tp),
+    )  # fmt: skip
 
 
 def _follow_rebalances(app: faust.App, rt: Runtime) -> None:

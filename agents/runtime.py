@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import faust
 from aiokafka import AIOKafkaProducer
+from faust.stores.rocksdb import Store as RocksStore
 from faust.types import EventT, StreamT, TopicT
 
 from pipeline.adapters import metrics
@@ -42,6 +44,11 @@ class TableStates:
     Faust's own `table[key] = value` does, minus its per-write buffer and bookkeeping —
     the largest per-event cost in the profile. Faust restores the table from the same
     changelog records on recovery.
+
+    With the RocksDB store (LIVEGATE_STORE=rocksdb://) values go straight to the partition's
+    database, as the raw changelog bytes Faust's own recovery writes there, and each
+    delivered changelog offset is persisted beside them, as Faust does for its own writes:
+    a restarted worker then reads only the changelog written since, not all of it.
     """
 
     def __init__(self, table: faust.Table, producer: Callable[[], AIOKafkaProducer]) -> None:
@@ -49,31 +56,65 @@ class TableStates:
         self.data = table.data
         self.producer = producer
         self.topic = table.changelog_topic.get_topic_name()
+        self.rocks: RocksStore | None = self.data if isinstance(self.data, RocksStore) else None
         # Keys written here, by partition: Faust forgets a lost partition's keys only when
         # it restored them, so the ones written live are forgotten here (`forget`).
         self.written: dict[int, set[bytes]] = {}
 
     def get(self, key: bytes) -> bytes | None:
-        value: bytes | None = self.data.get(key)
-        return value
+        if self.rocks is None:
+            value: bytes | None = self.data.get(key)
+            return value
+        # The databases of the partitions this worker holds (Faust opens them on
+        # assignment); a key lives in one partition's only.
+        for db in list(self.rocks._dbs.values()):
+            found: bytes | None = db.get(key)
+            if found is not None:
+                return found
+        return None
 
     async def set(self, key: bytes, value: bytes | None, partition: int) -> Awaitable[Any]:
         """Write (None: delete) the key; returns the changelog record's delivery."""
-        if value is None:
-            self.data.pop(key, None)
-        else:
-            self.data[key] = value
-        self.written.setdefault(partition, set()).add(key)
-        return await self.producer().send(self.topic, value, key=key, partition=partition)
+        rocks = self.rocks
+        if rocks is None:
+            if value is None:
+                self.data.pop(key, None)
+            else:
+                self.data[key] = value
+            self.written.setdefault(partition, set()).add(key)
+            return await self.producer().send(self.topic, value, key=key, partition=partition)
+        db = rocks._dbs.get(partition)
+        if db is not None:  # None: revoked meanwhile; its new owner restores the changelog
+            if value is None:
+                db.delete(key)
+            else:
+                db.put(key, value)
+        delivered = await self.producer().send(self.topic, value, key=key, partition=partition)
+        delivered.add_done_callback(functools.partial(_persist_offset, rocks, partition))
+        return delivered
 
     def forget(self, partitions: Iterable[int]) -> int:
-        """Drop the keys of partitions this worker lost; returns how many."""
+        """Drop the keys of partitions this worker lost; returns how many.
+
+        RocksDB: nothing to drop. Faust closes a lost partition's database (its keys are no
+        longer read), and when the partition comes back it reads the changelog from the
+        offset the database holds, so what its other owner wrote meanwhile is applied.
+        """
         dropped = 0
         for partition in partitions:
             for key in self.written.pop(partition, ()):
                 if self.data.pop(key, None) is not None:
                     dropped += 1
         return dropped
+
+
+def _persist_offset(rocks: RocksStore, partition: int, delivered: asyncio.Future[Any]) -> None:
+    """The changelog offset a RocksDB partition holds the data up to (Faust's own key)."""
+    if delivered.cancelled() or delivered.exception() is not None:
+        return
+    db = rocks._dbs.get(partition)
+    if db is not None:
+        db.put(rocks.offset_key, str(delivered.result().offset).encode())
 
 
 class Fence:
@@ -134,13 +175,35 @@ class Runtime:
     schedule: ExpirySchedule
     expiries_topic: TopicT
     fence: Fence
+    # A partition's highwater (the consumer's, from its last fetch), None if not known.
+    highwater: Callable[[Any], int | None] = lambda tp: None
     batcher: Batcher[Item] = field(init=False)
+    # Records waiting at the broker behind the last batch (its partitions' lag).
+    waiting: int = 0
 
     def __post_init__(self) -> None:
         s = self.settings
+        within = s.batch_within_ms / 1000
         self.batcher = Batcher(
-            batch_handler(self), s.batch_max, 4 * s.batch_max, s.batch_within_ms / 1000
-        )
+            batch_handler(self), s.batch_max, 4 * s.batch_max, within,
+            linger_max_s=10 * within, behind=lambda: self.waiting > s.batch_max,
+        )  # fmt: skip
+
+    def note_lag(self, batch: list[Item]) -> None:
+        """How many records wait at the broker behind this batch's last ones."""
+        last: dict[Any, int] = {}
+        for _, event, _ in batch:
+            m = event.message
+            last[m.tp] = m.offset
+        waiting = 0
+        for tp, offset in last.items():
+            try:
+                end = self.highwater(tp)
+            except Exception:  # e.g. no longer assigned: a hint only, never an error
+                end = None
+            if end is not None:
+                waiting += max(0, end - offset - 1)
+        self.waiting = waiting
 
 
 def to_record(kind: str, event: EventT) -> Record:
@@ -186,6 +249,7 @@ def batch_handler(rt: Runtime) -> Callable[[list[Item]], Awaitable[None]]:
         if not owned:
             return
         batch = [item for item, _ in owned]
+        rt.note_lag(batch)
         records = [r for _, r in owned]
         if any(r.kind == "certs" for r in records):
             # Certification changes reach Redis before anything in the batch is decided.

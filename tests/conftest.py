@@ -70,6 +70,8 @@ def isolated_env(stack_env: dict[str, str], uid: str) -> dict[str, str]:
     env = {**os.environ, **stack_env}
     env["LIVEGATE_REDIS_PREFIX"] = f"t{uid}:"
     env["LIVEGATE_APP_ID"] = f"lg-{uid}"
+    # The workers' local tables (RocksDB) in the checkout, not in the home directory.
+    env.setdefault("LIVEGATE_DATA_DIR", str(ROOT / ".livegate" / "test-data"))
     for name in TOPIC_DEFAULTS:
         env[env_var_for_topic(name)] = f"t{uid}.{name}"
     return env

@@ -30,6 +30,11 @@ TOPIC_DEFAULTS: dict[str, tuple[str, int, str]] = {
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
+# The creator-state table's store (README "Performance"): Faust's in-memory store restores
+# the whole changelog at every start; RocksDB keeps it on disk, with its changelog offsets.
+STORES = ("memory://", "rocksdb://")
+EVENT_LOOPS = ("uvloop", "asyncio")  # the worker's event loop (LIVEGATE_EVENT_LOOP)
+
 KAFKA_SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 KAFKA_SASL_MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN")
 
@@ -149,6 +154,9 @@ class Settings:
     max_record_bytes: int = 65_536
     batch_max: int = 500
     batch_within_ms: int = 5
+    store: str = "rocksdb://"
+    event_loop: str = "uvloop"
+    data_dir: Path = Path.home() / ".local" / "share" / "livegate" / "data"
     # Local stack.
     stack_dir: Path = Path.home() / ".local" / "share" / "livegate" / "stack"
     cache_dir: Path = Path.home() / ".cache" / "livegate"
@@ -291,6 +299,14 @@ def _from_env(env: Mapping[str, str]) -> Settings:
     log_format = env.get("LIVEGATE_LOG_FORMAT", "text")
     if log_format not in ("text", "json"):
         raise SettingsError(f"LIVEGATE_LOG_FORMAT={log_format!r}: expected text or json")
+    store = env.get("LIVEGATE_STORE") or base.store
+    if store not in STORES:
+        raise SettingsError(f"LIVEGATE_STORE={store!r}: expected one of " + ", ".join(STORES))
+    event_loop = env.get("LIVEGATE_EVENT_LOOP") or base.event_loop
+    if event_loop not in EVENT_LOOPS:
+        raise SettingsError(
+            f"LIVEGATE_EVENT_LOOP={event_loop!r}: expected one of " + ", ".join(EVENT_LOOPS)
+        )
     shadow = env.get("LIVEGATE_SHADOW_POLICY")
     token = env.get("LIVEGATE_WEB_TOKEN")
     app_id = env.get("LIVEGATE_APP_ID", base.app_id)
@@ -312,6 +328,9 @@ def _from_env(env: Mapping[str, str]) -> Settings:
         max_record_bytes=_int(env, "LIVEGATE_MAX_RECORD_BYTES", base.max_record_bytes),
         batch_max=_int(env, "LIVEGATE_BATCH_MAX", base.batch_max, 1, 100_000),
         batch_within_ms=_int(env, "LIVEGATE_BATCH_WITHIN_MS", base.batch_within_ms, 1, 10_000),
+        store=store,
+        event_loop=event_loop,
+        data_dir=_path(env, "LIVEGATE_DATA_DIR", base.data_dir),
         stack_dir=_path(env, "LIVEGATE_STACK_DIR", base.stack_dir),
         cache_dir=_path(env, "LIVEGATE_CACHE_DIR", base.cache_dir),
         kafka_version=env.get("LIVEGATE_KAFKA_VERSION", base.kafka_version),

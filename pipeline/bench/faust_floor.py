@@ -23,6 +23,8 @@ from pipeline.adapters.settings import Settings
 from pipeline.bench.faustopts import worker_app_options
 from pipeline.domain.errors import InvalidEvent
 from pipeline.domain.events import decode_event, encode_event
+from pipeline.engine.faustconfig import use_event_loop
+from pipeline.engine.fetching import use_short_fetch_wait
 
 
 def attach(app: faust.App, kind: str, topic: str, output: str, settings: Settings) -> None:
@@ -55,10 +57,13 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     settings = Settings.from_env()
     options = {**worker_app_options(settings), "web_port": args.web_port}
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    use_event_loop(settings)  # the worker's event loop, before the app binds one
+    asyncio.set_event_loop(asyncio.new_event_loop())
     app = faust.App(args.app_id, **options)
     for kind, _, topic in (i.partition("=") for i in args.inputs):
         attach(app, kind, topic, args.output, settings)
-    asyncio.set_event_loop(asyncio.new_event_loop())
+    use_short_fetch_wait(app)  # the worker's consumer
     worker = faust.Worker(
         app, loglevel="warning", quiet=True, redirect_stdouts=False, console_port=0
     )

@@ -118,31 +118,32 @@ class OutputWatch:
 
     async def wait_for(
         self, target: int, check: Callable[[], None], what: str, stall_s: float = 60.0,
-        progress: Callable[[int], Awaitable[None] | None] | None = None,
+        progress: Callable[[int], Awaitable[None] | None] | None = None, poll_s: float = 0.1,
     ) -> int:  # fmt: skip
-        """Poll every 100 ms until `target` records are on the topic.
+        """Poll every `poll_s` until `target` records are on the topic.
 
-        `check` raises when a measured process died; no progress for `stall_s` is an error.
+        `progress` is called with the count at every poll, the last one included; `check`
+        raises when a measured process died; no progress for `stall_s` is an error.
         """
         last, moved = -1, time.monotonic()
         while True:
             done = await self.total()
+            if progress is not None:
+                maybe = progress(done)
+                if maybe is not None:
+                    await maybe
             if done >= target:
                 return done
             check()
             now = time.monotonic()
             if done != last:
                 last, moved = done, now
-                if progress is not None:
-                    maybe = progress(done)
-                    if maybe is not None:
-                        await maybe
             elif now - moved > stall_s:
                 raise BenchError(
                     f"{what}: stalled at {done} of {target} records on {self.topic} "
                     f"for {stall_s:.0f}s"
                 )
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(poll_s)
 
     async def span(self, since: dict[TopicPartition, int] | None = None) -> Span:
         """First and last timestamps of the records after `since` (per partition offsets).

@@ -16,11 +16,36 @@ def _ratio(value: float | None) -> str:
     return "" if value is None else f"{value:.2f}"
 
 
+def _us(value: float | None) -> str:
+    return "?" if value is None else f"{value:,.0f}"
+
+
+def scale_table(scale: dict[str, Any]) -> str:
+    rows = [f"a worker restoring {scale['creators']:,} creators' state",
+            f"{'store':<10} {'start':<12} {'restored':>10} {'to first decision':>18} "
+            f"{'states/s':>10} {'RSS':>9} {'peak RSS':>9}"]  # fmt: skip
+    for store, figures in scale["stores"].items():
+        for phase in ("first_start", "restart"):
+            f = figures[phase]
+            rate = f.get("restore_rate_per_s")
+            first = f["to_first_decision_s"]
+            rows.append(
+                f"{store:<10} {phase.replace('_', ' '):<12} {f['to_ready_s']:>8.1f} s "
+                f"{'none' if first is None else f'{first:.1f} s':>18} "
+                f"{'' if rate is None else f'{rate:,.0f}':>10} {f['rss_mb']:>6.0f} MB "
+                f"{f['peak_rss_mb']:>6.0f} MB"
+            )
+    return "\n".join(rows)
+
+
 def table(result: dict[str, Any]) -> str:
+    if "scale" in result:
+        return scale_table(result["scale"])
     systems = result["systems"]
     limit = systems["limit"]["events_per_s"]
     floor = systems["floor"]["events_per_s"]
-    rows = [f"{'system':<38} {'events/s':>10} {'to limit':>9} {'to floor':>9} {'peak RSS':>9}"]
+    rows = [f"{'system':<38} {'events/s':>10} {'to limit':>9} {'to floor':>9} {'peak RSS':>9} "
+            f"{'CPU µs/ev':>10} {'broker µs/ev':>13}"]  # fmt: skip
     for key, name in NAMES.items():
         s = systems.get(key)
         if s is None:
@@ -28,16 +53,25 @@ def table(result: dict[str, Any]) -> str:
         rate = s["events_per_s"]
         rows.append(
             f"{name:<38} {rate:>10,.0f} {_ratio(rate / limit):>9} "
-            f"{_ratio(rate / floor):>9} {s['peak_rss_mb']:>6.0f} MB"
+            f"{_ratio(rate / floor):>9} {s['peak_rss_mb']:>6.0f} MB "
+            f"{_us(s.get('cpu_us_per_event')):>10} {_us(s.get('broker_cpu_us_per_event')):>13}"
+        )
+    for i, w in enumerate(systems.get("livegate_2", {}).get("workers", []), 1):
+        util = w["cpu_util"]
+        share = w["cpu_share"]
+        rows.append(
+            f"{'  worker ' + str(i) + ' of 2':<38} {w['events_decided']:>10,.0f} events, "
+            f"{'?' if util is None else f'{util:.0%}'} of a core busy, "
+            f"{'?' if share is None else f'{share:.0%}'} of the two workers' CPU"
         )
     rows.append("")
     rows.append(f"{'decision latency (produced → decided)':<38} {'rate/s':>10} "
-                f"{'p50 ms':>9} {'p99 ms':>9} {'max ms':>9}")  # fmt: skip
-    for key, lat in result.get("latency", {}).items():
-        share = key.removeprefix("at_").removesuffix("pct")
+                f"{'p50 ms':>9} {'p99 ms':>9} {'max ms':>9} {'CPU µs/ev':>10}")  # fmt: skip
+    for lat in result.get("latency", {}).values():
         rows.append(
-            f"{'  at ' + share + '% of 1-worker throughput':<38} {lat['rate']:>10,.0f} "
-            f"{lat['p50_ms']:>9.0f} {lat['p99_ms']:>9.0f} {lat['max_ms']:>9.0f}"
+            f"{'  ' + lat['label']:<38} {lat['rate']:>10,.0f} "
+            f"{lat['p50_ms']:>9.0f} {lat['p99_ms']:>9.0f} {lat['max_ms']:>9.0f} "
+            f"{_us(lat.get('cpu_us_per_event')):>10}"
         )
     one = systems.get("livegate_1", {})
     trips = one.get("redis_round_trips_per_event")

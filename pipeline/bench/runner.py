@@ -3,12 +3,18 @@
 1. workload: creators, the certification table (preloaded, timed), the backlog of N records;
 2. limit: raw aiokafka passthrough over a pre-produced backlog;
 3. floor: bare Faust passthrough over the same backlog;
-4. LiveGate, one worker: the same backlog; then latency at 50% and 90% of its throughput
-   (paced producer), Redis round trips per event and peak memory from that worker;
-5. LiveGate, two workers (full run only): both ready and the group stable, then the backlog.
+4. LiveGate, one worker: the same backlog; then latency at fixed paced rates (500, 1,000
+   and 2,000 events/s) and at 50% and 90% of its throughput, Redis round trips per event
+   and peak memory from that worker;
+5. LiveGate, two workers (full run only): both ready and the group stable, then the backlog,
+   with each worker's share of the events and of the CPU.
 
 Throughput = events / (last output − first output), from the output records' broker
-timestamps. Anything that stops a phase from measuring is a BenchError; slowness never is.
+timestamps. CPU = user + system time from /proc/<pid>/stat of the system's process(es) and
+of the broker (the process listening on the bootstrap port, when it runs on this machine),
+sampled when the phase's first output is seen and when its last one is, so start-up is not
+counted; per event = that CPU / the outputs between the two samples. Anything that stops a
+phase from measuring is a BenchError; slowness never is.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from pipeline.adapters.settings import REPO_ROOT
 from pipeline.bench import paced
 from pipeline.bench.faustopts import client_options, printable, worker_app_options
 from pipeline.bench.kafkaio import BenchError, OutputWatch, Span, produce
-from pipeline.bench.procs import Proc, free_port, scrape
+from pipeline.bench.procs import CpuMeter, Proc, free_port, listener_pid, scrape
 from pipeline.bench.topics import Run, System
 from pipeline.bench.workload import InputRecord, Workload, mark_loaded, mix, preload
 
@@ -41,10 +47,14 @@ class Config:
     latency_s: float
     two_workers: bool
     keep: bool = False
+    scale: int | None = None  # --scale: creators whose state a worker restores, per store
+    stores: tuple[str, ...] = ("memory://", "rocksdb://")  # --scale's stores
 
     @classmethod
     def make(cls, quick: bool, events: int | None = None, creators: int | None = None,
-             latency_s: float | None = None, keep: bool = False) -> Config:  # fmt: skip
+             latency_s: float | None = None, keep: bool = False,
+             scale: int | None = None,
+             stores: tuple[str, ...] = ("memory://", "rocksdb://")) -> Config:  # fmt: skip
         return cls(
             quick=quick,
             events=events or (10_000 if quick else 50_000),
@@ -52,7 +62,13 @@ class Config:
             latency_s=latency_s or (2.0 if quick else 10.0),
             two_workers=not quick,
             keep=keep,
+            scale=scale,
+            stores=stores,
         )
+
+
+# Paced rates measured beside the shares of the sustained throughput (events/s).
+FIXED_RATES = (500, 1000, 2000)
 
 
 def rate_of(span: Span) -> float:
@@ -66,15 +82,23 @@ class Bench:
         self.say = say
         self.run = Run()
         self.logs = REPO_ROOT / ".livegate" / "bench" / self.run.run_id
+        # The systems' Faust data (RocksDB tables) lives with the run's logs, and goes too.
+        self.run.base_env["LIVEGATE_DATA_DIR"] = str(self.logs / "data")
         self.procs: list[Proc] = []
         self.result: dict[str, Any] = {}
         self.kafka = self.run.settings
+        # The broker's process, when it runs here (its CPU is reported beside each phase's).
+        port = int(self.kafka.kafka_bootstrap.split(",")[0].rpartition(":")[2])
+        self.broker_pid = listener_pid(port)
 
     async def execute(self) -> dict[str, Any]:
         self.logs.mkdir(parents=True, exist_ok=True)
         ok = False
         try:
-            await self._phases()
+            if self.cfg.scale:
+                await self._scale(self.cfg.scale)
+            else:
+                await self._phases()
             ok = True
         finally:
             for proc in self.procs:
@@ -87,6 +111,16 @@ class Bench:
         return self.result
 
     # ---- phases -------------------------------------------------------------------------
+    async def _scale(self, creators: int) -> None:
+        self.say(f"bench {self.run.prefix} --scale: {creators:,} creators per store, "
+                 f"kafka {self.kafka.kafka_bootstrap}")  # fmt: skip
+        from pipeline.bench.scale import ScaleBench
+
+        await mark_loaded(self.run.system("scale").settings)  # one Redis prefix per run
+        bench = ScaleBench(self.run, creators, self.say, self._spawn, self.cfg.stores)
+        self.result.update(run_id=self.run.run_id, started_at=int(time.time() * 1000),
+                           scale=await bench.execute())  # fmt: skip
+
     async def _phases(self) -> None:
         cfg = self.cfg
         redis = self.run.settings.redis_url_redacted
@@ -145,20 +179,26 @@ class Bench:
         watch = await OutputWatch(self.kafka, system.output).start()
         try:
             latency = {}
-            for share in (0.5, 0.9):
-                rate = share * figures["events_per_s"]
+            sustained = figures["events_per_s"]
+            phases = [(f"at_{r}_per_s", f"at {r:,} events/s", float(r)) for r in FIXED_RATES]
+            phases += [(f"at_{int(share * 100)}pct", f"at {share:.0%} of 1-worker throughput",
+                        share * sustained) for share in (0.5, 0.9)]  # fmt: skip
+            for key, label, rate in phases:
                 records = workload.records(max(100, int(rate * self.cfg.latency_s)))
-                self.say(f"latency at {share:.0%} ({rate:,.0f} events/s for "
+                self.say(f"latency {label} ({rate:,.0f} events/s for "
                          f"{self.cfg.latency_s:g}s) …")  # fmt: skip
                 await asyncio.sleep(0.5)
-                measured = await paced.measure(
+                meter = self._meter({"system": worker.pid})
+                meter.start()
+                m = await paced.measure(
                     self.kafka, system.inputs, watch, records, rate, worker.check,
-                    f"latency at {share:.0%}",
+                    f"latency {label}",
                 )  # fmt: skip
-                latency[f"at_{int(share * 100)}pct"] = asdict(measured)
-                m = measured
+                meter.stop(m.events)
+                latency[key] = {"label": label, **asdict(m), **meter.figures(["system"])}
                 self.say(f"  p50 {m.p50_ms:.0f} ms, p99 {m.p99_ms:.0f} ms, "
-                         f"max {m.max_ms:.0f} ms over {m.events:,} events")  # fmt: skip
+                         f"max {m.max_ms:.0f} ms over {m.events:,} events; "
+                         f"{_us(latency[key]['cpu_us_per_event'])} µs CPU per event")  # fmt: skip
         finally:
             await watch.stop()
         metrics = scrape(port)
@@ -188,12 +228,16 @@ class Bench:
                 w.check()
 
         watch = await OutputWatch(self.kafka, system.output).start()
+        meter = self._meter({f"worker_{i + 1}": w.pid for i, w in enumerate(workers)})
+        decided_before = [_decided(await _metrics_or_none(w.port)) for w in workers]
         try:
             self.say(f"livegate_2: producing {len(backlog):,} events to two ready workers …")
             await produce(self.kafka, system.inputs, backlog)
             produced_at = time.time() * 1000
             done_then = await watch.total()
-            await watch.wait_for(len(backlog), check, "livegate_2")
+            meter.start(done_then)
+            done = await watch.wait_for(len(backlog), check, "livegate_2")
+            meter.stop(done)
             span = await watch.span()
         finally:
             await watch.stop()
@@ -206,11 +250,28 @@ class Bench:
         else:
             rest, window = span.count - 1, max(span.last_ms - span.first_ms, 1) / 1000
             method = "first to last output"
+        names = [f"worker_{i + 1}" for i in range(len(workers))]
+        cpu = meter.figures(names)
+        total_cpu = sum(meter.used(n) for n in names)
+        per_worker = []
+        for name, w, before in zip(names, workers, decided_before, strict=True):
+            used = meter.used(name)
+            per_worker.append({
+                "events_decided": _decided(await _metrics_or_none(w.port)) - before,
+                "cpu_seconds": used,
+                "cpu_util": used / cpu["cpu_wall_s"] if cpu["cpu_wall_s"] else None,
+                "cpu_share": used / total_cpu if total_cpu else None,
+                "peak_rss_mb": w.peak_rss_mb(),
+            })  # fmt: skip
         figures = {"events": span.count, "events_counted": rest, "seconds": window,
                    "events_per_s": rest / window, "method": method,
-                   "peak_rss_mb": max(w.peak_rss_mb() for w in workers)}  # fmt: skip
+                   "peak_rss_mb": max(w.peak_rss_mb() for w in workers),
+                   **cpu, "workers": per_worker}  # fmt: skip
         self.result["systems"]["livegate_2"] = figures
-        self.say(f"livegate_2: {figures['events_per_s']:,.0f} events/s ({method})")
+        shares = ", ".join(f"{p['cpu_util'] or 0:.0%} busy, {p['events_decided']:,.0f} events"
+                           for p in per_worker)  # fmt: skip
+        self.say(f"livegate_2: {figures['events_per_s']:,.0f} events/s ({method}), "
+                 f"{_us(cpu['cpu_us_per_event'])} µs CPU per event; workers: {shares}")  # fmt: skip
         for w in workers:
             await w.stop()
 
@@ -221,9 +282,11 @@ class Bench:
         await produce(self.kafka, system.inputs, backlog)
         return system
 
-    def _spawn(self, name: str, args: list[str], system: System) -> Proc:
+    def _spawn(
+        self, name: str, args: list[str], system: System, env: dict[str, str] | None = None
+    ) -> Proc:
         log = self.logs / f"{system.name}-{len(self.procs)}.log"
-        proc = Proc(name, args, system.env, log)
+        proc = Proc(name, args, {**system.env, **(env or {})}, log)
         self.procs.append(proc)
         return proc
 
@@ -250,9 +313,13 @@ class Bench:
         self, key: str, system: System, proc: Proc, events: int
     ) -> dict[str, Any]:
         self.say(f"{key}: processing a backlog of {events:,} events …")
+        meter = self._meter({"system": proc.pid})
         watch = await OutputWatch(self.kafka, system.output).start()
         try:
-            await watch.wait_for(events, proc.check, key, stall_s=90)
+            # Start-up excluded: the CPU is sampled at every poll from the first output on.
+            await watch.wait_for(
+                events, proc.check, key, stall_s=90, progress=meter.sample, poll_s=0.05
+            )
             span = await watch.span()
         finally:
             await watch.stop()
@@ -261,10 +328,18 @@ class Bench:
             "events": span.count, "seconds": (span.last_ms - span.first_ms) / 1000,
             "events_per_s": rate, "method": "first to last output",
             "peak_rss_mb": proc.peak_rss_mb(),
+            **meter.figures(["system"]),
         }  # fmt: skip
         self.result["systems"][key] = figures
-        self.say(f"{key}: {rate:,.0f} events/s ({figures['seconds']:.2f}s)")
+        self.say(f"{key}: {rate:,.0f} events/s ({figures['seconds']:.2f}s), "
+                 f"{_us(figures['cpu_us_per_event'])} µs CPU per event, broker "
+                 f"{_us(figures['broker_cpu_us_per_event'])} µs")  # fmt: skip
         return figures
+
+    def _meter(self, pids: dict[str, int]) -> CpuMeter:
+        if self.broker_pid is not None:
+            pids = {**pids, "broker": self.broker_pid}
+        return CpuMeter(pids)
 
     async def _wait_group_stable(self, group: str, members: int, procs: list[Proc]) -> None:
         """The group has all its members and every worker has finished its rebalance."""
@@ -306,6 +381,14 @@ async def _metrics_or_none(port: int) -> dict[str, float] | None:
         return await asyncio.to_thread(scrape, port)
     except OSError:
         return None
+
+
+def _us(value: float | None) -> str:
+    return "?" if value is None else f"{value:,.0f}"
+
+
+def _decided(metrics: dict[str, float] | None) -> float:
+    return (metrics or {}).get("livegate_events_decided_total", 0.0)
 
 
 def _settled(metrics: dict[str, float] | None) -> bool:

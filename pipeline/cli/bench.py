@@ -15,6 +15,7 @@ from typing import Any
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from pipeline.adapters.settings import STORES
     from pipeline.bench.runner import Config
 
     p = sub.add_parser(
@@ -23,8 +24,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Preloads a certification table, produces a realistic backlog and measures, "
         "each in its own process on its own topics: a raw aiokafka passthrough (the limit), a "
         "bare Faust passthrough (the engine floor), LiveGate with one and two workers, and "
-        "LiveGate's decision latency at 50% and 90% of its throughput. Exits non-zero only "
-        "on errors, never on slowness.",
+        "LiveGate's decision latency at 500, 1,000 and 2,000 events/s and at 50% and 90% of its "
+        "throughput, with each system's and the broker's CPU per event (from /proc). "
+        "Exits non-zero only on errors, never on slowness.",
     )
     p.add_argument(
         "--quick", action="store_true",
@@ -53,6 +55,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--latency-seconds", type=float, default=None,
                    help=f"length of each paced latency phase (default: {full.latency_s:g}; "
                    f"{quick.latency_s:g} with --quick)")  # fmt: skip
+    p.add_argument("--scale", nargs="?", type=int, const=1_000_000, default=None,
+                   metavar="CREATORS",
+                   help="instead: restart a worker owning CREATORS creators' state "
+                   "(default 1000000), for each store (memory://, rocksdb://)")  # fmt: skip
+    p.add_argument("--store", action="append", choices=STORES, default=None,
+                   help="with --scale: only this store (repeatable; default both)")  # fmt: skip
     p.add_argument(
         "--bootstrap",
         default=None,
@@ -65,7 +73,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    for name in ("events", "creators", "latency_seconds"):
+    for name in ("events", "creators", "latency_seconds", "scale"):
         value = getattr(args, name)
         if value is not None and value <= 0:
             print(f"livegate: error: --{name.replace('_', '-')} must be positive", file=sys.stderr)
@@ -79,14 +87,15 @@ def _bench(args: argparse.Namespace) -> int:
     # metadata still without the topic; the client retries, and logs each retry.
     logging.getLogger("aiokafka.producer.sender").setLevel(logging.ERROR)
     logging.getLogger("aiokafka.cluster").setLevel(logging.CRITICAL)
-    from pipeline.adapters.settings import Settings
+    from pipeline.adapters.settings import STORES, Settings
     from pipeline.bench.report import table
     from pipeline.cli.errors import require_services
 
     require_services(Settings.from_env())
     from pipeline.bench.runner import Bench, Config
 
-    cfg = Config.make(args.quick, args.events, args.creators, args.latency_seconds, args.keep)
+    cfg = Config.make(args.quick, args.events, args.creators, args.latency_seconds, args.keep,
+                      args.scale, tuple(args.store or STORES))  # fmt: skip
 
     started = time.monotonic()
 

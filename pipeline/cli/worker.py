@@ -41,9 +41,16 @@ def _worker(args: argparse.Namespace) -> int:
     # A Redis rolled back (failover, lost fsync) is not empty, only old: a cheap comparison
     # of the newest changes with the table says so in the log (`livegate certs reconcile`).
     asyncio.run(warn_if_table_behind(settings))
+    settings.data_dir.mkdir(parents=True, exist_ok=True)  # Faust makes only the last level
     from agents.app import create_app  # Faust is imported only by the worker
+    from pipeline.engine.faustconfig import use_event_loop
+    from pipeline.engine.fetching import use_short_fetch_wait
 
+    # The loop first: the app binds the current loop when it is made (app.loop).
+    use_event_loop(settings)
+    asyncio.set_event_loop(asyncio.new_event_loop())
     app, _ = create_app(settings, policy)
+    use_short_fetch_wait(app)
     print(
         f"livegate worker: app {settings.app_id}, policy {policy.version}, "
         f"kafka {settings.kafka_bootstrap}, redis {settings.redis_url_redacted}, "
@@ -53,7 +60,6 @@ def _worker(args: argparse.Namespace) -> int:
     )
     import faust
 
-    asyncio.set_event_loop(asyncio.new_event_loop())
     worker = faust.Worker(
         app, loglevel=args.loglevel, quiet=True, redirect_stdouts=False,
         console_port=0, logging_config=logging_config(settings.log_format, args.loglevel),

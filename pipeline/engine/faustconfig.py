@@ -3,6 +3,7 @@ engine floor runs with exactly the worker's options (no Faust import needed to r
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from pipeline.adapters import kafka
@@ -18,7 +19,10 @@ def faust_options(settings: Settings) -> dict[str, Any]:
     return {
         "broker": f"kafka://{bootstrap}",
         "broker_credentials": kafka.faust_credentials(settings),  # None: PLAINTEXT
-        "store": "memory://",
+        # The store of the creator-state table (LIVEGATE_STORE); RocksDB's files, with the
+        # changelog offsets they hold, live under one directory per app id and web port.
+        "store": settings.store,
+        "datadir": str(settings.data_dir / f"{settings.app_id}-{settings.web_port}"),
         "autodiscover": False,
         "topic_partitions": settings.partitions,
         "topic_replication_factor": 1,
@@ -42,3 +46,12 @@ def faust_options(settings: Settings) -> dict[str, Any]:
         "web_host": settings.web_host,
         "web_bind": settings.web_host,
     }
+
+
+def use_event_loop(settings: Settings) -> None:
+    """Install the event loop policy LIVEGATE_EVENT_LOOP names, before any loop is made
+    (Faust's consumer thread makes its own loop with the same policy)."""
+    if settings.event_loop == "uvloop":
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())

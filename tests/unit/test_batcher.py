@@ -55,3 +55,30 @@ async def test_add_waits_at_the_high_water_mark_until_the_handler_takes_a_batch(
     assert not blocked.done()
     release.set()
     await asyncio.wait_for(blocked, 1)
+
+
+async def test_behind_a_backlog_the_linger_extends_until_the_batch_is_full():
+    seen: list[list[int]] = []
+
+    async def handler(batch: list[int]) -> None:
+        seen.append(batch)
+
+    async def feed(b: Batcher[int], n: int) -> None:
+        for i in range(n):
+            await b.add(i)
+            await asyncio.sleep(0.001)  # a slow trickle: ~1 item per ms
+
+    behind = True
+    b: Batcher[int] = Batcher(
+        handler, max_batch=20, high_water=1000, linger_s=0.002, linger_max_s=1.0,
+        behind=lambda: behind,
+    )  # fmt: skip
+    await feed(b, 40)
+    await asyncio.sleep(0.05)
+    assert [len(batch) for batch in seen[:2]] == [20, 20]  # full batches, not 2 ms worth
+
+    seen.clear()
+    behind = False
+    await feed(b, 40)
+    await asyncio.sleep(0.05)
+    assert len(seen) > 4 and max(len(batch) for batch in seen) < 20  # the short linger only

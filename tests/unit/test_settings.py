@@ -120,3 +120,27 @@ def test_a_secret_masks_itself_in_str_format_and_fstrings_but_reveals_and_encode
     assert "%s" % secret == "***" and repr(secret) == "Secret('***')"  # noqa: UP031 (%-formatting is what logs use)
     assert secret.reveal() == "hunter2" and secret.encode() == b"hunter2"
     assert secret == "hunter2"  # comparisons see the value (clients compare, not print)
+
+
+def test_store_setting_and_its_faust_options(tmp_path):
+    from pipeline.engine.faustconfig import faust_options
+
+    s = Settings.from_env({"LIVEGATE_STORE": "rocksdb://", "LIVEGATE_DATA_DIR": str(tmp_path)})
+    assert s.store == "rocksdb://" and s.data_dir == tmp_path
+    options = faust_options(s)
+    assert options["store"] == "rocksdb://"
+    # One data directory per app id and web port: two workers on one host never share one.
+    assert options["datadir"] == str(tmp_path / f"{s.app_id}-{s.web_port}")
+    assert Settings.from_env({}).store == "rocksdb://"  # the default (README "Performance")
+    assert Settings.from_env({"LIVEGATE_STORE": "memory://"}).store == "memory://"
+
+
+def test_bad_store_names_the_variable():
+    with pytest.raises(SettingsError, match="LIVEGATE_STORE"):
+        Settings.from_env({"LIVEGATE_STORE": "redis://"})
+
+
+def test_event_loop_setting():
+    assert Settings.from_env({"LIVEGATE_EVENT_LOOP": "asyncio"}).event_loop == "asyncio"
+    with pytest.raises(SettingsError, match="LIVEGATE_EVENT_LOOP"):
+        Settings.from_env({"LIVEGATE_EVENT_LOOP": "trio"})
