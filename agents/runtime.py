@@ -259,7 +259,12 @@ def batch_handler(rt: Runtime) -> Callable[[list[Item]], Awaitable[None]]:
                 fatal("applying certification changes failed", exc)
 
         async def ack() -> None:
+            # Only these acks count (pipeline/engine/fetching.py): Faust's own acks of
+            # messages it skipped would commit records nobody decided.
+            decided = getattr(rt.fence.app.consumer, "decided", None)
             for _, event, stream in batch:
+                if decided is not None:
+                    decided.add((event.message.tp, event.message.offset))
                 await stream.ack(event)
 
         await rt.processor.process(records, ack)

@@ -50,7 +50,7 @@ def _worker(args: argparse.Namespace) -> int:
     use_event_loop(settings)
     asyncio.set_event_loop(asyncio.new_event_loop())
     app, _ = create_app(settings, policy)
-    use_short_fetch_wait(app)
+    use_short_fetch_wait(app, decided_only=True)
     print(
         f"livegate worker: app {settings.app_id}, policy {policy.version}, "
         f"kafka {settings.kafka_bootstrap}, redis {settings.redis_url_redacted}, "

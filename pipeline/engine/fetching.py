@@ -37,6 +37,30 @@ class _Consumer(faust_aiokafka.Consumer):
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
 
-def use_short_fetch_wait(app: faust.App) -> None:
-    """Before the app's consumer exists (it is made when the worker starts)."""
-    app.transport.Consumer = _Consumer
+class _DecidedOnlyConsumer(_Consumer):
+    """Acks only what the processor decided (`decided`), never what Faust skips.
+
+    Faust's stream acks a message it skips: one fetched in an older consumer generation, or
+    met while flow control is suspended for a rebalance. Those are exactly the records that
+    wait behind a batch held up (by a Redis outage, say) when the group rebalances; acked,
+    their offsets are committed and nobody decides them. Left unacked, the partition's owner
+    reads them again from the committed offset.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.decided: set[tuple[Any, int]] = set()
+
+    def ack(self, message: Any) -> bool:
+        place = (message.tp, message.offset)
+        if place not in self.decided:
+            return False
+        self.decided.discard(place)
+        acked: bool = super().ack(message)
+        return acked
+
+
+def use_short_fetch_wait(app: faust.App, decided_only: bool = False) -> None:
+    """Before the app's consumer exists (it is made when the worker starts). With
+    `decided_only`, the consumer acks only what was marked decided (the worker)."""
+    app.transport.Consumer = _DecidedOnlyConsumer if decided_only else _Consumer
