@@ -123,7 +123,8 @@ async def test_redis_down_longer_than_a_rebalance_with_two_workers(
     fenced = fenced_records(survivor)
     say(capsys, report.line("redis down 27s, a worker dies") + f"; records fenced {fenced}")
     assert survivor.proc.poll() is None, "the surviving worker died or hung"
-    assert fenced > 0, "the rebalance during the outage should have fenced waiting batches"
+    # The survivor keeps its own partitions (nothing of theirs is fenced: dropping their
+    # waiting batches would lose them) and takes the dead one's from its committed offsets.
     assert_clean(report)
 
 
