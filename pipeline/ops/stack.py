@@ -65,6 +65,16 @@ def _alive(pid_file: Path, marker: str) -> int | None:
     return pid
 
 
+def new_cluster_id() -> str:
+    """A KRaft cluster id: a random UUID in URL-safe base64, as Kafka's own. Like Kafka's
+    Uuid.randomUuid, never one that starts with '-': the storage tool would read it as an
+    option ("--cluster-id: expected one argument"), one format in 64."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 class LocalStack:
     def __init__(self, settings: Settings) -> None:
         self.s = settings
@@ -295,7 +305,7 @@ class LocalStack:
                "-XX:MaxGCPauseMillis=20", "-XX:TieredStopAtLevel=1", "-Djava.awt.headless=true",
                f"-Dkafka.logs.dir={logs}", log4j, "-cp", classpath]  # fmt: skip
         if not (data / "meta.properties").exists():
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            cluster_id = new_cluster_id()
             fmt_cmd = [
                 *jvm,
                 "kafka.tools.StorageTool",

@@ -9,7 +9,7 @@ import pytest
 import redis
 
 from pipeline.adapters.kafka import partitions
-from pipeline.adapters.settings import Settings
+from pipeline.adapters.settings import TOPIC_DEFAULTS, Settings
 from tests.conftest import ROOT
 from tests.helpers import free_port, produce, read_all, run_cli
 
@@ -31,7 +31,9 @@ def test_up_twice_status_down_up_keeps_data(tmp_path):
     try:
         first = run_cli(env, "stack", "up")
         assert first.returncode == 0, first.stderr
-        assert "kafka 3.9" in first.stdout and "created 9 topics" in first.stdout
+        assert (
+            "kafka 3.9" in first.stdout and f"created {len(TOPIC_DEFAULTS)} topics" in first.stdout
+        )
         second = run_cli(env, "stack", "up")
         assert second.returncode == 0 and "started" not in second.stdout
         status = run_cli(env, "stack", "status")

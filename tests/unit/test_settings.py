@@ -144,3 +144,11 @@ def test_event_loop_setting():
     assert Settings.from_env({"LIVEGATE_EVENT_LOOP": "asyncio"}).event_loop == "asyncio"
     with pytest.raises(SettingsError, match="LIVEGATE_EVENT_LOOP"):
         Settings.from_env({"LIVEGATE_EVENT_LOOP": "trio"})
+
+
+def test_a_kraft_cluster_id_never_reads_as_an_option():
+    from pipeline.ops.stack import new_cluster_id
+
+    ids = {new_cluster_id() for _ in range(2000)}
+    assert len(ids) == 2000 and not any(i.startswith("-") for i in ids)
+    assert all(len(i) == 22 for i in ids)
