@@ -20,6 +20,7 @@ from pipeline.engine.certcache import CertCache
 from pipeline.engine.decisionlog import ChainHeads
 from pipeline.engine.expiries import ExpirySchedule
 from pipeline.engine.faustconfig import SESSION_TIMEOUT_S, faust_options
+from pipeline.engine.fetching import BulkConsumer, use_short_fetch_wait
 from pipeline.engine.processor import Processor, Send
 from pipeline.engine.recovery import RecentDecisions
 from pipeline.engine.standing import StandingHook
@@ -37,6 +38,9 @@ def state_table(app: faust.App, settings: Settings, name: str, store: str) -> fa
 
 def create_app(settings: Settings, policy: Policy) -> tuple[faust.App, Runtime]:
     app = faust.App(settings.app_id, **faust_options(settings), **web.faust_web_options(settings))
+    # The consumer (made when the worker starts) hands the input topics' records to the
+    # batcher in bulk, and commits only what the processor decided (engine/fetching.py).
+    use_short_fetch_wait(app, bulk=True)
     # Faust's own sensor (consumer offsets, rebalances, send latency), without its
     # per-event work (agents/sensor.py), and ours share the default registry, served at
     # /metrics on the worker's web port.
@@ -113,6 +117,10 @@ def _follow_rebalances(app: faust.App, rt: Runtime) -> None:
 
     @app.on_partitions_assigned.connect
     async def _assigned(app: faust.App, assigned: Any, **kwargs: Any) -> None:
+        consumer = app.consumer
+        if isinstance(consumer, BulkConsumer):  # before the first fetch of the assignment
+            consumer.hand_off(rt.kinds, rt.batcher)
+            rt.ack_records = consumer.ack_records
         rt.fence.assigned(assigned)
         chain.forget()
         if rt.processor.recent is not None:

@@ -11,7 +11,7 @@ from typing import Any
 import faust
 from aiokafka import AIOKafkaProducer
 from faust.stores.rocksdb import Store as RocksStore
-from faust.types import EventT, StreamT, TopicT
+from faust.types import TP, EventT, StreamT, TopicT
 
 from pipeline.adapters import metrics
 from pipeline.adapters.certstore import CertStore
@@ -21,9 +21,6 @@ from pipeline.domain.policy import Policy
 from pipeline.engine.batcher import Batcher
 from pipeline.engine.expiries import ExpirySchedule
 from pipeline.engine.processor import Processor, fatal
-
-# An agent's item for the batcher: the record's kind, the Faust event, its stream (for acks).
-Item = tuple[str, EventT, StreamT]
 
 
 def aiokafka_producer(app: faust.App) -> AIOKafkaProducer:
@@ -177,9 +174,14 @@ class Runtime:
     fence: Fence
     # A partition's highwater (the consumer's, from its last fetch), None if not known.
     highwater: Callable[[Any], int | None] = lambda tp: None
-    batcher: Batcher[Item] = field(init=False)
+    batcher: Batcher[Record] = field(init=False)
     # Records waiting at the broker behind the last batch (its partitions' lag).
     waiting: int = 0
+    # The input topics' kinds, by topic name (each batch agent's): the consumer hands
+    # their records to the batcher in bulk (pipeline/engine/fetching.py).
+    kinds: dict[str, str] = field(default_factory=dict)
+    # Marks decided records acked (the consumer's `ack_records`, once it exists).
+    ack_records: Callable[[list[Record]], int] = lambda records: 0
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -189,16 +191,15 @@ class Runtime:
             linger_max_s=10 * within, behind=lambda: self.waiting > s.batch_max,
         )  # fmt: skip
 
-    def note_lag(self, batch: list[Item]) -> None:
+    def note_lag(self, batch: list[Record]) -> None:
         """How many records wait at the broker behind this batch's last ones."""
-        last: dict[Any, int] = {}
-        for _, event, _ in batch:
-            m = event.message
-            last[m.tp] = m.offset
+        last: dict[tuple[str, int], int] = {}
+        for r in batch:
+            last[(r.topic, r.partition)] = r.offset
         waiting = 0
-        for tp, offset in last.items():
+        for (topic, partition), offset in last.items():
             try:
-                end = self.highwater(tp)
+                end = self.highwater(TP(topic, partition))
             except Exception:  # e.g. no longer assigned: a hint only, never an error
                 end = None
             if end is not None:
@@ -220,37 +221,41 @@ def raw_topic(app: faust.App, name: str, **kwargs: Any) -> TopicT:
 
 
 def batch_agent(app: faust.App, rt: Runtime, topic: str | TopicT, kind: str) -> None:
-    """An agent that hands its topic's events to the worker's one batcher.
+    """The topic's records go to the worker's one batcher, in bulk.
 
-    Manual acks: the processor acks an event once its decision is in the log and its state
+    The agent declares the subscription (Faust's consumer group assigns its partitions);
+    the records themselves do not pass through its stream: the worker's consumer hands a
+    fetch's records of every input topic to the batcher in one call (`rt.kinds`,
+    pipeline/engine/fetching.py). Should a record reach the stream all the same (a
+    consumer without the hand-off), the agent puts it to the same batcher.
+
+    Manual acks: the processor acks a record once its decision is in the log and its state
     in the table, and never lets an exception escape (it retries, or exits without acking).
-    All agents feed one batcher, so a batch mixes topics and pays one Redis round trip.
+    All topics feed one batcher, so a batch mixes topics and pays one Redis round trip.
     """
+    channel = raw_topic(app, topic) if isinstance(topic, str) else topic
+    rt.kinds[channel.get_topic_name()] = kind
 
     async def agent(stream: StreamT) -> None:
-        events = stream.noack()
-        async for event in events.events():
-            await rt.batcher.add((kind, event, events))
+        async for event in stream.noack().events():
+            await rt.batcher.add(to_record(kind, event))
 
     agent.__name__ = kind
-    channel = raw_topic(app, topic) if isinstance(topic, str) else topic
     app.agent(channel, name=kind)(agent)
 
 
-def batch_handler(rt: Runtime) -> Callable[[list[Item]], Awaitable[None]]:
-    async def handle(items: list[Item]) -> None:
+def batch_handler(rt: Runtime) -> Callable[[list[Record]], Awaitable[None]]:
+    async def handle(items: list[Record]) -> None:
         # Records of partitions that are not this worker's any more are neither decided
         # nor acked (see Fence).
         await rt.fence.settled()
-        pairs = [(item, to_record(item[0], item[1])) for item in items]
-        owned = [(item, r) for item, r in pairs if rt.fence.owns(r)]
-        if len(owned) < len(items):
-            metrics.FENCED.labels("receive").inc(len(items) - len(owned))
-        if not owned:
+        owns = rt.fence.owns
+        records = [r for r in items if owns(r)]
+        if len(records) < len(items):
+            metrics.FENCED.labels("receive").inc(len(items) - len(records))
+        if not records:
             return
-        batch = [item for item, _ in owned]
-        rt.note_lag(batch)
-        records = [r for _, r in owned]
+        rt.note_lag(records)
         if any(r.kind == "certs" for r in records):
             # Certification changes reach Redis before anything in the batch is decided.
             try:
@@ -261,11 +266,7 @@ def batch_handler(rt: Runtime) -> Callable[[list[Item]], Awaitable[None]]:
         async def ack() -> None:
             # Only these acks count (pipeline/engine/fetching.py): Faust's own acks of
             # messages it skipped would commit records nobody decided.
-            decided = getattr(rt.fence.app.consumer, "decided", None)
-            for _, event, stream in batch:
-                if decided is not None:
-                    decided.add((event.message.tp, event.message.offset))
-                await stream.ack(event)
+            rt.ack_records(records)
 
         await rt.processor.process(records, ack)
 

@@ -35,6 +35,11 @@ class LeanPrometheusMonitor(PrometheusMonitor):
         self._received[tp.topic] += 1
         self._read[tp] = offset
 
+    def on_messages_in(self, tp: TP, count: int, last_offset: int) -> None:
+        """A fetch's records of an input topic, counted once (the bulk consumer's)."""
+        self._received[tp.topic] += count
+        self._read[tp] = last_offset
+
     def on_stream_event_in(self, tp: TP, offset: int, stream: Any, event: Any) -> None:
         return None
 

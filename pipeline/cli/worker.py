@@ -44,13 +44,11 @@ def _worker(args: argparse.Namespace) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)  # Faust makes only the last level
     from agents.app import create_app  # Faust is imported only by the worker
     from pipeline.engine.faustconfig import use_event_loop
-    from pipeline.engine.fetching import use_short_fetch_wait
 
     # The loop first: the app binds the current loop when it is made (app.loop).
     use_event_loop(settings)
     asyncio.set_event_loop(asyncio.new_event_loop())
     app, _ = create_app(settings, policy)
-    use_short_fetch_wait(app, decided_only=True)
     print(
         f"livegate worker: app {settings.app_id}, policy {policy.version}, "
         f"kafka {settings.kafka_bootstrap}, redis {settings.redis_url_redacted}, "

@@ -42,13 +42,22 @@ class Batcher(Generic[T]):
         self.task: asyncio.Task[None] | None = None
 
     async def add(self, item: T) -> None:
-        self.items.append(item)
+        self.put([item])
+        if self.full():
+            await self.room.wait()
+
+    def put(self, items: list[T]) -> None:
+        """Hand over many items at once, without waiting (the consumer's bulk hand-off:
+        then `full()` says whether to wait for `room` before the next)."""
+        self.items.extend(items)
         self.ready.set()
         if self.task is None:
             self.task = asyncio.ensure_future(self._run())
         if len(self.items) >= self.high_water:
             self.room.clear()
-            await self.room.wait()
+
+    def full(self) -> bool:
+        return not self.room.is_set()
 
     async def _run(self) -> None:
         while True:

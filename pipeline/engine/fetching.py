@@ -16,10 +16,18 @@ at a cost of a few microseconds each; a loaded one never waits on an idle partit
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import time
+from typing import Any, Protocol
 
 import faust
+from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
+from faust.types.tuples import ack_lock
+from mode.utils.futures import notify
+
+from pipeline.adapters.records import Record
 
 FETCH_MAX_WAIT_MS = 10
 
@@ -37,30 +45,180 @@ class _Consumer(faust_aiokafka.Consumer):
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
 
-class _DecidedOnlyConsumer(_Consumer):
-    """Acks only what the processor decided (`decided`), never what Faust skips.
+class BulkSink(Protocol):
+    """Where the bulk consumer hands the records of its input topics (the batcher)."""
 
-    Faust's stream acks a message it skips: one fetched in an older consumer generation, or
-    met while flow control is suspended for a rebalance. Those are exactly the records that
-    wait behind a batch held up (by a Redis outage, say) when the group rebalances; acked,
-    their offsets are committed and nobody decides them. Left unacked, the partition's owner
-    reads them again from the committed offset.
+    room: asyncio.Event
+
+    def put(self, items: list[Record]) -> None: ...
+    def full(self) -> bool: ...
+
+
+class BulkConsumer(_Consumer):
+    """Faust's consumer, handing each fetch of the input topics to the engine in one call.
+
+    Faust delivers a fetched record to an agent's stream one at a time: for each, its drain
+    loop races the delivery against the flow-control event (four tasks a record), the
+    conductor finds the channels, the channel queues an event, the stream iterates it and
+    the sensors count it; each ack is a call again. That machinery cost more than deciding
+    (issue 13). Here the drain loop turns a fetch's records of the input topics
+    (`hand_off`) into `Record`s and puts them to the sink in one call; every other topic
+    (table changelogs during recovery, and any without a sink) takes Faust's own path.
+
+    What Faust's loop guarantees is kept: records are handed off in fetch order per
+    partition, only for active partitions and while the flow is on; read offsets and gaps
+    are tracked as Faust does (its commits use them); backpressure (a full sink) holds the
+    loop until there is room or a rebalance suspends the flow.
+
+    Acks (`ack_records`) count only what the processor decided, and only records fetched in
+    the current consumer generation while the flow is on. Faust's own acks (of messages it
+    skipped, or of records of an older generation) could commit past records nobody
+    decided: its commit takes the acked offsets from the committed one on, and from a
+    rebalance's revocation until the seek that ends its recovery the committed offset is
+    not known, so acks made then are committed from wherever they start. A decided record
+    of an older generation is left unacked: the seek to the committed offset fetches it
+    again, and the processor's dedupe knows it.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.decided: set[tuple[Any, int]] = set()
+        self.kinds: dict[str, str] = {}  # input topic -> kind
+        self.sink: BulkSink | None = None
+        self._tps: dict[tuple[str, int], TP] = {}
+
+    def hand_off(self, kinds: dict[str, str], sink: BulkSink) -> None:
+        self.kinds = dict(kinds)
+        self.sink = sink
 
     def ack(self, message: Any) -> bool:
-        place = (message.tp, message.offset)
-        if place not in self.decided:
+        # Faust's stream acks what it skips; nothing reaches an agent's stream from the
+        # input topics here, so a message acked this way is never a decided one.
+        if message.topic in self.kinds:
             return False
-        self.decided.discard(place)
         acked: bool = super().ack(message)
         return acked
 
+    def ack_records(self, records: list[Record]) -> int:
+        """Mark decided records acked (Faust's bookkeeping, which its commits read);
+        returns how many counted."""
+        if not self.flow_active:
+            return 0
+        generation = self.app.consumer_generation_id
+        acked, index, committed = self._acked, self._acked_index, self._committed_offset
+        tps = self._tps
+        n = 0
+        with ack_lock:
+            for r in records:
+                if r.generation != generation:
+                    continue
+                place = (r.topic, r.partition)
+                tp = tps.get(place)
+                if tp is None:
+                    tp = tps[place] = TP(r.topic, r.partition)
+                c = committed[tp]
+                offsets = index[tp]
+                if (c is None or r.offset >= c) and r.offset not in offsets:
+                    offsets.add(r.offset)
+                    acked[tp].append(r.offset)
+                    n += 1
+            self._n_acked += n
+            if n:
+                notify(self._waiting_for_ack)
+        return n
 
-def use_short_fetch_wait(app: faust.App, decided_only: bool = False) -> None:
-    """Before the app's consumer exists (it is made when the worker starts). With
-    `decided_only`, the consumer acks only what was marked decided (the worker)."""
-    app.transport.Consumer = _DecidedOnlyConsumer if decided_only else _Consumer
+    async def _drain_messages(self, fetcher: Any) -> None:  # the loop of Faust's Fetcher
+        consumer_should_stop = self._stopped.is_set
+        fetcher_should_stop = fetcher._stopped.is_set
+        try:
+            while not (consumer_should_stop() or fetcher_should_stop()):
+                self.diag.set_flag(CONSUMER_FETCHING)
+                await self._drain_once()
+                self.diag.unset_flag(CONSUMER_FETCHING)
+        except self.consumer_stopped_errors:
+            if self.transport.app.should_stop:
+                return
+            raise
+        except asyncio.CancelledError:
+            if self.transport.app.should_stop:
+                return
+            raise
+        except Exception as exc:
+            self.log.exception("Drain messages raised: %r", exc)
+            raise
+        finally:
+            self.diag.unset_flag(CONSUMER_FETCHING)
+
+    async def _drain_once(self) -> None:
+        fetched, active = await self._wait_next_records(1.0)
+        await asyncio.sleep(0)
+        generation = self.app.consumer_generation_id
+        if fetched is None or self.should_stop:
+            return
+        if not self.flow_active:
+            # As Faust's getmany: records fetched while the flow stopped are fetched again.
+            try:
+                await self.perform_seek()
+            except Exception as exc:
+                self.log.warning("exception performing seek when flow not active %r", exc)
+            return
+        if self._commit_every is not None and self._n_acked >= self._commit_every:
+            self._n_acked = 0
+            await self.commit()
+        kinds, sink = self.kinds, self.sink
+        monitor = self.app.monitor
+        # A sensor may count a partition's records once a fetch (agents/sensor.py).
+        count_in = getattr(monitor, "on_messages_in", None)
+        now = time.monotonic()
+        read_offset = self._read_offset
+        batch: list[Record] = []
+        others: list[tuple[TP, Any]] = []
+        for tp, records in fetched.items():
+            if active is not None and tp not in active and tp not in self._buffered_partitions:
+                continue
+            if not records:
+                continue
+            monitor.track_tp_end_offset(tp, self.highwater(tp))
+            kind = kinds.get(tp.topic)
+            if kind is None or sink is None:
+                others.extend((tp, record) for record in records)
+                continue
+            last = read_offset[tp]
+            for record in records:
+                offset = record.offset
+                if last is not None and offset < last:
+                    continue  # read already (Faust drops these too)
+                if last and offset - last > 1 and self.app.topics.acks_enabled_for(tp.topic):
+                    await self._add_gap(tp, last + 1, offset)
+                batch.append(Record(
+                    tp.topic, tp.partition, offset, record.key, record.value,
+                    record.timestamp or 0, kind, generation,
+                ))  # fmt: skip
+                last = offset
+            read_offset[tp] = last
+            monitor.stream_inbound_time[tp] = now  # Faust's check that streams are moving
+            if count_in is not None:
+                count_in(tp, len(records), last)
+        if batch and sink is not None:
+            sink.put(batch)
+            if sink.full():
+                await self.wait_first(sink.room.wait(), self.suspend_flow.wait())
+        for tp, record in others:  # Faust's own path, a record at a time
+            if not self.flow_active or self.app.consumer_generation_id != generation:
+                break
+            await self._deliver(tp, self._to_message(tp, record))
+
+    async def _deliver(self, tp: TP, message: Any) -> None:
+        offset = message.offset
+        last = self._read_offset[tp]
+        if last is not None and offset < last:
+            return
+        if last and offset - last > 1 and self.app.topics.acks_enabled_for(message.topic):
+            await self._add_gap(tp, last + 1, offset)
+        await self.wait_first(self.callback(message), self.suspend_flow.wait())
+        self._read_offset[tp] = offset
+
+
+def use_short_fetch_wait(app: faust.App, bulk: bool = False) -> None:
+    """Before the app's consumer exists (it is made when the worker starts). With `bulk`,
+    the consumer hands the input topics' records off in bulk (`BulkConsumer`: the worker)."""
+    app.transport.Consumer = BulkConsumer if bulk else _Consumer

@@ -57,6 +57,9 @@ async def test_rocksdb_state_and_changelog_offset_survive_a_restart(rocks: Pipel
             p.settings, p.settings.topics.actions, lambda rs: deductions(rs, c) == [8]
         )
         assert deductions(acts, c) == [8]  # 12 - 4: unqualified health stream
+        # The action goes out before the state's changelog write is delivered (and the
+        # offset persisted beside it): stopping at once may land in between.
+        await until_acked(p, c)
     finally:
         worker = p.workers[0]
         worker.stop()

@@ -82,3 +82,27 @@ async def test_behind_a_backlog_the_linger_extends_until_the_batch_is_full():
     await feed(b, 40)
     await asyncio.sleep(0.05)
     assert len(seen) > 4 and max(len(batch) for batch in seen) < 20  # the short linger only
+
+
+async def test_put_hands_over_many_at_once_and_full_says_when_to_wait_for_room():
+    seen: list[list[int]] = []
+    release = asyncio.Event()
+
+    async def handler(batch: list[int]) -> None:
+        seen.append(batch)
+        await release.wait()
+
+    b: Batcher[int] = Batcher(handler, max_batch=5, high_water=8)
+    b.put(list(range(3)))
+    assert not b.full()
+    await asyncio.sleep(0)  # the handler holds the first batch
+    b.put(list(range(3, 12)))  # one hand-off may pass the mark: nothing is refused
+    assert b.full()
+    room = asyncio.ensure_future(b.room.wait())
+    await asyncio.sleep(0.01)
+    assert not room.done()
+    release.set()
+    await asyncio.wait_for(room, 1)
+    await asyncio.sleep(0.01)
+    assert [i for batch in seen for i in batch] == list(range(12))
+    assert max(len(batch) for batch in seen) <= 5
