@@ -12,6 +12,7 @@ import faust
 from aiokafka import AIOKafkaProducer
 from faust.stores.rocksdb import Store as RocksStore
 from faust.types import TP, EventT, StreamT, TopicT
+from rocksdict import WriteBatch
 
 from pipeline.adapters import metrics
 from pipeline.adapters.certstore import CertStore
@@ -58,13 +59,16 @@ class TableStates:
         # it restored them, so the ones written live are forgotten here (`forget`).
         self.written: dict[int, set[bytes]] = {}
 
-    def get(self, key: bytes) -> bytes | None:
+    def get(self, key: bytes, partition: int | None = None) -> bytes | None:
+        """The key's value; `partition` (the key's, when known) reads only its database."""
         if self.rocks is None:
             value: bytes | None = self.data.get(key)
             return value
-        # The databases of the partitions this worker holds (Faust opens them on
-        # assignment); a key lives in one partition's only.
-        for db in list(self.rocks._dbs.values()):
+        dbs = self.rocks._dbs  # those of the partitions this worker holds (Faust opens them)
+        if partition is not None:
+            db = dbs.get(partition)
+            return None if db is None else db.get(key)
+        for db in list(dbs.values()):  # a key lives in one partition's database only
             found: bytes | None = db.get(key)
             if found is not None:
                 return found
@@ -89,6 +93,30 @@ class TableStates:
         delivered = await self.producer().send(self.topic, value, key=key, partition=partition)
         delivered.add_done_callback(functools.partial(_persist_offset, rocks, partition))
         return delivered
+
+    async def set_many(self, writes: list[tuple[bytes, bytes, int]]) -> list[Awaitable[Any]]:
+        """`set` for a batch's writes (key, value, partition): with RocksDB, one write batch
+        per partition, and one persisted changelog offset per partition (its last record's:
+        a partition's records are delivered in order, and a failed one stops the worker)."""
+        rocks = self.rocks
+        if rocks is None:
+            return [await self.set(key, value, partition) for key, value, partition in writes]
+        batches: dict[int, WriteBatch] = {}
+        for key, value, partition in writes:
+            wb = batches.get(partition)
+            if wb is None:
+                wb = batches[partition] = WriteBatch(raw_mode=True)
+            wb.put(key, value)
+        for partition, wb in batches.items():
+            db = rocks._dbs.get(partition)
+            if db is not None:  # None: revoked meanwhile; its new owner restores the changelog
+                db.write(wb)
+        send, topic = self.producer().send, self.topic
+        deliveries = [await send(topic, value, key=key, partition=p) for key, value, p in writes]
+        last = {partition: d for (_, _, partition), d in zip(writes, deliveries, strict=True)}
+        for partition, delivered in last.items():
+            delivered.add_done_callback(functools.partial(_persist_offset, rocks, partition))
+        return deliveries
 
     def forget(self, partitions: Iterable[int]) -> int:
         """Drop the keys of partitions this worker lost; returns how many.

@@ -73,8 +73,11 @@ class FakeStates:
         self.fail: BaseException | None = None
         self.fail_delivery: BaseException | None = None
 
-    def get(self, key: bytes) -> bytes | None:
+    def get(self, key: bytes, partition: int | None = None) -> bytes | None:
         return self.data.get(key)
+
+    async def set_many(self, writes: list[tuple[bytes, bytes, int]]) -> list[Awaitable[Any]]:
+        return [await self.set(key, value, partition) for key, value, partition in writes]
 
     async def set(self, key: bytes, value: bytes, partition: int) -> Awaitable[Any]:
         """Returns the write's delivery: done at once, or failed with `fail_delivery`."""

@@ -10,6 +10,7 @@ import msgspec
 from pipeline.domain.actions import Action, is_appealable, outcome_of
 from pipeline.domain.certifications import CertSnapshot, snapshot_to_builtins
 from pipeline.domain.credit import effective_credit
+from pipeline.domain.errors import LiveGateError
 from pipeline.domain.events import (
     AppealDecided,
     AppealFiled,
@@ -43,6 +44,7 @@ from pipeline.domain.state import (
     oldest,
     remember,
     seen_offset,
+    state_from_view,
     state_view,
     working_copy,
 )
@@ -87,6 +89,41 @@ _HANDLERS: Final[dict[type, Callable[[Context, Any], None]]] = {
     AppealFiled: appeals.on_appeal_filed,
     AppealDecided: appeals.on_appeal_decided,
 }
+
+
+def decide_as_recorded(
+    event: Event,
+    certs: CertSnapshot,
+    state: CreatorState | None,
+    recorded_before: dict[str, Any],
+    policy: Policy,
+    now_ms: int,
+    source: Source | None = None,
+) -> Decision | None:
+    """An event whose decision is in the log already, but whose state was never written (a
+    crash or a fence in between), decided again with the recorded certifications and time.
+
+    From the same state that gives the recorded decision. The creator's state may have moved
+    on meanwhile, though: a worker taking the partitions over can read the creator's other
+    topics first. Then the decision emitted is still exactly the recorded one (decided from
+    the state it records, `recorded_before`: the same `state_before`, actions and ids,
+    CONTRACT v2 §2), and the state kept is this event applied to the state as it is now, so
+    the later events' effects stay.
+    """
+    now = decide(event, certs, state, policy, now_ms, source)
+    if now is None or now.rejected is not None or now.state_before == recorded_before:
+        return now
+    try:
+        then_state = state_from_view(recorded_before)
+    except LiveGateError:
+        return now  # a record this version cannot read: the event as decided now
+    then = decide(event, certs, then_state, policy, now_ms, source)
+    if then is None or then.rejected is not None:
+        return now
+    return msgspec.structs.replace(
+        then, new_state=now.new_state, expiries=now.expiries,
+        cancelled_expiries=now.cancelled_expiries, standing=now.standing,
+    )  # fmt: skip
 
 
 def decide(

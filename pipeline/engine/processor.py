@@ -42,7 +42,7 @@ from pipeline.adapters.times import now_ms
 from pipeline.domain.actions import encode_action, is_enforcing
 from pipeline.domain.audit import DecisionRecord, Source, decision_record, seal
 from pipeline.domain.certifications import CertSnapshot
-from pipeline.domain.decide import Decision, decide
+from pipeline.domain.decide import Decision, decide, decide_as_recorded
 from pipeline.domain.errors import InvalidEvent
 from pipeline.domain.events import Event, decode_event
 from pipeline.domain.expiries import Expiry
@@ -75,8 +75,9 @@ class StateStore(Protocol):
     """A changelogged table: `set` writes it and returns the changelog record's delivery,
     which must succeed before anything that depends on the write is acked."""
 
-    def get(self, key: bytes) -> bytes | None: ...
+    def get(self, key: bytes, partition: int | None = None) -> bytes | None: ...
     async def set(self, key: bytes, value: bytes, partition: int) -> Awaitable[Any]: ...
+    async def set_many(self, writes: list[tuple[bytes, bytes, int]]) -> list[Awaitable[Any]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -363,10 +364,11 @@ class Processor:
             deliveries = []
             for key, due in batch.expiries.items():
                 deliveries.extend(await self.schedule.add(key, due))
+            self._exit_if_frozen()  # the expiry writes awaited: a freeze can land there
+            writes = [(key, encode_state(state), batch.partitions[key])
+                      for key, state in batch.states.items()]  # fmt: skip
+            deliveries.extend(await self.states.set_many(writes))
             for key, state in batch.states.items():
-                self._exit_if_frozen()  # each write awaits: a freeze can land between two
-                key_partition = batch.partitions[key]
-                deliveries.append(await self.states.set(key, encode_state(state), key_partition))
                 if self.unwritten.get(key) is state:
                     del self.unwritten[key]
                     self.unwritten_partition.pop(key, None)
@@ -395,12 +397,14 @@ class Processor:
             key = r.key or b""
             state = states.get(key) or self.unwritten.get(key)
             if state is None:
-                raw = self.states.get(key)
+                raw = self.states.get(key, r.partition)  # co-partitioned: the key's
                 state = decode_state(raw) if raw is not None else None
             now = self.clock()
             snapshot = snapshots[event.creator_id]
             recorded = self.recent.get(event.creator_id, event.event_id) if self.recent else None
-            if recorded is not None and recorded.policy_version == self.policy.version:
+            if recorded is not None and recorded.policy_version != self.policy.version:
+                recorded = None
+            if recorded is not None:
                 # Its decision is in the log already: decide it again exactly as then.
                 snapshot, now = recorded.certifications, recorded.decided_at
             if isinstance(snapshot, Unreadable):
@@ -412,7 +416,11 @@ class Processor:
                 continue
             try:
                 where = (f"{r.topic}:{r.partition}", r.offset)
-                decision = decide(event, snapshot, state, self.policy, now, where)
+                if recorded is None:
+                    decision = decide(event, snapshot, state, self.policy, now, where)
+                else:
+                    decision = decide_as_recorded(event, snapshot, state, recorded.state_before,
+                                                  self.policy, now, where)  # fmt: skip
             except Exception as exc:
                 log.exception("deciding %s failed", event.event_id)
                 body = self._dead("decision_failed", repr(exc)[:500], r, now)

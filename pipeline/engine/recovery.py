@@ -12,7 +12,8 @@ function, so from the same state it gives the same decision, ids and content ali
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import msgspec
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -27,6 +28,7 @@ class Recorded:
     certifications: CertSnapshot
     decided_at: int
     policy_version: str
+    state_before: dict[str, Any] = field(default_factory=dict)
 
 
 class _Tail(msgspec.Struct, gc=False):
@@ -36,6 +38,7 @@ class _Tail(msgspec.Struct, gc=False):
     decided_at: int
     policy_version: str
     held: bool = False
+    state_before: dict[str, Any] = {}
 
 
 _decode = msgspec.json.Decoder(_Tail).decode
@@ -110,5 +113,5 @@ class RecentDecisions:
             return  # not a record LiveGate sealed: nothing to re-apply
         if not d.held:  # a held decision changed nothing: its event is decided afresh
             found[(d.creator_id, d.event_id)] = Recorded(
-                d.certifications, d.decided_at, d.policy_version
+                d.certifications, d.decided_at, d.policy_version, d.state_before
             )

@@ -37,3 +37,43 @@ def test_offsets_are_not_part_of_what_a_decision_read():
     assert first is not None
     assert first.new_state.offsets == {WHERE: 7}
     assert "offsets" not in state_view(first.new_state) and "offsets" not in first.state_before
+
+
+def test_an_event_decided_again_after_its_creator_moved_on_gets_exactly_the_recorded_decision():
+    # A worker decided the drug link (logged) and died before writing the state; the next
+    # owner read the creator's other topic first: a health stream started and ended.
+    from pipeline.domain.decide import decide_as_recorded
+    from tests.unit.domain.builders import ended, started
+
+    recorded = decide(linked("drug"), {}, None, POLICY, T0, (WHERE, 7))
+    assert recorded is not None and recorded.actions
+    st = None
+    for ev, at in ((started("s2", "health", ts=T0 + 1, eid="e-s2"), 1),
+                   (ended("s2", ts=T0 + 2, eid="e-s2-end"), 2)):  # fmt: skip
+        d = decide(ev, {}, st, POLICY, T0 + at, ("live.streams:3", at))
+        assert d is not None
+        st = d.new_state
+    assert decide(linked("drug"), {}, st, POLICY, T0, (WHERE, 7)).state_before != (
+        recorded.state_before
+    )  # decided plainly, it would differ from the log
+
+    again = decide_as_recorded(linked("drug"), {}, st, recorded.state_before, POLICY, T0,
+                               (WHERE, 7))  # fmt: skip
+    assert again is not None
+    assert again.state_before == recorded.state_before
+    assert [a.action_id for a in again.actions] == [a.action_id for a in recorded.actions]
+    assert again.outcome == recorded.outcome and again.rule_ids == recorded.rule_ids
+    # The state kept has both: the stream's effects and the link's.
+    assert again.new_state.offsets == {"live.streams:3": 2, WHERE: 7}
+    assert "e-link" in again.new_state.decided and "e-s2" in again.new_state.decided
+    assert again.new_state.credit < st.credit  # the link's deduction on top of the stream's
+
+
+def test_an_event_decided_again_from_the_state_it_recorded_is_decided_as_usual():
+    from pipeline.domain.decide import decide_as_recorded
+
+    recorded = decide(linked("drug"), {}, None, POLICY, T0, (WHERE, 7))
+    assert recorded is not None
+    again = decide_as_recorded(linked("drug"), {}, None, recorded.state_before, POLICY, T0,
+                               (WHERE, 7))  # fmt: skip
+    assert again == recorded
