@@ -46,13 +46,36 @@ class Breaker:
         self.c = config
         self.clock = clock  # the wall clock, seconds since the epoch: the bound on record time
         self.counts: dict[int, int] = {}  # second of record time -> enforcing actions
+        self._sums: dict[tuple[int, int], int] = {}  # (first, last second) -> their sum
         self.is_open = False
         self.started: float | None = None  # record time of the first decision
         self.latest = 0.0  # the newest (bounded) record time seen
 
     def _sum(self, first: int, last: int) -> int:
+        # Consecutive decisions mostly fall in the same second: a range summed once is kept
+        # (and kept right as counts are added), not summed again per decision.
+        known = self._sums.get((first, last))
+        if known is not None:
+            return known
         get = self.counts.get
-        return sum(get(s, 0) for s in range(first, last + 1))
+        total = sum(get(s, 0) for s in range(first, last + 1))
+        if len(self._sums) >= 8:
+            self._sums.clear()
+        self._sums[(first, last)] = total
+        return total
+
+    def _add(self, second: int, enforcing: int) -> None:
+        counts = self.counts
+        if second in counts:
+            counts[second] += enforcing
+        else:
+            counts[second] = enforcing
+            if len(counts) > self.c.max_seconds:
+                del counts[next(iter(counts))]
+                self._sums.clear()
+        for (first, last), total in self._sums.items():
+            if first <= second <= last:
+                self._sums[(first, last)] = total + enforcing
 
     def rates(self, now: float) -> tuple[int, float]:
         """(enforcing actions in the window ending at `now`, mean per window before it)."""
@@ -78,13 +101,7 @@ class Breaker:
             return False  # nothing to count and nothing to close
         second = int(now)
         if enforcing:
-            counts = self.counts
-            if second in counts:
-                counts[second] += enforcing
-            else:
-                counts[second] = enforcing
-                if len(counts) > self.c.max_seconds:
-                    del counts[next(iter(counts))]
+            self._add(second, enforcing)
         window = self._sum(second - int(self.c.window_s) + 1, second)
         if window <= self.c.floor:
             self.is_open = False

@@ -103,3 +103,17 @@ def test_a_spike_inside_a_backlog_is_still_held():
     held = sum(b.record(1, at=burst_at + k / 10_000) for k in range(5000))
     assert held == 5000 - 2000  # everything past the floor
     assert b.record(1, at=clock.t) is False  # live traffic, at its own time, flows on
+
+
+def test_the_kept_window_sums_match_a_fresh_sum_whatever_the_order_of_record_times():
+    import random
+
+    from pipeline.engine.breaker import Breaker, BreakerConfig
+
+    rnd = random.Random(7)
+    b = Breaker(BreakerConfig(window_s=10, baseline_s=60, floor=5, factor=2, max_seconds=40),
+                clock=lambda: 10_000.0)  # fmt: skip
+    for _ in range(3000):
+        b.record(rnd.choice([0, 1, 1, 3]), 9_900 + rnd.random() * 100)  # out of order
+        for first, last in list(b._sums):
+            assert b._sums[(first, last)] == sum(b.counts.get(s, 0) for s in range(first, last + 1))
