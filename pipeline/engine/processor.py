@@ -47,7 +47,7 @@ from pipeline.domain.errors import InvalidEvent
 from pipeline.domain.events import Event, decode_event
 from pipeline.domain.expiries import Expiry
 from pipeline.domain.policy import Policy
-from pipeline.domain.state import CreatorState, decode_state, encode_state
+from pipeline.domain.state import CreatorState, decode_state, encode_state, seen_offset
 from pipeline.engine.breaker import Breaker, BreakerConfig
 from pipeline.engine.certcache import CertCache, TableNotLoaded
 from pipeline.engine.deadletters import dead_letter
@@ -57,6 +57,7 @@ from pipeline.engine.recovery import RecentDecisions
 from pipeline.engine.watchdog import FreezeWatch
 
 log = logging.getLogger("livegate.processor")
+_encode_json = msgspec.json.Encoder().encode
 
 
 @functools.cache
@@ -389,6 +390,8 @@ class Processor:
     ) -> Decided:  # fmt: skip
         if good:
             await self._ensure_chains({r.partition for r, _ in good})
+            if self.recent is not None and self.recent.by_creator:
+                good = self._recorded_first(good)
         states: dict[bytes, CreatorState] = {}
         expiries: dict[bytes, list[Expiry]] = {}
         partitions: dict[bytes, int] = {}
@@ -459,6 +462,46 @@ class Processor:
             labelled(metrics.EVENTS, r.kind, decision.outcome).inc()
             metrics.LATENCY.observe(max(0, self.clock() - r.timestamp_ms) / 1000)
         return Decided(states, partitions, expiries, [r for r, _ in good])
+
+    def _recorded_first(self, good: list[Decoded]) -> list[Decoded]:
+        """Before a creator's first event after an assignment: the decisions of the log's
+        recent tail that its stored state does not know (decided by a worker that stopped
+        before writing the state), decided again as recorded.
+
+        Otherwise the creator's other events, on another topic or fetched first, would be
+        decided on a state without them, and the log would hold two decisions that do not
+        follow each other. Each is emitted again identically (its actions may not all have
+        been delivered), and when its own record comes back it is a duplicate.
+        """
+        recent = self.recent
+        assert recent is not None
+        out: list[Decoded] = []
+        for r, event in good:
+            entries = recent.take(event.creator_id)
+            if entries:
+                key = r.key or b""
+                state = self.unwritten.get(key)
+                if state is None:
+                    raw = self.states.get(key, r.partition)
+                    state = decode_state(raw) if raw is not None else None
+                for e in entries:
+                    if e.source is None or not e.kind or e.event_id == event.event_id:
+                        continue  # the event itself: decided as recorded where it stands
+                    if state is not None and (
+                        seen_offset(state, e.source) or e.event_id in state.decided
+                    ):
+                        continue
+                    try:
+                        again = decode_event(e.kind, r.key, _encode_json(e.event),
+                                             max_bytes=1 << 30)  # fmt: skip
+                    except InvalidEvent:
+                        continue
+                    where, offset = e.source
+                    topic, _, partition = where.rpartition(":")
+                    out.append((Record(topic, int(partition), offset, r.key, None, again.ts,
+                                       e.kind, r.generation), again))  # fmt: skip
+            out.append((r, event))
+        return out
 
     def _hold(self, decision: Decision, at: float) -> bool:
         enforcing = sum(is_enforcing(a.action) for a in decision.actions)

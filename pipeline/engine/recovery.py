@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from pipeline.adapters import kafka
 from pipeline.adapters.times import now_ms
 from pipeline.domain.certifications import Certification, CertSnapshot
+from pipeline.domain.state import Source
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +30,16 @@ class Recorded:
     decided_at: int
     policy_version: str
     state_before: dict[str, Any] = field(default_factory=dict)
+    event_id: str = ""
+    event: dict[str, Any] = field(default_factory=dict)  # as recorded (event_to_builtins)
+    source: Source | None = None  # the input record decided: ("topic:partition", offset)
+    kind: str = ""  # its input topic's kind
+
+
+class _Source(msgspec.Struct, gc=False):
+    topic: str
+    partition: int
+    offset: int
 
 
 class _Tail(msgspec.Struct, gc=False):
@@ -39,6 +50,8 @@ class _Tail(msgspec.Struct, gc=False):
     policy_version: str
     held: bool = False
     state_before: dict[str, Any] = {}
+    event: dict[str, Any] = {}
+    source: _Source | None = None
 
 
 _decode = msgspec.json.Decoder(_Tail).decode
@@ -47,22 +60,34 @@ _decode = msgspec.json.Decoder(_Tail).decode
 class RecentDecisions:
     def __init__(
         self, where: kafka.Target, topic: str, window_ms: int = 120_000,
-        clock: Callable[[], int] = now_ms,
+        clock: Callable[[], int] = now_ms, kinds: dict[str, str] | None = None,
     ) -> None:  # fmt: skip
         self.where = where
+        self.kinds = kinds if kinds is not None else {}  # input topic -> kind
         self.topic = topic
         self.window_ms = window_ms
         self.clock = clock
         self.loaded: set[int] = set()
         self.index: dict[tuple[str, str], Recorded] = {}
+        # By creator, in log order: what a state read from the table may not know yet.
+        self.by_creator: dict[str, list[Recorded]] = {}
 
     def forget(self) -> None:
         """After a rebalance another worker may have decided: read the tails again."""
         self.loaded.clear()
         self.index.clear()
+        self.by_creator.clear()
 
     def get(self, creator_id: str, event_id: str) -> Recorded | None:
         return self.index.get((creator_id, event_id))
+
+    def take(self, creator_id: str) -> list[Recorded]:
+        """The creator's recorded decisions, in log order, once (the first time its state
+        is read after an assignment: the processor decides again, first, those the state
+        does not know, so that its other events are decided on a state that has them)."""
+        if not self.by_creator:
+            return []
+        return self.by_creator.pop(creator_id, [])
 
     async def ensure(self, partitions: set[int]) -> None:
         missing = sorted(p for p in partitions if p not in self.loaded)
@@ -70,6 +95,7 @@ class RecentDecisions:
             return
         for key, recorded in (await self._read(missing)).items():
             self.index[key] = recorded
+            self.by_creator.setdefault(key[0], []).append(recorded)
         self.loaded.update(missing)
 
     async def _read(self, partitions: list[int]) -> dict[tuple[str, str], Recorded]:
@@ -105,13 +131,15 @@ class RecentDecisions:
             await consumer.stop()
         return found
 
-    @staticmethod
-    def _add(found: dict[tuple[str, str], Recorded], value: bytes | None) -> None:
+    def _add(self, found: dict[tuple[str, str], Recorded], value: bytes | None) -> None:
         try:
             d = _decode(value or b"")
         except (msgspec.DecodeError, msgspec.ValidationError):
             return  # not a record LiveGate sealed: nothing to re-apply
         if not d.held:  # a held decision changed nothing: its event is decided afresh
+            src = d.source
             found[(d.creator_id, d.event_id)] = Recorded(
-                d.certifications, d.decided_at, d.policy_version, d.state_before
-            )
+                d.certifications, d.decided_at, d.policy_version, d.state_before, d.event_id,
+                d.event, None if src is None else (f"{src.topic}:{src.partition}", src.offset),
+                "" if src is None else self.kinds.get(src.topic, ""),
+            )  # fmt: skip

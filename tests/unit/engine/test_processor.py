@@ -347,6 +347,68 @@ async def test_an_unreadable_certification_is_a_dead_letter_for_that_creator_onl
     assert decided == ["ok"]
 
 
+class FakeRecent:
+    """RecentDecisions without the broker: what the test puts in its index."""
+
+    def __init__(self) -> None:
+        self.index: dict = {}
+        self.by_creator: dict = {}
+
+    async def ensure(self, partitions) -> None:
+        pass
+
+    def get(self, creator_id, event_id):
+        return self.index.get((creator_id, event_id))
+
+    def take(self, creator_id):
+        return self.by_creator.pop(creator_id, [])
+
+
+async def test_a_logged_decision_its_state_lacks_is_decided_again_before_the_next_event():
+    """A worker decided e1 (logged) and stopped before writing the state; the next owner reads
+    the creator's report first. e1 is decided again (identical) before the report, so the
+    report reads a state that has e1, and the log's decisions follow each other."""
+    import msgspec
+
+    from pipeline.domain.certifications import Certification
+    from pipeline.engine.recovery import Recorded
+
+    group, recent = Group(), FakeRecent()
+    h = Harness.build(fence=group)
+    h.processor.recent = recent  # type: ignore[assignment]
+    t = h.clock.now_ms
+    started = stream_started("c1", "e1", t, category="health")  # unqualified: deducted
+    live = h.record("live", started, generation=1)
+    await h.processor.process([live], None)  # decided, then fenced before its state
+    first = h.send.on(h.settings.topics.decisions)[0].json()
+    assert h.send.on(h.settings.topics.actions)
+    h.states.data.clear()
+    h.send.sent.clear()
+
+    certs = msgspec.convert(first["certifications"], dict[str, Certification])
+    rec = Recorded(certs, first["decided_at"], first["policy_version"], first["state_before"],
+                   "e1", first["event"], (f"{live.topic}:{live.partition}", live.offset),
+                   "live")  # fmt: skip
+    recent.index[("c1", "e1")] = rec
+    recent.by_creator["c1"] = [rec]
+    report = {"type": "report", "event_id": "r1", "ts": t + 1, "creator_id": "c1",
+              "source": "user", "reason": "unqualified_professional", "reporter_id": "u1",
+              "stream_id": "s1"}  # fmt: skip
+    await h.processor.process([h.record("reports", report, generation=1)], None)
+    out = [s.json() for s in h.send.on(h.settings.topics.decisions)]
+    assert [d["event_id"] for d in out] == ["e1", "r1"]
+    strip = ("prev_hash", "hash")
+    assert {k: v for k, v in out[0].items() if k not in strip} == {
+        k: v for k, v in first.items() if k not in strip
+    }
+    # The report read a state with e1's deduction in it.
+    assert out[1]["state_before"]["credit"] < first["state_before"]["credit"]
+    # e1's own record, redelivered, is a duplicate now: nothing more is emitted.
+    h.send.sent.clear()
+    await h.processor.process([live], None)
+    assert h.send.on(h.settings.topics.decisions) == []
+
+
 async def test_an_event_whose_decision_is_in_the_log_gets_exactly_that_decision_again():
     """CONTRACT v2 §2: re-applied from the record, not decided with today's certifications."""
     import msgspec
@@ -354,17 +416,7 @@ async def test_an_event_whose_decision_is_in_the_log_gets_exactly_that_decision_
     from pipeline.domain.certifications import Certification
     from pipeline.engine.recovery import Recorded
 
-    class Recent:
-        def __init__(self) -> None:
-            self.index: dict = {}
-
-        async def ensure(self, partitions) -> None:
-            pass
-
-        def get(self, creator_id, event_id):
-            return self.index.get((creator_id, event_id))
-
-    group, recent = Group(), Recent()
+    group, recent = Group(), FakeRecent()
     h = Harness.build(fence=group, auto_deliver=False)
     h.processor.recent = recent  # type: ignore[assignment]
     t = h.clock.now_ms
