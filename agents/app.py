@@ -66,7 +66,6 @@ def _runtime(
     states_table: faust.Table, schedule_table: faust.Table,
 ) -> Runtime:  # fmt: skip
     store = CertStore(connect(settings), settings)
-    kinds: dict[str, str] = {}  # input topic -> kind, filled as the agents attach
     fence = Fence(app)
     states = TableStates(states_table, lambda: aiokafka_producer(app))
 
@@ -93,7 +92,7 @@ def _runtime(
         lambda topic: app.consumer.topic_partitions(topic),  # the consumer exists only later
         schedule, session_timeout_s=SESSION_TIMEOUT_S, prepare=track_changelogs,
         fence=fence.owns, settled=fence.settled,
-        recent=RecentDecisions(settings, settings.topics.decisions, kinds=kinds),
+        recent=RecentDecisions(settings, settings.topics.decisions),
     )  # fmt: skip
     processor.hooks.append(decision_logger())  # decision log lines (adapters/logs.py)
     processor.hooks.append(StandingHook(settings))  # enforcement.restrictions and .queue
@@ -102,7 +101,7 @@ def _runtime(
     )
     return Runtime(
         settings, policy, processor, store, states, schedule, expiries_topic, fence,
-        highwater=lambda tp: app.consumer.highwater(tp), kinds=kinds,
+        highwater=lambda tp: app.consumer.highwater(tp),
     )  # fmt: skip
 
 

@@ -84,20 +84,13 @@ class TableStates:
                 self.data[key] = value
             self.written.setdefault(partition, set()).add(key)
             return await self.producer().send(self.topic, value, key=key, partition=partition)
-        db = rocks._dbs.get(partition)
-        if db is not None:  # None: revoked meanwhile; its new owner restores the changelog
-            if value is None:
-                db.delete(key)
-            else:
-                db.put(key, value)
-        delivered = await self.producer().send(self.topic, value, key=key, partition=partition)
-        delivered.add_done_callback(functools.partial(_persist_offset, rocks, partition))
-        return delivered
+        return (await self.set_many([(key, value, partition)]))[0]
 
-    async def set_many(self, writes: list[tuple[bytes, bytes, int]]) -> list[Awaitable[Any]]:
-        """`set` for a batch's writes (key, value, partition): with RocksDB, one write batch
-        per partition, and one persisted changelog offset per partition (its last record's:
-        a partition's records are delivered in order, and a failed one stops the worker)."""
+    async def set_many(self, writes: list[tuple[bytes, bytes | None, int]]) -> list[Awaitable[Any]]:
+        """`set` for a batch's writes (key, value or None, partition): with RocksDB, one
+        write batch per partition, and one persisted changelog offset per partition (its
+        last record's: a partition's records are delivered in order, and a failed one stops
+        the worker)."""
         rocks = self.rocks
         if rocks is None:
             return [await self.set(key, value, partition) for key, value, partition in writes]
@@ -106,7 +99,10 @@ class TableStates:
             wb = batches.get(partition)
             if wb is None:
                 wb = batches[partition] = WriteBatch(raw_mode=True)
-            wb.put(key, value)
+            if value is None:
+                wb.delete(key)
+            else:
+                wb.put(key, value)
         for partition, wb in batches.items():
             db = rocks._dbs.get(partition)
             if db is not None:  # None: revoked meanwhile; its new owner restores the changelog

@@ -298,6 +298,16 @@ def encode_event(event: Event) -> bytes:
     return _ENCODER.encode(event)
 
 
+def event_from_builtins(body: dict[str, Any]) -> tuple[str, Event]:
+    """A recorded event (`event_to_builtins`, as a decision record holds it) decoded again,
+    with its kind (from its type, whatever topic it came in); InvalidEvent if it does not."""
+    kind = KIND_OF_TYPE.get(str(body.get("type")))
+    if kind is None:
+        raise InvalidEvent("schema", f"unknown event type {body.get('type')!r}")
+    key = str(body.get("creator_id", "")).encode()
+    return kind, decode_event(kind, key, _ENCODER.encode(body), max_bytes=1 << 30)
+
+
 def event_to_builtins(event: Event) -> dict[str, Any]:
     """The event as plain JSON types, `type` included (the decision record's `event`)."""
     out: dict[str, Any] = msgspec.to_builtins(event)

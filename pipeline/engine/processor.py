@@ -44,7 +44,7 @@ from pipeline.domain.audit import DecisionRecord, Source, decision_record, seal
 from pipeline.domain.certifications import CertSnapshot
 from pipeline.domain.decide import Decision, decide, decide_as_recorded
 from pipeline.domain.errors import InvalidEvent
-from pipeline.domain.events import Event, decode_event
+from pipeline.domain.events import Event, decode_event, event_from_builtins
 from pipeline.domain.expiries import Expiry
 from pipeline.domain.policy import Policy
 from pipeline.domain.state import CreatorState, decode_state, encode_state, seen_offset
@@ -57,7 +57,6 @@ from pipeline.engine.recovery import RecentDecisions
 from pipeline.engine.watchdog import FreezeWatch
 
 log = logging.getLogger("livegate.processor")
-_encode_json = msgspec.json.Encoder().encode
 
 
 @functools.cache
@@ -398,10 +397,7 @@ class Processor:
         topics = self.settings.topics
         for r, event in good:
             key = r.key or b""
-            state = states.get(key) or self.unwritten.get(key)
-            if state is None:
-                raw = self.states.get(key, r.partition)  # co-partitioned: the key's
-                state = decode_state(raw) if raw is not None else None
+            state = states.get(key) or self._stored(r)
             now = self.clock()
             snapshot = snapshots[event.creator_id]
             recorded = self.recent.get(event.creator_id, event.event_id) if self.recent else None
@@ -463,6 +459,15 @@ class Processor:
             metrics.LATENCY.observe(max(0, self.clock() - r.timestamp_ms) / 1000)
         return Decided(states, partitions, expiries, [r for r, _ in good])
 
+    def _stored(self, r: Record) -> CreatorState | None:
+        """The record's creator's state: decided but not written yet, else the table's."""
+        key = r.key or b""
+        state = self.unwritten.get(key)
+        if state is None:
+            raw = self.states.get(key, r.partition)  # co-partitioned: the key's partition
+            state = decode_state(raw) if raw is not None else None
+        return state
+
     def _recorded_first(self, good: list[Decoded]) -> list[Decoded]:
         """Before a creator's first event after an assignment: the decisions of the log's
         recent tail that its stored state does not know (decided by a worker that stopped
@@ -478,28 +483,23 @@ class Processor:
         out: list[Decoded] = []
         for r, event in good:
             entries = recent.take(event.creator_id)
-            if entries:
-                key = r.key or b""
-                state = self.unwritten.get(key)
-                if state is None:
-                    raw = self.states.get(key, r.partition)
-                    state = decode_state(raw) if raw is not None else None
-                for e in entries:
-                    if e.source is None or not e.kind or e.event_id == event.event_id:
-                        continue  # the event itself: decided as recorded where it stands
-                    if state is not None and (
-                        seen_offset(state, e.source) or e.event_id in state.decided
-                    ):
-                        continue
-                    try:
-                        again = decode_event(e.kind, r.key, _encode_json(e.event),
-                                             max_bytes=1 << 30)  # fmt: skip
-                    except InvalidEvent:
-                        continue
-                    where, offset = e.source
-                    topic, _, partition = where.rpartition(":")
-                    out.append((Record(topic, int(partition), offset, r.key, None, again.ts,
-                                       e.kind, r.generation), again))  # fmt: skip
+            state = self._stored(r) if entries else None
+            for e in entries:
+                if (e.source is None or e.event_id == event.event_id  # itself: where it stands
+                        or e.policy_version != self.policy.version):  # fmt: skip
+                    continue
+                if state is not None and (
+                    seen_offset(state, e.source) or e.event_id in state.decided
+                ):
+                    continue
+                try:
+                    kind, again = event_from_builtins(e.event)
+                except InvalidEvent:
+                    continue
+                where, offset = e.source
+                topic, _, partition = where.rpartition(":")
+                out.append((Record(topic, int(partition), offset, r.key, None, again.ts, kind,
+                                   r.generation), again))  # fmt: skip
             out.append((r, event))
         return out
 

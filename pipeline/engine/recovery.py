@@ -33,7 +33,6 @@ class Recorded:
     event_id: str = ""
     event: dict[str, Any] = field(default_factory=dict)  # as recorded (event_to_builtins)
     source: Source | None = None  # the input record decided: ("topic:partition", offset)
-    kind: str = ""  # its input topic's kind
 
 
 class _Source(msgspec.Struct, gc=False):
@@ -60,10 +59,9 @@ _decode = msgspec.json.Decoder(_Tail).decode
 class RecentDecisions:
     def __init__(
         self, where: kafka.Target, topic: str, window_ms: int = 120_000,
-        clock: Callable[[], int] = now_ms, kinds: dict[str, str] | None = None,
+        clock: Callable[[], int] = now_ms,
     ) -> None:  # fmt: skip
         self.where = where
-        self.kinds = kinds if kinds is not None else {}  # input topic -> kind
         self.topic = topic
         self.window_ms = window_ms
         self.clock = clock
@@ -131,7 +129,8 @@ class RecentDecisions:
             await consumer.stop()
         return found
 
-    def _add(self, found: dict[tuple[str, str], Recorded], value: bytes | None) -> None:
+    @staticmethod
+    def _add(found: dict[tuple[str, str], Recorded], value: bytes | None) -> None:
         try:
             d = _decode(value or b"")
         except (msgspec.DecodeError, msgspec.ValidationError):
@@ -141,5 +140,4 @@ class RecentDecisions:
             found[(d.creator_id, d.event_id)] = Recorded(
                 d.certifications, d.decided_at, d.policy_version, d.state_before, d.event_id,
                 d.event, None if src is None else (f"{src.topic}:{src.partition}", src.offset),
-                "" if src is None else self.kinds.get(src.topic, ""),
             )  # fmt: skip

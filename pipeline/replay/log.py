@@ -14,7 +14,7 @@ from pipeline.adapters.records import Record
 from pipeline.adapters.settings import Settings
 from pipeline.domain.certifications import Certification, CertSnapshot
 from pipeline.domain.errors import InvalidEvent, LiveGateError
-from pipeline.domain.events import KIND_OF_TYPE, Event, decode_event
+from pipeline.domain.events import KIND_OF_TYPE, Event, event_from_builtins
 from pipeline.domain.policy import Policy, policy_version
 from pipeline.domain.state import CreatorState, state_from_view
 from pipeline.engine.policyhistory import load_versions, read_policies
@@ -23,7 +23,6 @@ from pipeline.replay.certhistory import CertHistory
 from pipeline.replay.progress import Progress
 
 _decoder = msgspec.json.Decoder()
-_encoder = msgspec.json.Encoder()
 
 
 class ReplayError(LiveGateError):
@@ -68,13 +67,10 @@ def recorded_event(rec: dict[str, Any]) -> Event:
     body = rec.get("event")
     if not isinstance(body, dict):
         raise ReplayError("the record has no `event` object")
-    kind = KIND_OF_TYPE.get(str(body.get("type")))
-    if kind is None:
+    if str(body.get("type")) not in KIND_OF_TYPE:
         raise ReplayError(f"unknown event type {body.get('type')!r}")
     try:
-        return decode_event(
-            kind, str(body.get("creator_id", "")).encode(), _encoder.encode(body), max_bytes=1 << 30
-        )
+        return event_from_builtins(body)[1]
     except InvalidEvent as exc:
         raise ReplayError(
             f"the recorded event does not decode ({exc.error}: {exc.detail})"

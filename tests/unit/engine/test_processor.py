@@ -386,9 +386,9 @@ async def test_a_logged_decision_its_state_lacks_is_decided_again_before_the_nex
     h.send.sent.clear()
 
     certs = msgspec.convert(first["certifications"], dict[str, Certification])
+    source = (f"{live.topic}:{live.partition}", live.offset)
     rec = Recorded(certs, first["decided_at"], first["policy_version"], first["state_before"],
-                   "e1", first["event"], (f"{live.topic}:{live.partition}", live.offset),
-                   "live")  # fmt: skip
+                   "e1", first["event"], source)  # fmt: skip
     recent.index[("c1", "e1")] = rec
     recent.by_creator["c1"] = [rec]
     report = {"type": "report", "event_id": "r1", "ts": t + 1, "creator_id": "c1",
