@@ -409,6 +409,35 @@ async def test_a_logged_decision_its_state_lacks_is_decided_again_before_the_nex
     assert h.send.on(h.settings.topics.decisions) == []
 
 
+async def test_a_logged_decision_of_another_policy_version_is_not_decided_first():
+    """Decided first with today's policy, it would be a different record for a logged event:
+    it is left for its own redelivery, as the per-event path does."""
+    import msgspec
+
+    from pipeline.domain.certifications import Certification
+    from pipeline.engine.recovery import Recorded
+
+    recent = FakeRecent()
+    h = Harness.build()
+    h.processor.recent = recent  # type: ignore[assignment]
+    t = h.clock.now_ms
+    live = h.record("live", stream_started("c1", "e1", t, category="health"))
+    await h.processor.process([live], None)
+    first = h.send.on(h.settings.topics.decisions)[0].json()
+    h.states.data.clear()
+    h.send.sent.clear()
+    certs = msgspec.convert(first["certifications"], dict[str, Certification])
+    source = (f"{live.topic}:{live.partition}", live.offset)
+    older = Recorded(certs, first["decided_at"], "an-older-policy", first["state_before"],
+                     "e1", first["event"], source)  # fmt: skip
+    recent.by_creator["c1"] = [older]
+    report = {"type": "report", "event_id": "r1", "ts": t + 1, "creator_id": "c1",
+              "source": "user", "reason": "unqualified_professional", "reporter_id": "u1",
+              "stream_id": "s1"}  # fmt: skip
+    await h.processor.process([h.record("reports", report)], None)
+    assert [s.json()["event_id"] for s in h.send.on(h.settings.topics.decisions)] == ["r1"]
+
+
 async def test_an_event_whose_decision_is_in_the_log_gets_exactly_that_decision_again():
     """CONTRACT v2 §2: re-applied from the record, not decided with today's certifications."""
     import msgspec
