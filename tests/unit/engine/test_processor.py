@@ -411,7 +411,8 @@ async def test_a_logged_decision_its_state_lacks_is_decided_again_before_the_nex
 
 async def test_a_logged_decision_of_another_policy_version_is_not_decided_first():
     """Decided first with today's policy, it would be a different record for a logged event:
-    it is left for its own redelivery, as the per-event path does."""
+    it is left for its own redelivery, as the per-event path does. A recorded event that no
+    longer decodes is skipped, not a failed batch."""
     import msgspec
 
     from pipeline.domain.certifications import Certification
@@ -430,7 +431,10 @@ async def test_a_logged_decision_of_another_policy_version_is_not_decided_first(
     source = (f"{live.topic}:{live.partition}", live.offset)
     older = Recorded(certs, first["decided_at"], "an-older-policy", first["state_before"],
                      "e1", first["event"], source)  # fmt: skip
-    recent.by_creator["c1"] = [older]
+    # And the worst a log tail can hold: a recorded event that does not decode any more.
+    broken = Recorded(certs, first["decided_at"], first["policy_version"], first["state_before"],
+                      "e0", {"type": "no_such_event", "creator_id": "c1"}, source)  # fmt: skip
+    recent.by_creator["c1"] = [older, broken]
     report = {"type": "report", "event_id": "r1", "ts": t + 1, "creator_id": "c1",
               "source": "user", "reason": "unqualified_professional", "reporter_id": "u1",
               "stream_id": "s1"}  # fmt: skip
