@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -29,11 +30,24 @@ log = logging.getLogger("livegate.app")
 AGENTS = (live, commerce, reports, reviews, certs, expiries, queuewatch, web)
 
 
-def state_table(app: faust.App, settings: Settings, name: str, store: str) -> faust.Table:
+def state_table(
+    app: faust.App, settings: Settings, name: str, store: str, **options: Any
+) -> faust.Table:
     return app.Table(
         name, default=None, key_type=bytes, value_type=bytes,
-        partitions=settings.partitions, use_partitioner=True, store=store,
+        partitions=settings.partitions, use_partitioner=True, store=store, **options,
     )  # fmt: skip
+
+
+DAY_MS = 86_400_000
+
+
+def decided_ids_table(app: faust.App, settings: Settings, policy: Policy) -> faust.Table:
+    """(creator, event_id) -> event time, for the deduplication horizon: its changelog
+    deletes what is older than the horizon and a day, whatever the creator's event rate."""
+    retention = policy.dedup_horizon_ms + DAY_MS
+    configs = {"cleanup.policy": "compact,delete", "retention.ms": str(retention)}
+    return state_table(app, settings, "decided-ids", settings.store, extra_topic_configs=configs)
 
 
 def create_app(settings: Settings, policy: Policy) -> tuple[faust.App, Runtime]:
@@ -49,7 +63,8 @@ def create_app(settings: Settings, policy: Policy) -> tuple[faust.App, Runtime]:
     # the expiry schedule (pending checks of live streams only) stays in memory.
     states_table = state_table(app, settings, "creator-state", settings.store)
     schedule_table = state_table(app, settings, "expiry-schedule", "memory://")
-    runtime = _runtime(app, settings, policy, states_table, schedule_table)
+    ids_table = decided_ids_table(app, settings, policy)
+    runtime = _runtime(app, settings, policy, states_table, schedule_table, ids_table)
     # Audit: the shadow policy, if any (never acts), and the policy history on which every
     # recorded decision's policy_version can be found (engine/shadow.py, policyhistory.py).
     shadow_policy = shadow.install(settings, policy, runtime.processor)
@@ -63,7 +78,7 @@ def create_app(settings: Settings, policy: Policy) -> tuple[faust.App, Runtime]:
 
 def _runtime(
     app: faust.App, settings: Settings, policy: Policy,
-    states_table: faust.Table, schedule_table: faust.Table,
+    states_table: faust.Table, schedule_table: faust.Table, ids_table: faust.Table,
 ) -> Runtime:  # fmt: skip
     store = CertStore(connect(settings), settings)
     fence = Fence(app)
@@ -78,7 +93,7 @@ def _runtime(
         # (add_topic) keeps the topic in every later metadata refresh, which otherwise
         # covers only the topics the producer has sent to.
         producer = aiokafka_producer(app)
-        for table in (states_table, schedule_table):
+        for table in (states_table, schedule_table, ids_table):
             topic = table.changelog_topic.get_topic_name()
             await producer.client.add_topic(topic)
             await producer.partitions_for(topic)
@@ -86,6 +101,7 @@ def _runtime(
     schedule = ExpirySchedule(TableStates(schedule_table, lambda: aiokafka_producer(app)),
                               settings.partitions)  # fmt: skip
     sender: Send = send
+    ids = TableStates(ids_table, lambda: aiokafka_producer(app))
     processor = Processor(
         settings, policy, CertCache(store), states, sender,
         ChainHeads(settings, settings.topics.decisions),
@@ -93,6 +109,8 @@ def _runtime(
         schedule, session_timeout_s=SESSION_TIMEOUT_S, prepare=track_changelogs,
         fence=fence.owns, settled=fence.settled,
         recent=RecentDecisions(settings, settings.topics.decisions),
+        ids=ids,
+        generation=lambda: app.consumer_generation_id,
     )  # fmt: skip
     processor.hooks.append(decision_logger())  # decision log lines (adapters/logs.py)
     processor.hooks.append(StandingHook(settings))  # enforcement.restrictions and .queue
@@ -101,19 +119,17 @@ def _runtime(
     )
     return Runtime(
         settings, policy, processor, store, states, schedule, expiries_topic, fence,
-        highwater=lambda tp: app.consumer.highwater(tp),
+        highwater=lambda tp: app.consumer.highwater(tp), ids=ids,
     )  # fmt: skip
 
 
 def _follow_rebalances(app: faust.App, rt: Runtime) -> None:
-    chain = rt.processor.chain
     owned: set[int] = set()
 
     @app.on_partitions_revoked.connect
     async def _revoked(app: faust.App, revoked: Any, **kwargs: Any) -> None:
-        chain.forget()
-        if rt.processor.recent is not None:
-            rt.processor.recent.forget()
+        # Say which outbox entries are done, so the next owner re-sends none of them.
+        await rt.processor.flush_claims()
 
     @app.on_partitions_assigned.connect
     async def _assigned(app: faust.App, assigned: Any, **kwargs: Any) -> None:
@@ -122,19 +138,32 @@ def _follow_rebalances(app: faust.App, rt: Runtime) -> None:
             consumer.hand_off(rt.kinds, rt.batcher)
             rt.ack_records = consumer.ack_records
         rt.fence.assigned(assigned)
-        chain.forget()
-        if rt.processor.recent is not None:
-            rt.processor.recent.forget()
-        # Forget the creators of partitions this worker lost (the memory store keeps keys
-        # written live): their expiry checks and state now belong to the new owner.
+        # Forget the partitions this worker lost (the memory store keeps keys written
+        # live): their outbox, expiry checks and states now belong to the new owner.
         now = {tp.partition for tp in assigned}
         lost = owned - now
         if lost:
             rt.processor.forget(lost)
             dropped = rt.states.forget(lost) + rt.schedule.store.forget(lost)
+            dropped += rt.ids.forget(lost) if rt.ids is not None else 0
             log.info("forgot %d keys of lost partitions %s", dropped, sorted(lost))
         owned.clear()
         owned.update(now)
+
+    @app.on_rebalance_complete.connect
+    async def _recovered(app: faust.App, **kwargs: Any) -> None:
+        # The assigned partitions' tables are restored: finish what their previous owner
+        # left pending in their outboxes now, not at their next event.
+        task = asyncio.ensure_future(rt.processor.resume(set(owned)))
+        _background.add(task)
+        task.add_done_callback(_background.discard)
+
+    @app.timer(1.0)
+    async def _claims() -> None:
+        await rt.processor.flush_claims()
+
+
+_background: set[asyncio.Task[None]] = set()
 
 
 def _index_schedule(app: faust.App, schedule: ExpirySchedule) -> None:

@@ -206,6 +206,8 @@ class Runtime:
     kinds: dict[str, str] = field(default_factory=dict)
     # Marks decided records acked (the consumer's `ack_records`, once it exists).
     ack_records: Callable[[list[Record]], int] = lambda records: 0
+    # The decided-ids store (engine/deciding.py).
+    ids: TableStates | None = None
 
     def __post_init__(self) -> None:
         s = self.settings

@@ -72,3 +72,17 @@ QUEUE_TIME_TO_VERDICT = Histogram(
     ["kind"], buckets=(60, 300, 600, 1800, 3600, 4 * 3600, 12 * 3600, 86400, 3 * 86400, 7 * 86400),
 )  # fmt: skip
 REVIEW_SLA = Gauge("livegate_review_sla_seconds", "The policy's review.sla")
+OUTBOX_ENTRIES = Counter(
+    "livegate_outbox_entries_total",
+    "Outbox entries written: one per input partition a batch touched, durable before any of "
+    "the batch's records is sent",
+)
+OUTBOX_RESENT = Counter(
+    "livegate_outbox_resent_total",
+    "Pending outbox entries of a previous owner applied and re-sent after an assignment",
+)
+OUTBOX_ZOMBIES = Counter(
+    "livegate_outbox_zombie_entries_total",
+    "Outbox entries ignored: written after a new owner's claim by a worker that no longer "
+    "owned the partition",
+)

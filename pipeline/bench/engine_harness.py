@@ -21,6 +21,7 @@ from pipeline.domain.audit import GENESIS
 from pipeline.domain.certifications import CertSnapshot
 from pipeline.domain.expiries import Expiry
 from pipeline.domain.policy import Policy, load_policy
+from pipeline.engine.outbox import PREFIX
 from pipeline.engine.processor import Processor
 
 _decode = msgspec.json.Decoder()
@@ -72,21 +73,29 @@ class FakeStates:
         self.writes: list[tuple[bytes, int]] = []
         self.fail: BaseException | None = None
         self.fail_delivery: BaseException | None = None
+        self.held: list[asyncio.Future[None]] | None = None  # a list: deliveries wait there
 
     def get(self, key: bytes, partition: int | None = None) -> bytes | None:
         return self.data.get(key)
 
-    async def set_many(self, writes: list[tuple[bytes, bytes, int]]) -> list[Awaitable[Any]]:
+    async def set_many(self, writes: list[tuple[bytes, bytes | None, int]]) -> list[Awaitable[Any]]:
         return [await self.set(key, value, partition) for key, value, partition in writes]
 
-    async def set(self, key: bytes, value: bytes, partition: int) -> Awaitable[Any]:
-        """Returns the write's delivery: done at once, or failed with `fail_delivery`."""
+    async def set(self, key: bytes, value: bytes | None, partition: int) -> Awaitable[Any]:
+        """Returns the write's delivery: done at once, or failed with `fail_delivery`.
+        `writes` lists the creator-state writes (not the outbox's own keys)."""
         if self.fail is not None:
             raise self.fail
-        self.data[key] = value
-        self.writes.append((key, partition))
+        if value is None:
+            self.data.pop(key, None)
+        else:
+            self.data[key] = value
+        if not key.startswith(PREFIX):
+            self.writes.append((key, partition))
         delivery: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        if self.fail_delivery is not None:
+        if self.held is not None:
+            self.held.append(delivery)
+        elif self.fail_delivery is not None:
             delivery.set_exception(self.fail_delivery)
         else:
             delivery.set_result(None)
@@ -121,15 +130,14 @@ class FakeCerts:
 
 
 class FakeChain:
+    """The decision log's tail, for a partition without an outbox: empty (genesis)."""
+
     def __init__(self) -> None:
-        self.heads: dict[int, str] = {}
+        self.reads: list[int] = []
 
-    async def ensure(self, partitions: set[int]) -> None:
-        for p in partitions:
-            self.heads.setdefault(p, GENESIS)
-
-    def forget(self) -> None:
-        self.heads.clear()
+    async def read(self, partition: int) -> str:
+        self.reads.append(partition)
+        return GENESIS
 
 
 @dataclass
@@ -164,6 +172,8 @@ class Harness:
     schedule: FakeSchedule
     clock: Clock
     settings: Settings
+    ids: FakeStates = field(default_factory=FakeStates)
+    chain: FakeChain = field(default_factory=FakeChain)
     offsets: dict[tuple[str, int], int] = field(default_factory=dict)
 
     @classmethod
@@ -174,13 +184,13 @@ class Harness:
         fence: Callable[[Record], bool] = lambda record: True,
     ) -> Harness:  # fmt: skip
         settings = settings or Settings.from_env({})
-        send, states, certs = FakeSend(auto_deliver), FakeStates(), FakeCerts()
-        schedule, clock = FakeSchedule(), Clock(now_ms)
+        send, states, certs, ids = FakeSend(auto_deliver), FakeStates(), FakeCerts(), FakeStates()
+        schedule, clock, chain = FakeSchedule(), Clock(now_ms), FakeChain()
         processor = Processor(
-            settings, policy or default_policy(), certs, states, send, FakeChain(),  # type: ignore[arg-type]
-            partitions, schedule, clock=clock, fence=fence,  # type: ignore[arg-type]
+            settings, policy or default_policy(), certs, states, send, chain,  # type: ignore[arg-type]
+            partitions, schedule, clock=clock, fence=fence, ids=ids,  # type: ignore[arg-type]
         )  # fmt: skip
-        return cls(processor, send, states, certs, schedule, clock, settings)
+        return cls(processor, send, states, certs, schedule, clock, settings, ids, chain)
 
     def record(self, kind: str, event: dict[str, Any] | bytes, partition: int = 0,
                key: bytes | None = None, topic: str | None = None,

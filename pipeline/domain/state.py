@@ -287,19 +287,15 @@ def _forget_enforcements(state: CreatorState, ts: int, policy: Policy) -> None:
 
 
 def remember(state: CreatorState, event_id: str, ts: int, policy: Policy) -> None:
-    """Record a decided event id; forget the oldest beyond the horizon or the count limit."""
-    decided = state.decided
-    decided[event_id] = ts
+    """Note a decided event's time. Decided event ids are not kept here any more: the engine
+    keeps them per (creator, event_id) for the whole horizon, whatever the creator's rate (a
+    set bounded by count forgot a producer retry after enough other events). A state of an
+    earlier version still has its ids: the engine moves them to its store when it reads the
+    state, and they leave the state with its next decision."""
     if ts > state.newest_ts:
         state.newest_ts = ts
-    horizon = state.newest_ts - policy.dedup_horizon_ms
-    # Insertion order is arrival order, nearly ts order: trimming from the front is cheap
-    # and a late, older id merely lives a little longer than the horizon.
-    while decided:
-        oldest = next(iter(decided))
-        if len(decided) <= policy.max_decided_ids and decided[oldest] >= horizon:
-            break
-        del decided[oldest]
+    if state.decided:
+        state.decided = {}
 
 
 Source = tuple[str, int]  # ("topic:partition", offset) of the record an event came in

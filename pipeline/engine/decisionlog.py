@@ -1,8 +1,9 @@
 """The decision log (CONTRACT §5): one record per decided event, SHA-256 chained per partition.
 
-The chain of a partition continues from the last record actually in the log, read when the
-worker first writes to that partition after an assignment, so that a new owner extends the
-chain its predecessor left instead of forking it.
+A worker keeps each partition's chain head in the partition's outbox (engine/outbox.py) and
+reads nothing back from the log, but for a partition that has no outbox yet (a new one, or
+the first start after an upgrade from a version without it): its chain continues from the
+last record actually in the log, so the new owner extends the chain instead of forking it.
 
 Only a record LiveGate sealed can continue the chain: a record at the tail that is not one
 (another producer's, a partial write: not JSON, no hash, a hash that does not verify) is
@@ -47,6 +48,11 @@ class ChainHeads:
         missing = [p for p in partitions if p not in self.heads]
         if missing:
             self.heads.update(await read_tails(self.bootstrap, self.topic, missing))
+
+    async def read(self, partition: int) -> str:
+        """The hash to continue one partition's chain from, read from the log's tail: only
+        for a partition without an outbox (a new one, or after an upgrade)."""
+        return (await read_tails(self.bootstrap, self.topic, [partition]))[partition]
 
 
 def sealed_hash(value: bytes | None) -> str | None:

@@ -64,6 +64,21 @@ def schedule_changes(decision: Any) -> list[Change]:
     return [*map(Cancelled, decision.cancelled_expiries), *decision.expiries]
 
 
+_pack = msgspec.msgpack.Encoder().encode
+_unpack = msgspec.msgpack.Decoder(list[tuple[str, Any, Any, Any]]).decode
+
+
+def encode_changes(changes: Iterable[Change]) -> bytes:
+    """A creator's schedule changes as an outbox write (applied idempotently: `add`)."""
+    return _pack([("c", c.stream_id, None, None) if isinstance(c, Cancelled)
+                  else ("e", c.domain, c.stream_id, c.at_ms) for c in changes])  # fmt: skip
+
+
+def decode_changes(raw: bytes) -> list[Change]:
+    return [Cancelled(a) if kind == "c" else Expiry(domain=a, stream_id=b, at_ms=c)
+            for kind, a, b, c in _unpack(raw)]  # fmt: skip
+
+
 class ExpirySchedule:
     """creator -> pending checks. Writes go through the changelogged store and return their
     deliveries, so a batch is acked only once its checks are durable (processor.py).

@@ -1,10 +1,13 @@
-"""Decisions already in the log that the creator state may not know yet.
+"""Decisions already in the log that the creator state may not know yet: the upgrade path.
 
-States are written after their decisions are in the log, so a crash or a fence between the
-two leaves decisions whose events come back undecided. Such an event must get exactly the
-decision already recorded (CONTRACT v2 §2), not one made again with the certifications and
-clock of now. So when a worker takes a partition it reads the recent tail of its decision
-log (the window covers everything that can be in flight), and an event found there is
+A worker of this version finishes a crashed predecessor's work from the partition's outbox
+(engine/outbox.py) and reads nothing from the log. A worker of the previous version had no
+outbox: it wrote states after their decisions were in the log, so a crash or a fence between
+the two left decisions whose events come back undecided. The first worker of this version to
+take such a partition (it has no outbox yet) reads this tail once, and only records whose
+hash verifies count. Such an event must get exactly the decision already recorded
+(CONTRACT v2 §2), not one made again with the certifications and clock of now: an event
+found in the tail (the window covers what the previous version could have in flight) is
 decided again with the recorded certifications and `decided_at`: `decide` is a pure
 function, so from the same state it gives the same decision, ids and content alike.
 """
@@ -22,6 +25,7 @@ from pipeline.adapters import kafka
 from pipeline.adapters.times import now_ms
 from pipeline.domain.certifications import Certification, CertSnapshot
 from pipeline.domain.state import Source
+from pipeline.engine.decisionlog import sealed_hash
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,10 +135,12 @@ class RecentDecisions:
 
     @staticmethod
     def _add(found: dict[tuple[str, str], Recorded], value: bytes | None) -> None:
+        if sealed_hash(value) is None:
+            return  # not a record LiveGate sealed (another producer's): nothing to re-apply
         try:
             d = _decode(value or b"")
         except (msgspec.DecodeError, msgspec.ValidationError):
-            return  # not a record LiveGate sealed: nothing to re-apply
+            return
         if not d.held:  # a held decision changed nothing: its event is decided afresh
             src = d.source
             found[(d.creator_id, d.event_id)] = Recorded(

@@ -26,10 +26,9 @@ from pipeline.domain.decide import Decision, decide
 from pipeline.domain.events import KIND_OF_TYPE, Event, event_type
 from pipeline.domain.policy import Policy
 from pipeline.domain.state import state_from_view
+from pipeline.engine.outbox import OutRecord
 
 log = logging.getLogger("livegate.shadow")
-
-Out = tuple[str, bytes | None, bytes, int | None]
 
 
 def action_keys(actions: list[Action]) -> set[tuple[str, str, str]]:
@@ -51,7 +50,9 @@ class ShadowHook:
         self.active = active
         self.clock = clock
 
-    def __call__(self, event: Event, decision: Decision, certs: Any, record: Any) -> list[Out]:
+    def __call__(
+        self, event: Event, decision: Decision, certs: Any, record: Any
+    ) -> list[OutRecord]:
         # Whatever goes wrong here must not touch the real decision: log and go on.
         try:
             return self._shadow(event, decision, certs, record)
@@ -59,7 +60,7 @@ class ShadowHook:
             log.exception("shadow decision of %s failed", event.event_id)
             return []
 
-    def _shadow(self, event: Event, active: Decision, certs: Any, record: Any) -> list[Out]:
+    def _shadow(self, event: Event, active: Decision, certs: Any, record: Any) -> list[OutRecord]:
         now = self.clock()
         state = state_from_view(active.state_before)
         shadow = decide(event, certs, state, self.candidate, now)
@@ -84,7 +85,7 @@ class ShadowHook:
         )  # fmt: skip
         key = event.creator_id.encode()
         # Partition by key (murmur2), like the inputs: never a partition the topic lacks.
-        return [(self.topic, key, canonical_json(body), None)]
+        return [OutRecord(self.topic, key, canonical_json(body))]
 
 
 def install(settings: Settings, active: Policy, processor: Any) -> Policy | None:

@@ -15,8 +15,8 @@ from pipeline.adapters.settings import Settings
 from pipeline.domain.decide import Decision
 from pipeline.domain.events import Event
 from pipeline.domain.queue import encode_item
+from pipeline.engine.outbox import OutRecord
 
-Out = tuple[str, bytes | None, bytes, int | None]
 _ENCODER = msgspec.json.Encoder()
 
 
@@ -25,13 +25,15 @@ class StandingHook:
         self.restrictions = settings.topics.restrictions
         self.queue = settings.topics.queue
 
-    def __call__(self, event: Event, decision: Decision, certs: Any, record: Any) -> list[Out]:
-        out: list[Out] = []
+    def __call__(
+        self, event: Event, decision: Decision, certs: Any, record: Any
+    ) -> list[OutRecord]:
+        out: list[OutRecord] = []
         if decision.standing is not None:
             key = event.creator_id.encode()
-            out.append((self.restrictions, key, _ENCODER.encode(decision.standing), None))
+            out.append(OutRecord(self.restrictions, key, _ENCODER.encode(decision.standing)))
         for item in decision.queue:
-            out.append((self.queue, item.key.encode(), encode_item(item), None))
+            out.append(OutRecord(self.queue, item.key.encode(), encode_item(item)))
             if item.verdict is not None and item.closed_at is not None:
                 waited = max(0, item.closed_at - item.opened_at) / 1000
                 metrics.QUEUE_TIME_TO_VERDICT.labels(item.kind).observe(waited)

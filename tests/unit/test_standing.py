@@ -20,8 +20,8 @@ RECORD = Record("live.streams", 0, 1, CREATOR.encode(), b"{}", 0, "live")
 
 
 def outputs(decision, event):
-    return [(t, k, json.loads(v), p) for t, k, v, p in
-            StandingHook(SETTINGS)(event, decision, {}, RECORD)]  # fmt: skip
+    return [(o.topic, o.key, json.loads(o.value), o.partition)
+            for o in StandingHook(SETTINGS)(event, decision, {}, RECORD)]  # fmt: skip
 
 
 def test_a_flag_writes_the_snapshot_and_opens_an_item():

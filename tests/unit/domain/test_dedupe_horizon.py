@@ -1,6 +1,10 @@
 """Issue 12 item 5 (CONTRACT v2 §2): a redelivered event is never decided again, whatever
-the creator's rate. The record's place (offset watermark) catches redeliveries; the id set
-catches the same event under a new offset (a producer retry)."""
+the creator's rate. The record's place (offset watermark) catches redeliveries; the engine's
+decided-ids store catches the same event under a new offset (a producer retry: tests/unit/
+engine/test_dedupe.py). The state keeps no event ids any more; one of an earlier version
+still has some, and they still count until they move to the store."""
+
+import msgspec
 
 from pipeline.domain.decide import decide
 from pipeline.domain.state import state_view
@@ -20,16 +24,19 @@ def test_a_redelivery_after_more_events_than_the_id_set_holds_decides_nothing():
                    {}, st, POLICY, T0 + n, ("moderation.reports:3", n))  # fmt: skip
         assert d is not None
         st = d.new_state
-    assert "e-link" not in st.decided  # the id set has forgotten it ...
+    assert "e-link" not in st.decided  # the state keeps no ids ...
     # ... but the redelivered record (same place) is still known: nothing is decided again.
     assert decide(linked("drug"), {}, st, POLICY, T0 + 10 * MIN, (WHERE, 7)) is None
     assert decide(linked("drug"), {}, st, POLICY, T0 + 10 * MIN, (WHERE, 6)) is None
 
 
-def test_a_producer_retry_under_a_new_offset_is_caught_by_the_id_set():
+def test_the_ids_a_state_of_an_earlier_version_kept_still_count_and_then_leave_it():
     first = decide(linked("drug"), {}, None, POLICY, T0, (WHERE, 7))
-    assert first is not None
-    assert decide(linked("drug"), {}, first.new_state, POLICY, T0 + 1, (WHERE, 8)) is None
+    assert first is not None and first.new_state.decided == {}
+    legacy = msgspec.structs.replace(first.new_state, decided={"e-link": T0})
+    assert decide(linked("drug"), {}, legacy, POLICY, T0 + 1, (WHERE, 8)) is None
+    later = decide(report(eid="r1", stream=None), {}, legacy, POLICY, T0 + 2, (WHERE, 9))
+    assert later is not None and later.new_state.decided == {}
 
 
 def test_offsets_are_not_part_of_what_a_decision_read():
@@ -65,7 +72,6 @@ def test_an_event_decided_again_after_its_creator_moved_on_gets_exactly_the_reco
     assert again.outcome == recorded.outcome and again.rule_ids == recorded.rule_ids
     # The state kept has both: the stream's effects and the link's.
     assert again.new_state.offsets == {"live.streams:3": 2, WHERE: 7}
-    assert "e-link" in again.new_state.decided and "e-s2" in again.new_state.decided
     assert again.new_state.credit < st.credit  # the link's deduction on top of the stream's
 
 

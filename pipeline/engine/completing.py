@@ -1,0 +1,189 @@
+"""Step 3 of a batch: make it durable, then visible, then done (the transactional outbox).
+
+1. Each partition's plan becomes an outbox entry (pipeline/engine/outbox.py), written to the
+   partition's state store and its changelog; nothing else of the batch is sent before every
+   entry is acknowledged (acks=all).
+2. Then its state writes are applied (creator states, decided ids, expiry schedule) and its
+   out-records sent, byte for byte as the entry holds them: the one place that sends.
+3. Once all of that is acknowledged the entry is done (the next entry of the partition, or
+   the periodic claim, says so) and the input offsets are acked.
+
+`resume` is the other half: the first thing done for a partition after it is assigned.
+It reads the partition's outbox from the restored store, applies and re-sends the entries
+that are not done, in order, and writes its claim; only then is anything of the partition
+decided. The chain head comes from the same place: nothing is read from the decision log,
+but after an upgrade from a version without the outbox (`legacy`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Protocol
+
+from pipeline.adapters import metrics
+from pipeline.engine.deciding import Decided
+from pipeline.engine.expiries import decode_changes
+from pipeline.engine.outbox import (
+    CLAIM_KEY,
+    RING,
+    Claim,
+    Entry,
+    OutRecord,
+    encode_claim,
+    encode_entry,
+    read_outbox,
+)
+
+log = logging.getLogger("livegate.outbox")
+Send = Callable[[str, bytes | None, bytes, int | None], Awaitable[Awaitable[Any]]]
+# Entries of a partition in flight at once: below the ring, so a slot is reused only after
+# the entry it held is done.
+MAX_IN_FLIGHT = RING // 2
+
+
+class StateStore(Protocol):
+    """A changelogged store: writes return the changelog records' deliveries, which must
+    succeed before anything that depends on them is sent or acked."""
+
+    def get(self, key: bytes, partition: int | None = None) -> bytes | None: ...
+    async def set_many(
+        self, writes: list[tuple[bytes, bytes | None, int]]
+    ) -> list[Awaitable[Any]]: ...
+
+
+class Schedule(Protocol):
+    async def add(self, key: bytes, changes: Any) -> list[Awaitable[Any]]: ...
+
+
+class Legacy(Protocol):
+    """A partition no entry was ever written for: its chain head from the decision log's
+    tail (a new partition: genesis), and the previous version's logged decisions."""
+
+    async def __call__(self, partition: int) -> str: ...
+
+
+class Completer:
+    def __init__(
+        self, states: StateStore, ids: StateStore, schedule: Schedule, send: Send,
+        legacy: Legacy,
+    ) -> None:  # fmt: skip
+        self.states = states
+        self.ids = ids
+        self.schedule = schedule
+        self.send = send
+        self.legacy = legacy
+        self.resumed: set[int] = set()
+        self.seq: dict[int, int] = {}  # the last entry numbered, per partition
+        self.done: dict[int, int] = {}  # every entry up to this one is done
+        self.done_head: dict[int, str] = {}  # the chain head after entry `done`
+        self.claimed: dict[int, int] = {}  # `done` as the last claim wrote it
+        self.generation: dict[int, int] = {}
+
+    # ---- 1. durable first -----------------------------------------------------------------
+    def entries(self, batch: Decided, heads: dict[int, str]) -> list[Entry]:
+        out = []
+        for p, plan in sorted(batch.plans.items()):
+            seq = self.seq[p] = self.seq.get(p, -1) + 1
+            out.append(Entry(seq, plan.generation, p, heads.get(p, ""), self.done.get(p, -1),
+                             plan.offsets, plan.writes, plan.out))  # fmt: skip
+        return out
+
+    async def write(self, entries: list[Entry]) -> list[Awaitable[Any]]:
+        writes: list[tuple[bytes, bytes | None, int]] = []
+        for e in entries:
+            writes.extend((k, v, e.partition) for k, v in encode_entry(e))
+        metrics.OUTBOX_ENTRIES.inc(len(entries))
+        return await self.states.set_many(writes)
+
+    # ---- 2. visible -----------------------------------------------------------------------
+    async def apply(self, entries: Iterable[Entry]) -> list[Awaitable[Any]]:
+        """Apply the entries' state writes and send their out-records; their deliveries."""
+        states: list[tuple[bytes, bytes | None, int]] = []
+        ids: list[tuple[bytes, bytes | None, int]] = []
+        deliveries: list[Awaitable[Any]] = []
+        send = self.send
+        for e in entries:
+            for w in e.writes:
+                if w.store == "states":
+                    states.append((w.key, w.value, e.partition))
+                elif w.store == "ids":
+                    ids.append((w.key, w.value, e.partition))
+                elif w.value is not None:
+                    deliveries.extend(await self.schedule.add(w.key, decode_changes(w.value)))
+            for r in e.out:
+                deliveries.append(await send(r.topic, r.key, r.value, r.partition))
+        if states:
+            deliveries.extend(await self.states.set_many(states))
+        if ids:
+            deliveries.extend(await self.ids.set_many(ids))
+        return deliveries
+
+    # ---- 3. done --------------------------------------------------------------------------
+    def finished(self, entries: Iterable[Entry]) -> None:
+        for e in entries:
+            if e.partition in self.resumed and e.seq > self.done.get(e.partition, -1):
+                self.done[e.partition] = e.seq
+                self.done_head[e.partition] = e.head
+
+    async def claim(self, partitions: Iterable[int] | None = None) -> list[Awaitable[Any]]:
+        """Write the claim of the partitions whose `done` moved since their last claim (so
+        that a successor does not re-send what is done), or of `partitions` in any case."""
+        todo = self.resumed if partitions is None else set(partitions) & self.resumed
+        writes: list[tuple[bytes, bytes | None, int]] = []
+        for p in sorted(todo):
+            done = self.done.get(p, -1)
+            if partitions is None and self.claimed.get(p) == done:
+                continue
+            claim = Claim(done, self.generation.get(p, 0), self.done_head.get(p, ""))
+            writes.append((CLAIM_KEY, encode_claim(claim), p))
+            self.claimed[p] = done
+        return await self.states.set_many(writes) if writes else []
+
+    # ---- after an assignment ----------------------------------------------------------------
+    async def resume(self, partitions: Iterable[int], generation: int) -> dict[int, str]:
+        """Finish the pending entries of newly assigned partitions; their chain heads."""
+        heads: dict[int, str] = {}
+        for p in sorted(set(partitions) - self.resumed):
+            found = read_outbox(lambda key, p=p: self.states.get(key, p))
+            if found.zombies:
+                metrics.OUTBOX_ZOMBIES.inc(len(found.zombies))
+                log.error(
+                    "partition %d: ignoring %d outbox entries written after the claim by a "
+                    "worker that no longer owned it (a zombie), sequence numbers %s",
+                    p, len(found.zombies), found.zombies[:10],
+                )  # fmt: skip
+            if found.unreadable:
+                log.error("partition %d: outbox slots %s cannot be read", p, found.unreadable)
+            head = found.head if found.head is not None else await self.legacy(p)
+            if found.pending:
+                deliveries = await self.apply(found.pending)
+                if deliveries:
+                    await asyncio.gather(*deliveries)
+                metrics.OUTBOX_RESENT.inc(len(found.pending))
+                log.warning(
+                    "partition %d: re-sent %d pending outbox entries (%d records) of its "
+                    "previous owner, sequence numbers %d..%d",
+                    p, len(found.pending), sum(len(e.out) for e in found.pending),
+                    found.pending[0].seq, found.pending[-1].seq,
+                )  # fmt: skip
+            self.seq[p] = self.done[p] = found.last_seq
+            self.done_head[p] = heads[p] = head
+            self.generation[p] = generation
+            self.resumed.add(p)
+            self.claimed.pop(p, None)
+            claimed = await self.claim([p])
+            if claimed:
+                await asyncio.gather(*claimed)
+        return heads
+
+    def forget(self, partitions: Iterable[int]) -> None:
+        for p in partitions:
+            self.resumed.discard(p)
+            for d in (self.seq, self.done, self.done_head, self.claimed, self.generation):
+                d.pop(p, None)
+
+
+def out_records(entries: Iterable[Entry]) -> list[OutRecord]:
+    return [r for e in entries for r in e.out]
