@@ -9,7 +9,7 @@ import os
 import signal
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import jinja2
 from aiohttp import web
@@ -21,9 +21,16 @@ from pipeline.adapters.times import format_ms, now_ms
 from pipeline.console import pages
 from pipeline.console.auth import Session, Signer, Users
 from pipeline.console.config import ConsoleSettings, ReviewSla
-from pipeline.console.feeds import Follower, WorkerViews, console_topics
+from pipeline.console.feeds import Follower, WorkerViews, console_topics, valid_creator_id
 from pipeline.console.queue import KINDS, QueueView, Standings, format_age, is_open
-from pipeline.console.verdicts import NOTE_REQUIRED, VERDICTS, VerdictRefused, build_verdict
+from pipeline.console.verdicts import (
+    NOTE_REQUIRED,
+    VERDICTS,
+    VerdictRefused,
+    build_verdict,
+    new_verdict_id,
+    valid_verdict_id,
+)
 from pipeline.domain.events import DOMAINS
 
 SESSION_COOKIE = "livegate_session"
@@ -109,8 +116,14 @@ def _json(value: Any) -> str:
 
 
 def _local(path: str | None) -> str:
-    """A redirect target on this site only (no //host, no scheme)."""
-    if not path or not path.startswith("/") or path.startswith("//") or "\\" in path:
+    """A redirect target on this site only: a path, no scheme, no host, no control
+    character (browsers drop TAB, CR and LF from a URL, so `/\t/host` is `//host`)."""
+    if not path or not path.startswith("/") or "\\" in path:
+        return "/"
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in path):
+        return "/"
+    parts = urlsplit(path)
+    if path.startswith("//") or parts.scheme or parts.netloc:
         return "/"
     return path
 
@@ -235,8 +248,9 @@ async def _item_page(request: web.Request) -> web.Response:
 
 
 async def _render_item(
-    request: web.Request, name: str, status: int = 200, error: str | None = None, note: str = ""
-) -> web.Response:
+    request: web.Request, name: str, status: int = 200, error: str | None = None,
+    note: str = "", event_id: str = "",
+) -> web.Response:  # fmt: skip
     console = _console(request)
     item = console.queue.get(name)
     if item is None:
@@ -250,6 +264,7 @@ async def _render_item(
         stream=pages.stream_of(item, view), reports=pages.reports_of(item, view),
         appealed=pages.appealed_action(item, view),
         more=pages.more_fields(item), view_error=view_error, sent=sent, waiting=waiting,
+        event_id=event_id if valid_verdict_id(event_id) else new_verdict_id(),
         late=is_open(item) and item.get("kind") == "review"
         and now_ms() - int(item.get("opened_at") or 0) > console.sla.ms,
     )  # fmt: skip
@@ -264,12 +279,13 @@ async def _verdict(request: web.Request) -> web.Response:
     if item is None:
         return console.render(request, "missing.html", 404, name=name)
     verdict, note = str(form.get("verdict") or ""), str(form.get("note") or "")
+    event_id = str(form.get("event_id") or "")
     try:
         # reviewer_id is the signed-in reviewer's, whatever the form says.
-        key, event = build_verdict(item, verdict, session.reviewer_id, note, now_ms())
+        key, event = build_verdict(item, verdict, session.reviewer_id, note, now_ms(), event_id)
     except VerdictRefused as refused:
         status = 409 if refused.code == "stale" else 400
-        return await _render_item(request, name, status, str(refused), note)
+        return await _render_item(request, name, status, str(refused), note, event_id)
     await console.producer.send_and_wait(
         console.cs.reviews_topic, json.dumps(event).encode(), key=key
     )
@@ -282,6 +298,8 @@ async def _verdict(request: web.Request) -> web.Response:
 async def _creator_page(request: web.Request) -> web.Response:
     console = _console(request)
     creator_id = request.match_info["creator_id"]
+    if not valid_creator_id(creator_id):
+        return console.render(request, "missing.html", 404, name=creator_id, what="creator id")
     now = now_ms()
     view, view_error = await console.views.view(creator_id)
     try:
