@@ -52,7 +52,7 @@ def worker_url():
     }  # fmt: skip
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             body = json.dumps(view).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
