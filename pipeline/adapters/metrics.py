@@ -72,3 +72,9 @@ QUEUE_TIME_TO_VERDICT = Histogram(
     ["kind"], buckets=(60, 300, 600, 1800, 3600, 4 * 3600, 12 * 3600, 86400, 3 * 86400, 7 * 86400),
 )  # fmt: skip
 REVIEW_SLA = Gauge("livegate_review_sla_seconds", "The policy's review.sla")
+# The review console (its own process; served on its /metrics).
+CONSOLE_QUEUE_UNREADABLE = Counter(
+    "livegate_console_queue_unreadable_total",
+    "Records of enforcement.queue the console could not read as an item (skipped)",
+    ["reason"],  # invalid_json | schema
+)

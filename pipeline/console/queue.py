@@ -6,11 +6,80 @@ Pure: records are applied as they are read, time comes in as an argument.
 
 from __future__ import annotations
 
+import heapq
 import json
+from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from pipeline.adapters import metrics
+from pipeline.domain.events import Ident
 
 KINDS = ("review", "appeal")
+CLOSED_KEPT = 2_000  # closed items kept for the "recently closed" list and their pages
+PER_PAGE = 100
+# A time the pages can show: 1970 up to the end of year 9999, in ms (CONTRACT §1: ints).
+MAX_MS = 253_402_300_799_999
+Ms = Annotated[int, msgspec.Meta(ge=0, le=MAX_MS)]
+
+
+class QueueRecord(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One record of enforcement.queue as the console reads it (CONTRACT §9): what the pages
+    use, typed, so a record of another shape is skipped and counted, never shown half-read.
+    Tolerant where the contract leaves a field out for one kind (the writer's own type is
+    `pipeline.domain.queue.QueueItem`); strict on types and on times that must render."""
+
+    kind: Literal["review", "appeal"]
+    creator_id: Ident
+    opened_at: Ms
+    status: Literal["open", "closed"]
+    review_id: Ident | None = None
+    appeal_id: Ident | None = None
+    action_id: str | None = None
+    platform: str | None = None
+    rule_id: str | None = None
+    domain: str | None = None
+    stream_id: str | None = None
+    reason: str | None = None
+    evidence: tuple[str, ...] | None = None
+    statement: str | None = None
+    verdict: str | None = None
+    reviewer_id: str | None = None
+    note: str | None = None
+    closed_at: Ms | None = None
+    more: dict[str, Any] | None = None  # fields beyond these, shown as they are
+
+    @property
+    def key(self) -> str:
+        return (self.review_id if self.kind == "review" else self.appeal_id) or ""
+
+    def as_dict(self) -> dict[str, Any]:
+        """The item as the pages read it: the JSON fields, the unknown ones included."""
+        out: dict[str, Any] = msgspec.to_builtins(self)
+        return {**(out.pop("more", None) or {}), **out}
+
+
+_FIELDS = frozenset(QueueRecord.__struct_fields__) - {"more"}
+
+
+def decode_record(value: bytes) -> QueueRecord:
+    """A queue record, or ValueError saying why not (`invalid_json` / `schema` first)."""
+    try:
+        raw = msgspec.json.decode(value)
+    except msgspec.DecodeError:
+        raise ValueError("invalid_json") from None
+    if not isinstance(raw, dict):
+        raise ValueError("schema")
+    more = {k: v for k, v in raw.items() if k not in _FIELDS}
+    try:
+        record = msgspec.convert({k: v for k, v in raw.items() if k in _FIELDS}, QueueRecord)
+    except msgspec.ValidationError:
+        raise ValueError("schema") from None
+    if not record.key:
+        raise ValueError("schema")  # a review without review_id, an appeal without appeal_id
+    return msgspec.structs.replace(record, more=more) if more else record
 
 
 @dataclass(frozen=True)
@@ -24,6 +93,15 @@ class Row:
         return item_id(self.item)
 
 
+@dataclass(frozen=True)
+class Page:
+    rows: list[Row]
+    total: int  # open items matching the filter
+    late: int  # of which late
+    number: int
+    pages: int
+
+
 def item_id(item: dict[str, Any]) -> str:
     return str(item.get("review_id") or item.get("appeal_id") or "")
 
@@ -32,68 +110,81 @@ def is_open(item: dict[str, Any]) -> bool:
     return item.get("status") == "open"
 
 
-def _opened(item: dict[str, Any]) -> int:
-    opened = item.get("opened_at")
-    return opened if isinstance(opened, int) else 0
-
-
-def is_late(item: dict[str, Any], now_ms: int, sla_ms: int) -> bool:
+def _late(r: QueueRecord, now_ms: int, sla_ms: int) -> bool:
     """An open review item older than review.sla (§7: the SLA is the reviews')."""
-    return is_open(item) and item.get("kind") == "review" and now_ms - _opened(item) > sla_ms
+    return r.status == "open" and r.kind == "review" and now_ms - r.opened_at > sla_ms
 
 
 class QueueView:
-    def __init__(self) -> None:
-        self.items: dict[str, dict[str, Any]] = {}
+    """Open items, all of them (the work to do), and the latest CLOSED_KEPT closed ones:
+    memory follows the open queue, not the topic's history."""
+
+    def __init__(self, closed_kept: int = CLOSED_KEPT) -> None:
+        self.open: dict[str, QueueRecord] = {}
+        self.closed: OrderedDict[str, QueueRecord] = OrderedDict()
+        self.closed_kept = closed_kept
         self.records = 0
         self.unreadable = 0
 
     def apply(self, key: bytes | None, value: bytes | None) -> None:
-        """One record of the topic: the latest per key wins, a tombstone removes it."""
+        """One record of the topic: the latest per key wins, a tombstone removes it, a
+        record that is not a queue item is skipped and counted."""
         self.records += 1
         name = key.decode("utf-8", "replace") if key else None
         if value is None:
             if name is not None:
-                self.items.pop(name, None)
+                self.open.pop(name, None)
+                self.closed.pop(name, None)
             return
         try:
-            item = json.loads(value)
-        except ValueError:
+            record = decode_record(value)
+        except ValueError as exc:
             self.unreadable += 1
+            metrics.CONSOLE_QUEUE_UNREADABLE.labels(str(exc)).inc()
             return
-        if not isinstance(item, dict) or item.get("kind") not in KINDS:
-            self.unreadable += 1
+        name = name or record.key
+        self.open.pop(name, None)
+        self.closed.pop(name, None)
+        if record.status == "open":
+            self.open[name] = record
             return
-        name = name or item_id(item)
-        if name:
-            self.items[name] = item
+        self.closed[name] = record
+        while len(self.closed) > self.closed_kept:
+            self.closed.popitem(last=False)
 
     def get(self, name: str) -> dict[str, Any] | None:
-        return self.items.get(name)
+        record = self.open.get(name) or self.closed.get(name)
+        return record.as_dict() if record is not None else None
 
     def open_rows(
-        self, now_ms: int, sla_ms: int, kind: str | None = None, domain: str | None = None
-    ) -> list[Row]:
-        """Open items, oldest first (ties by id), filtered by kind and domain."""
+        self, now_ms: int, sla_ms: int, kind: str | None = None, domain: str | None = None,
+        page: int = 1, per_page: int = PER_PAGE,
+    ) -> Page:  # fmt: skip
+        """One page of the open items, oldest first (ties by id), filtered by kind and
+        domain; only that page is sorted and turned into rows."""
         found = [
-            item
-            for item in self.items.values()
-            if is_open(item)
-            and (kind is None or item.get("kind") == kind)
-            and (domain is None or item.get("domain") == domain)
+            r for r in self.open.values()
+            if (kind is None or r.kind == kind) and (domain is None or r.domain == domain)
+        ]  # fmt: skip
+        pages = max(1, -(-len(found) // per_page))
+        page = min(max(1, page), pages)
+        first = heapq.nsmallest(page * per_page, found, key=lambda r: (r.opened_at, r.key))
+        rows = [
+            Row(r.as_dict(), max(0, now_ms - r.opened_at), _late(r, now_ms, sla_ms))
+            for r in first[(page - 1) * per_page :]
         ]
-        found.sort(key=lambda item: (_opened(item), item_id(item)))
-        return [Row(i, max(0, now_ms - _opened(i)), is_late(i, now_ms, sla_ms)) for i in found]
+        late = sum(_late(r, now_ms, sla_ms) for r in found)
+        return Page(rows, len(found), late, page, pages)
 
     def closed_recently(self, limit: int = 10) -> list[dict[str, Any]]:
-        closed = [i for i in self.items.values() if not is_open(i)]
-        closed.sort(key=lambda i: i.get("closed_at") or 0, reverse=True)
-        return closed[:limit]
+        newest = heapq.nlargest(limit, self.closed.values(), key=lambda r: r.closed_at or 0)
+        return [r.as_dict() for r in newest]
 
     def of_creator(self, creator_id: str) -> list[dict[str, Any]]:
-        mine = [i for i in self.items.values() if i.get("creator_id") == creator_id]
-        mine.sort(key=lambda i: (not is_open(i), -_opened(i)))
-        return mine
+        mine = [r for r in (*self.open.values(), *self.closed.values())
+                if r.creator_id == creator_id]  # fmt: skip
+        mine.sort(key=lambda r: (r.status != "open", -r.opened_at))
+        return [r.as_dict() for r in mine]
 
 
 class Standings:

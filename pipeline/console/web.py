@@ -9,9 +9,10 @@ import os
 import signal
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import jinja2
+import prometheus_client
 from aiohttp import web
 from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis
@@ -22,7 +23,7 @@ from pipeline.console import pages
 from pipeline.console.auth import Session, Signer, Users
 from pipeline.console.config import ConsoleSettings, ReviewSla
 from pipeline.console.feeds import Follower, WorkerViews, console_topics, valid_creator_id
-from pipeline.console.queue import KINDS, QueueView, Standings, format_age, is_open
+from pipeline.console.queue import KINDS, MAX_MS, QueueView, Standings, format_age, is_open
 from pipeline.console.verdicts import (
     NOTE_REQUIRED,
     VERDICTS,
@@ -33,6 +34,7 @@ from pipeline.console.verdicts import (
 )
 from pipeline.domain.events import DOMAINS
 
+OPEN_PATHS = frozenset({"/login", "/metrics"})  # /metrics: counters only, as the worker's
 SESSION_COOKIE = "livegate_session"
 LOGIN_COOKIE = "livegate_login"
 SENT_KEPT = 10_000  # verdicts remembered for the "waiting for the pipeline" note
@@ -69,7 +71,7 @@ class Console:
             loader=jinja2.PackageLoader("pipeline.console", "templates"),
             autoescape=jinja2.select_autoescape(["html"]),
         )
-        self.templates.filters.update(time=format_ms, age=format_age, until=_until, json=_json)
+        self.templates.filters.update(time=_time, age=format_age, until=_until, json=_json)
 
     async def start(self) -> None:
         await kafka.ensure_topics(self.cs.base, console_topics(self.cs))
@@ -103,12 +105,20 @@ class Console:
         return web.Response(text=html, status=status, content_type="text/html", headers=HEADERS)
 
 
+def _time(value: Any) -> str:
+    """A time in ms as text; anything else (a stored value of the wrong type or out of
+    range) as a dash, never an error that takes the page down."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_MS:
+        return format_ms(value)
+    return "-" if value is None else "?"
+
+
 def _until(value: Any) -> str:
     if value is None or value == "permanent":
         return "permanent"
     if value == "while_qualified":
         return "while qualified"
-    return format_ms(value) if isinstance(value, int) else str(value)
+    return _time(value) if isinstance(value, int) else str(value)
 
 
 def _json(value: Any) -> str:
@@ -147,6 +157,7 @@ def make_app(console: Console) -> web.Application:
             web.get("/items/{item_id}", _item_page),
             web.post("/items/{item_id}/verdict", _verdict),
             web.get("/creators/{creator_id}", _creator_page),
+            web.get("/metrics", _metrics),
         ]
     )
     return app
@@ -155,7 +166,7 @@ def make_app(console: Console) -> web.Application:
 def _auth_middleware(console: Console) -> Any:
     @web.middleware
     async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path == "/login":
+        if request.path in OPEN_PATHS:
             return await handler(request)
         session = console.signer.session(request.cookies.get(SESSION_COOKIE), now_ms())
         if session is None or session.reviewer_id not in console.users:
@@ -234,13 +245,22 @@ async def _queue_page(request: web.Request) -> web.Response:
     domain = request.query.get("domain") or None
     kind = kind if kind in KINDS else None
     domain = domain if domain in DOMAINS else None
-    now = now_ms()
-    rows = console.queue.open_rows(now, console.sla.ms, kind, domain)
+    raw_page = request.query.get("page", "1")
+    number = int(raw_page) if raw_page.isascii() and raw_page.isdigit() and len(raw_page) < 7 else 1
+    page = console.queue.open_rows(now_ms(), console.sla.ms, kind, domain, number)
+    filters = {k: v for k, v in (("kind", kind), ("domain", domain)) if v}
     return console.render(
-        request, "queue.html", rows=rows, kind=kind, domain=domain, kinds=KINDS,
-        domains=DOMAINS, closed=console.queue.closed_recently(), late=sum(r.late for r in rows),
+        request, "queue.html", page=page, rows=page.rows, kind=kind, domain=domain,
+        kinds=KINDS, domains=DOMAINS, closed=console.queue.closed_recently(), late=page.late,
         followed=console.followers[0].read, topic=console.cs.queue_topic,
+        unreadable=console.queue.unreadable,
+        prev_url=_page_url(filters, page.number - 1) if page.number > 1 else None,
+        next_url=_page_url(filters, page.number + 1) if page.number < page.pages else None,
     )  # fmt: skip
+
+
+def _page_url(filters: dict[str, str], number: int) -> str:
+    return "/?" + urlencode({**filters, "page": str(number)})
 
 
 async def _item_page(request: web.Request) -> web.Response:
@@ -265,8 +285,8 @@ async def _render_item(
         appealed=pages.appealed_action(item, view),
         more=pages.more_fields(item), view_error=view_error, sent=sent, waiting=waiting,
         event_id=event_id if valid_verdict_id(event_id) else new_verdict_id(),
-        late=is_open(item) and item.get("kind") == "review"
-        and now_ms() - int(item.get("opened_at") or 0) > console.sla.ms,
+        late=is_open(item) and item["kind"] == "review"
+        and now_ms() - item["opened_at"] > console.sla.ms,
     )  # fmt: skip
 
 
@@ -314,6 +334,11 @@ async def _creator_page(request: web.Request) -> web.Response:
         certs_error=certs_error, decisions=pages.decisions(view),
         items=console.queue.of_creator(creator_id),
     )  # fmt: skip
+
+
+async def _metrics(_: web.Request) -> web.Response:
+    body = prometheus_client.generate_latest()
+    return web.Response(body=body, headers={"Content-Type": prometheus_client.CONTENT_TYPE_LATEST})
 
 
 async def serve(console: Console, host: str, port: int, ready: Callable[[str], None]) -> None:
