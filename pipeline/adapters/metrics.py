@@ -72,6 +72,10 @@ QUEUE_TIME_TO_VERDICT = Histogram(
     ["kind"], buckets=(60, 300, 600, 1800, 3600, 4 * 3600, 12 * 3600, 86400, 3 * 86400, 7 * 86400),
 )  # fmt: skip
 REVIEW_SLA = Gauge("livegate_review_sla_seconds", "The policy's review.sla")
+QUEUE_TOMBSTONES = Counter(
+    "livegate_queue_tombstones_total",
+    "Tombstones written for closed queue items past the appeal window (every worker sweeps)",
+)
 # The review console (its own process; served on its /metrics).
 CONSOLE_QUEUE_UNREADABLE = Counter(
     "livegate_console_queue_unreadable_total",

@@ -52,10 +52,11 @@ def console_topics(cs: ConsoleSettings) -> list[NewTopic]:
     }
     out = []
     for default, name in names.items():
-        cleanup, retention = CONSOLE_TOPICS[default]
         if default in TOPIC_DEFAULTS:
-            _, retention, cleanup = TOPIC_DEFAULTS[default]
-        configs = {"cleanup.policy": cleanup, "retention.ms": str(retention)}
+            configs = kafka.topic_configs(default)
+        else:
+            cleanup, retention = CONSOLE_TOPICS[default]
+            configs = {"cleanup.policy": cleanup, "retention.ms": str(retention)}
         out.append(NewTopic(name, cs.base.partitions, 1, topic_configs=configs))
     return out
 
