@@ -9,7 +9,7 @@ import os
 import signal
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode
 
 import jinja2
 import prometheus_client
@@ -19,11 +19,14 @@ from redis.asyncio import Redis
 
 from pipeline.adapters import certstore, kafka
 from pipeline.adapters.times import format_ms, now_ms
-from pipeline.console import pages
+from pipeline.console import pages, signin
+from pipeline.console.audit import AuditLog
 from pipeline.console.auth import Session, Signer, Users
 from pipeline.console.config import ConsoleSettings, ReviewSla
 from pipeline.console.feeds import Follower, WorkerViews, console_topics, valid_creator_id
 from pipeline.console.queue import KINDS, MAX_MS, QueueView, Standings, format_age, is_open
+from pipeline.console.signin import VERIFYING
+from pipeline.console.store import ConsoleStore, RedisConsoleStore
 from pipeline.console.verdicts import (
     NOTE_REQUIRED,
     VERDICTS,
@@ -35,8 +38,6 @@ from pipeline.console.verdicts import (
 from pipeline.domain.events import DOMAINS
 
 OPEN_PATHS = frozenset({"/login", "/metrics"})  # /metrics: counters only, as the worker's
-SESSION_COOKIE = "livegate_session"
-LOGIN_COOKIE = "livegate_login"
 SENT_KEPT = 10_000  # verdicts remembered for the "waiting for the pipeline" note
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 HEADERS = {
@@ -52,8 +53,15 @@ HEADERS = {
 class Console:
     """Everything the handlers share: settings, the topic views, the clients."""
 
-    def __init__(self, cs: ConsoleSettings, users: Users, sla: ReviewSla) -> None:
+    headers = HEADERS
+
+    def __init__(
+        self, cs: ConsoleSettings, users: Users, sla: ReviewSla, store: ConsoleStore | None = None
+    ) -> None:
         self.cs, self.users, self.sla = cs, users, sla
+        self.store: ConsoleStore = store  # type: ignore[assignment]  # made in start() if None
+        self.audit = AuditLog(cs.audit_path)
+        self.verifying = asyncio.Semaphore(VERIFYING)
         secret = cs.secret.reveal().encode() if cs.secret else os.urandom(32)
         self.signer = Signer(secret, cs.session_ms)
         self.queue = QueueView()
@@ -79,6 +87,8 @@ class Console:
         self.producer = kafka.producer(self.cs.base)  # default partitioner: murmur2 (§1)
         self.redis = certstore.connect(self.cs.base)
         self.certs = certstore.CertStore(self.redis, self.cs.base)
+        if self.store is None:
+            self.store = RedisConsoleStore(self.redis, self.cs.base.redis_prefix)
         await self.producer.start()
         for follower in self.followers:
             await follower.start()
@@ -90,6 +100,7 @@ class Console:
         await self.producer.stop()
         await self.views.stop()
         await self.redis.aclose()
+        self.audit.close()
 
     def render(
         self, request: web.Request, template: str, status: int = 200, **context: Any
@@ -125,19 +136,6 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
-def _local(path: str | None) -> str:
-    """A redirect target on this site only: a path, no scheme, no host, no control
-    character (browsers drop TAB, CR and LF from a URL, so `/\t/host` is `//host`)."""
-    if not path or not path.startswith("/") or "\\" in path:
-        return "/"
-    if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in path):
-        return "/"
-    parts = urlsplit(path)
-    if path.startswith("//") or parts.scheme or parts.netloc:
-        return "/"
-    return path
-
-
 def make_app(console: Console) -> web.Application:
     app = web.Application(middlewares=[_auth_middleware(console)])
     app["console"] = console
@@ -150,9 +148,9 @@ def make_app(console: Console) -> web.Application:
     app.cleanup_ctx.append(lifecycle)
     app.add_routes(
         [
-            web.get("/login", _login_page),
-            web.post("/login", _login),
-            web.post("/logout", _logout),
+            web.get("/login", signin.login_page),
+            web.post("/login", signin.login),
+            web.post("/logout", signin.logout),
             web.get("/", _queue_page),
             web.get("/items/{item_id}", _item_page),
             web.post("/items/{item_id}/verdict", _verdict),
@@ -168,8 +166,8 @@ def _auth_middleware(console: Console) -> Any:
     async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path in OPEN_PATHS:
             return await handler(request)
-        session = console.signer.session(request.cookies.get(SESSION_COOKIE), now_ms())
-        if session is None or session.reviewer_id not in console.users:
+        session = await signin.session_of(console, request)
+        if session is None:
             if request.method in ("GET", "HEAD"):
                 raise web.HTTPSeeOther("/login?next=" + quote(request.path_qs, safe=""))
             raise web.HTTPUnauthorized(text="sign in first\n", headers=HEADERS)
@@ -188,55 +186,6 @@ def _auth_middleware(console: Console) -> Any:
 def _console(request: web.Request) -> Console:
     console: Console = request.app["console"]
     return console
-
-
-def _login_form(request: web.Request, status: int = 200, error: str | None = None,
-                next_path: str = "/") -> web.Response:  # fmt: skip
-    console = _console(request)
-    # Keep the nonce of an earlier form: a second GET (another tab, a favicon fetch sent
-    # to /login) must not void the form already shown.
-    nonce = request.cookies.get(LOGIN_COOKIE) or console.signer.new_nonce()
-    response = console.render(
-        request, "login.html", status, error=error, next_path=_local(next_path),
-        login_csrf=console.signer.csrf("login." + nonce),
-    )  # fmt: skip
-    response.set_cookie(LOGIN_COOKIE, nonce, max_age=900, httponly=True, samesite="Strict",
-                        secure=request.secure, path="/login")  # fmt: skip
-    return response
-
-
-async def _login_page(request: web.Request) -> web.Response:
-    return _login_form(request, next_path=request.query.get("next", "/"))
-
-
-async def _login(request: web.Request) -> web.Response:
-    console = _console(request)
-    form = await request.post()
-    next_path = _local(str(form.get("next") or "/"))
-    nonce = request.cookies.get(LOGIN_COOKIE)
-    token = form.get("csrf")
-    if not nonce or not console.signer.csrf_ok("login." + nonce, str(token or "")):
-        return _login_form(request, 403, "The sign-in form expired: try again.", next_path)
-    reviewer, password = str(form.get("reviewer_id") or ""), str(form.get("password") or "")
-    ok = await asyncio.get_running_loop().run_in_executor(
-        None, console.users.check, reviewer, password
-    )
-    if not ok:
-        return _login_form(request, 401, "Wrong reviewer id or secret.", next_path)
-    _, cookie = console.signer.new_session(reviewer, now_ms())
-    response = web.HTTPSeeOther(next_path, headers=HEADERS)
-    response.set_cookie(
-        SESSION_COOKIE, cookie, max_age=console.cs.session_ms // 1000,
-        httponly=True, samesite="Strict", secure=request.secure, path="/",
-    )  # fmt: skip
-    response.del_cookie(LOGIN_COOKIE, path="/login")
-    raise response
-
-
-async def _logout(request: web.Request) -> web.Response:
-    response = web.HTTPSeeOther("/login", headers=HEADERS)
-    response.del_cookie(SESSION_COOKIE, path="/")
-    raise response
 
 
 async def _queue_page(request: web.Request) -> web.Response:
@@ -309,6 +258,11 @@ async def _verdict(request: web.Request) -> web.Response:
     await console.producer.send_and_wait(
         console.cs.reviews_topic, json.dumps(event).encode(), key=key
     )
+    console.audit.write(
+        "verdict", event["ts"], signin.client(request).address, session.reviewer_id,
+        item=name, kind=item["kind"], verdict=verdict, event_id=event["event_id"],
+        creator_id=event["creator_id"],
+    )  # fmt: skip
     console.sent[name] = (verdict, session.reviewer_id, event["ts"])
     while len(console.sent) > SENT_KEPT:  # oldest first (insertion order)
         del console.sent[next(iter(console.sent))]

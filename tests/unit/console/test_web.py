@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline.console.feeds import creator_path
-from pipeline.console.web import _local
+from pipeline.console.signin import local_path as _local
 
 
 @pytest.mark.parametrize(
