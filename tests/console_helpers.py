@@ -33,6 +33,7 @@ def console_env(base_env: dict[str, str], uid: str, tmp: Path, worker_url: str =
     env["LIVEGATE_CONSOLE_PORT"] = str(free_port())
     env["LIVEGATE_CONSOLE_SECRET"] = f"test-secret-{uid}-0123456789abcdef"
     env["LIVEGATE_WORKER_URL"] = worker_url
+    env["LIVEGATE_CONSOLE_AUDIT_LOG"] = str(tmp / "console-audit.jsonl")
     return env
 
 

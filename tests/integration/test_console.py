@@ -4,6 +4,7 @@ exactly as the pipeline will read them (CONTRACT §2, §9)."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,7 @@ from tests.console_helpers import (
     client,
     closed,
     console_env,
+    csrf_of,
     page_until,
     review_item,
     sign_in,
@@ -29,7 +31,7 @@ from tests.console_helpers import (
     topic,
     verdict_form,
 )
-from tests.helpers import event, now_ms, produce, read_all, wait_for
+from tests.helpers import event, free_port, now_ms, produce, read_all, wait_for
 from tests.integration.conftest import Pipeline, start_pipeline
 
 pytestmark = pytest.mark.integration
@@ -256,3 +258,41 @@ async def test_an_appeal_overturned_in_the_console_lifts_the_limit(
         assert lift["lifts"] == [limit["action_id"]] and lift["rule_id"] == "appeal.overturned"
     finally:
         proc.stop()
+
+
+async def test_sessions_and_lockouts_are_shared_by_replicas(
+    stack_env: dict[str, str], uid: str, tmp_path: Path
+):
+    """Two consoles on one Redis (replicas behind a balancer): a sign-out on one ends the
+    session on the other; failures on one lock the name on the other; both audit."""
+    env = console_env(isolated_env(stack_env, uid), uid, tmp_path)
+    logs = ROOT / ".livegate" / "test-logs"
+    a = ConsoleProcess(env, logs / f"console-{uid}-a.log").start()
+    b = ConsoleProcess({**env, "LIVEGATE_CONSOLE_PORT": str(free_port())},
+                       logs / f"console-{uid}-b.log").start()  # fmt: skip
+    try:
+        async with client() as http:
+            assert await sign_in(http, a.url, "alice", REVIEWERS["alice"]) == 303
+            cookie = next(c for c in http.cookie_jar if c.key == "livegate_session").value
+            jar = {"livegate_session": cookie}
+            async with http.get(b.url + "/", cookies=jar, allow_redirects=False) as r:
+                assert r.status == 200  # one session, good on both
+            page = await page_until(http, a.url + "/", "Sign out")
+            async with http.post(b.url + "/logout", data={"csrf": csrf_of(page)},
+                                 cookies=jar, allow_redirects=False) as r:  # fmt: skip
+                assert r.status == 303
+            async with http.get(a.url + "/", cookies=jar, allow_redirects=False) as r:
+                assert r.status == 303 and r.headers["Location"].startswith("/login")
+        async with client() as http:
+            for _ in range(10):
+                assert await sign_in(http, a.url, "bob", "not-bobs-secret") in (401, 429)
+            assert await sign_in(http, b.url, "bob", REVIEWERS["bob"]) == 429
+    finally:
+        a.stop()
+        b.stop()
+    audit = [json.loads(line) for line in
+             Path(env["LIVEGATE_CONSOLE_AUDIT_LOG"]).read_text().splitlines()]  # fmt: skip
+    assert [(x["event"], x["reviewer_id"]) for x in audit[:2]] == [
+        ("sign_in", "alice"), ("sign_out", "alice")]  # fmt: skip
+    assert audit[-1]["event"] == "sign_in_refused" and audit[-1]["reason"] == "locked"
+    assert all(x["address"] == "127.0.0.1" and isinstance(x["ts"], int) for x in audit)
