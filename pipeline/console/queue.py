@@ -8,78 +8,67 @@ from __future__ import annotations
 
 import heapq
 import json
+import re
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import msgspec
 
 from pipeline.adapters import metrics
-from pipeline.domain.events import Ident
+from pipeline.domain.queue import QueueItem
 
 KINDS = ("review", "appeal")
 CLOSED_KEPT = 2_000  # closed items kept for the "recently closed" list and their pages
 PER_PAGE = 100
 # A time the pages can show: 1970 up to the end of year 9999, in ms (CONTRACT §1: ints).
 MAX_MS = 253_402_300_799_999
-Ms = Annotated[int, msgspec.Meta(ge=0, le=MAX_MS)]
+_FIELDS = frozenset(QueueItem.__struct_fields__)
+_IDENT = re.compile(r"[A-Za-z0-9._:-]{1,128}")  # CONTRACT §2
 
 
-class QueueRecord(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """One record of enforcement.queue as the console reads it (CONTRACT §9): what the pages
-    use, typed, so a record of another shape is skipped and counted, never shown half-read.
-    Tolerant where the contract leaves a field out for one kind (the writer's own type is
-    `pipeline.domain.queue.QueueItem`); strict on types and on times that must render."""
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A record of enforcement.queue as the console holds it: the item, decoded into the
+    type LiveGate writes it from (`pipeline.domain.queue.QueueItem`), and the fields beyond
+    that type's, shown as they are on the item page."""
 
-    kind: Literal["review", "appeal"]
-    creator_id: Ident
-    opened_at: Ms
-    status: Literal["open", "closed"]
-    review_id: Ident | None = None
-    appeal_id: Ident | None = None
-    action_id: str | None = None
-    platform: str | None = None
-    rule_id: str | None = None
-    domain: str | None = None
-    stream_id: str | None = None
-    reason: str | None = None
-    evidence: tuple[str, ...] | None = None
-    statement: str | None = None
-    verdict: str | None = None
-    reviewer_id: str | None = None
-    note: str | None = None
-    closed_at: Ms | None = None
-    more: dict[str, Any] | None = None  # fields beyond these, shown as they are
+    item: QueueItem
+    more: dict[str, Any] | None = None
 
     @property
     def key(self) -> str:
-        return (self.review_id if self.kind == "review" else self.appeal_id) or ""
+        return self.item.key
 
     def as_dict(self) -> dict[str, Any]:
         """The item as the pages read it: the JSON fields, the unknown ones included."""
-        out: dict[str, Any] = msgspec.to_builtins(self)
-        return {**(out.pop("more", None) or {}), **out}
+        out: dict[str, Any] = msgspec.to_builtins(self.item)
+        return {**self.more, **out} if self.more else out
 
 
-_FIELDS = frozenset(QueueRecord.__struct_fields__) - {"more"}
-
-
-def decode_record(value: bytes) -> QueueRecord:
-    """A queue record, or ValueError saying why not (`invalid_json` / `schema` first)."""
+def decode_record(value: bytes) -> Entry:
+    """A queue item, or ValueError naming why not (`invalid_json`, `schema`): typed as the
+    writer's, a kind and status of the contract, ids to its pattern, times the pages can
+    show. A record of another shape is never held half-read."""
     try:
         raw = msgspec.json.decode(value)
     except msgspec.DecodeError:
         raise ValueError("invalid_json") from None
     if not isinstance(raw, dict):
         raise ValueError("schema")
-    more = {k: v for k, v in raw.items() if k not in _FIELDS}
     try:
-        record = msgspec.convert({k: v for k, v in raw.items() if k in _FIELDS}, QueueRecord)
+        item = msgspec.convert({k: v for k, v in raw.items() if k in _FIELDS}, QueueItem)
     except msgspec.ValidationError:
         raise ValueError("schema") from None
-    if not record.key:
-        raise ValueError("schema")  # a review without review_id, an appeal without appeal_id
-    return msgspec.structs.replace(record, more=more) if more else record
+    times_ok = all(t is None or 0 <= t <= MAX_MS for t in (item.opened_at, item.closed_at))
+    if (
+        item.kind not in KINDS or item.status not in ("open", "closed") or not times_ok
+        or not _IDENT.fullmatch(item.creator_id) or not _IDENT.fullmatch(item.key)
+        or (item.key != (item.review_id if item.kind == "review" else item.appeal_id))
+    ):  # fmt: skip
+        raise ValueError("schema")
+    more = {k: v for k, v in raw.items() if k not in _FIELDS}
+    return Entry(item, more or None)
 
 
 @dataclass(frozen=True)
@@ -110,9 +99,10 @@ def is_open(item: dict[str, Any]) -> bool:
     return item.get("status") == "open"
 
 
-def _late(r: QueueRecord, now_ms: int, sla_ms: int) -> bool:
+def _late(e: Entry, now_ms: int, sla_ms: int) -> bool:
     """An open review item older than review.sla (§7: the SLA is the reviews')."""
-    return r.status == "open" and r.kind == "review" and now_ms - r.opened_at > sla_ms
+    i = e.item
+    return i.status == "open" and i.kind == "review" and now_ms - i.opened_at > sla_ms
 
 
 class QueueView:
@@ -120,8 +110,8 @@ class QueueView:
     memory follows the open queue, not the topic's history."""
 
     def __init__(self, closed_kept: int = CLOSED_KEPT) -> None:
-        self.open: dict[str, QueueRecord] = {}
-        self.closed: OrderedDict[str, QueueRecord] = OrderedDict()
+        self.open: dict[str, Entry] = {}
+        self.closed: OrderedDict[str, Entry] = OrderedDict()
         self.closed_kept = closed_kept
         self.records = 0
         self.unreadable = 0
@@ -145,7 +135,7 @@ class QueueView:
         name = name or record.key
         self.open.pop(name, None)
         self.closed.pop(name, None)
-        if record.status == "open":
+        if record.item.status == "open":
             self.open[name] = record
             return
         self.closed[name] = record
@@ -163,28 +153,28 @@ class QueueView:
         """One page of the open items, oldest first (ties by id), filtered by kind and
         domain; only that page is sorted and turned into rows."""
         found = [
-            r for r in self.open.values()
-            if (kind is None or r.kind == kind) and (domain is None or r.domain == domain)
+            e for e in self.open.values()
+            if (kind is None or e.item.kind == kind) and (domain is None or e.item.domain == domain)
         ]  # fmt: skip
         pages = max(1, -(-len(found) // per_page))
         page = min(max(1, page), pages)
-        first = heapq.nsmallest(page * per_page, found, key=lambda r: (r.opened_at, r.key))
+        first = heapq.nsmallest(page * per_page, found, key=lambda e: (e.item.opened_at, e.key))
         rows = [
-            Row(r.as_dict(), max(0, now_ms - r.opened_at), _late(r, now_ms, sla_ms))
-            for r in first[(page - 1) * per_page :]
+            Row(e.as_dict(), max(0, now_ms - e.item.opened_at), _late(e, now_ms, sla_ms))
+            for e in first[(page - 1) * per_page :]
         ]
         late = sum(_late(r, now_ms, sla_ms) for r in found)
         return Page(rows, len(found), late, page, pages)
 
     def closed_recently(self, limit: int = 10) -> list[dict[str, Any]]:
-        newest = heapq.nlargest(limit, self.closed.values(), key=lambda r: r.closed_at or 0)
-        return [r.as_dict() for r in newest]
+        newest = heapq.nlargest(limit, self.closed.values(), key=lambda e: e.item.closed_at or 0)
+        return [e.as_dict() for e in newest]
 
     def of_creator(self, creator_id: str) -> list[dict[str, Any]]:
-        mine = [r for r in (*self.open.values(), *self.closed.values())
-                if r.creator_id == creator_id]  # fmt: skip
-        mine.sort(key=lambda r: (r.status != "open", -r.opened_at))
-        return [r.as_dict() for r in mine]
+        mine = [e for e in (*self.open.values(), *self.closed.values())
+                if e.item.creator_id == creator_id]  # fmt: skip
+        mine.sort(key=lambda e: (e.item.status != "open", -e.item.opened_at))
+        return [e.as_dict() for e in mine]
 
 
 class Standings:

@@ -15,8 +15,8 @@ SLA = 30 * MIN
 
 def item(name: str, opened: int, kind: str = "review", status: str = "open", **more) -> dict:
     key = "review_id" if kind == "review" else "appeal_id"
-    return {"kind": kind, key: name, "creator_id": "c1", "opened_at": opened, "status": status,
-            **more}  # fmt: skip
+    return {"kind": kind, key: name, "creator_id": "c1", "platform": "default",
+            "rule_id": "r.x", "opened_at": opened, "status": status, **more}  # fmt: skip
 
 
 def feed(view, *items, key=None):
@@ -114,6 +114,8 @@ def _unreadable(reason: str) -> float:
         {"status": "maybe"},
         {"review_id": None},
         {"note": {"html": 1}},
+        {"platform": None},
+        {"kind": "other"},
     ],
 )
 def test_a_malformed_item_is_skipped_counted_and_never_kept(bad):
