@@ -92,3 +92,20 @@ def test_whatif_csv_cells_are_never_formulas(tmp_path):
         rows = list(csv.reader(fh))
     assert rows[1][4] == "'=1+1" and rows[1][10] == "'@SUM(A1:A9)"
     assert rows[1][7] == "5"  # numbers untouched
+
+
+def test_an_error_that_quotes_stored_text_is_printed_escaped(capsys):
+    from pipeline.cli import _error
+
+    assert _error("line 2: issuer \x1b]0;owned\x07 is not allowed\nsecond") == 1
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "issuer \\x1b]0;owned\\x07 is not" in err
+    assert err.count("\n") == 2  # the message's own line break is kept
+
+
+def test_breaker_release_lines_of_forged_decisions_are_escaped():
+    from pipeline.cli.breaker import _line
+
+    line = _line({"event_id": "e\x1b[2J", "event_type": "x\u202e", "creator_id": "c",
+                  "decided_at": 1, "rule_ids": ["r\x9b1"]})  # fmt: skip
+    assert line.isprintable() and "e\\x1b[2J" in line
