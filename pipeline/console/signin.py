@@ -83,6 +83,19 @@ async def login_page(request: web.Request) -> web.Response:
 
 
 async def login(request: web.Request) -> web.Response:
+    try:
+        return await _login(request)
+    except web.HTTPException:
+        raise
+    except Exception as exc:  # the store (Redis) did not answer: no sign-in unchecked
+        return login_form(
+            request, 503,
+            f"Sign-in cannot be checked now: the session store did not answer "
+            f"({type(exc).__name__}). Try again shortly.",
+        )  # fmt: skip
+
+
+async def _login(request: web.Request) -> web.Response:
     console: Console = request.app["console"]
     form = await request.post()
     next_path = local_path(str(form.get("next") or "/"))

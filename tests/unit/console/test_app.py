@@ -154,3 +154,14 @@ async def test_behind_the_trusted_proxy_the_cookie_is_secure_and_the_address_rea
     _, console, _ = app
     assert console.store.fails["addr:203.0.113.9"].count == 4
     assert "addr:127.0.0.1" not in console.store.fails
+
+
+async def test_without_its_store_sign_in_says_so_and_lets_nobody_in(app):
+    client, console, _ = app
+
+    async def down(*_: object) -> None:
+        raise ConnectionError("redis down")
+
+    console.store.failures = down  # type: ignore[method-assign]
+    response = await _sign_in(client)
+    assert response.status == 503 and "cannot be checked now" in await response.text()
