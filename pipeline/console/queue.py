@@ -21,6 +21,7 @@ from pipeline.domain.queue import QueueItem
 KINDS = ("review", "appeal")
 CLOSED_KEPT = 2_000  # closed items kept for the "recently closed" list and their pages
 PER_PAGE = 100
+STANDINGS_KEPT = 100_000  # creators' restrictions snapshots held (the most recently changed)
 # A time the pages can show: 1970 up to the end of year 9999, in ms (CONTRACT §1: ints).
 MAX_MS = 253_402_300_799_999
 _FIELDS = frozenset(QueueItem.__struct_fields__)
@@ -178,28 +179,32 @@ class QueueView:
 
 
 class Standings:
-    """The latest `enforcement.restrictions` snapshot per creator (compacted topic)."""
+    """The latest `enforcement.restrictions` snapshot of the STANDINGS_KEPT creators whose
+    standing changed most recently (compacted topic), kept as the record's bytes (a few
+    hundred each) and decoded when a page asks. A creator beyond that is shown from the
+    worker's view, as one with no snapshot yet."""
 
-    def __init__(self) -> None:
-        self.by_creator: dict[str, dict[str, Any]] = {}
+    def __init__(self, kept: int = STANDINGS_KEPT) -> None:
+        self.by_creator: OrderedDict[str, bytes] = OrderedDict()
+        self.kept = kept
 
     def apply(self, key: bytes | None, value: bytes | None) -> None:
-        name = key.decode("utf-8", "replace") if key else None
-        if value is None:
-            if name is not None:
-                self.by_creator.pop(name, None)
-            return
-        try:
-            snapshot = json.loads(value)
-        except ValueError:
-            return
-        if isinstance(snapshot, dict):
-            name = name or str(snapshot.get("creator_id") or "")
-            if name:
-                self.by_creator[name] = snapshot
+        if not key:
+            return  # the writer keys every snapshot by creator_id (CONTRACT §9)
+        name = key.decode("utf-8", "replace")
+        self.by_creator.pop(name, None)
+        if value is not None:
+            self.by_creator[name] = bytes(value)
+            while len(self.by_creator) > self.kept:
+                self.by_creator.popitem(last=False)
 
     def get(self, creator_id: str) -> dict[str, Any] | None:
-        return self.by_creator.get(creator_id)
+        raw = self.by_creator.get(creator_id)
+        try:
+            snapshot = json.loads(raw) if raw is not None else None
+        except ValueError:
+            return None
+        return snapshot if isinstance(snapshot, dict) else None
 
 
 def format_age(ms: int) -> str:

@@ -87,6 +87,14 @@ def test_standings_keep_the_latest_snapshot_per_creator():
     assert s.get("c1") is None
 
 
+def test_standings_hold_the_most_recently_changed_creators_only():
+    s = Standings(kept=3)
+    for i in range(10):
+        s.apply(f"c{i}".encode(), json.dumps({"creator_id": f"c{i}", "credit": i}).encode())
+    s.apply(b"c7", json.dumps({"creator_id": "c7", "credit": 1}).encode())  # changed again
+    assert list(s.by_creator) == ["c8", "c9", "c7"] and s.get("c0") is None
+
+
 def test_format_age():
     assert [format_age(ms) for ms in (0, 59_000, 61_000, 3 * 3_600_000 + 5 * MIN,
                                       50 * 3_600_000)] == ["0s", "59s", "1m 01s", "3h 05m",
