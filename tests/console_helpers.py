@@ -33,6 +33,7 @@ def console_env(base_env: dict[str, str], uid: str, tmp: Path, worker_url: str =
     env["LIVEGATE_CONSOLE_PORT"] = str(free_port())
     env["LIVEGATE_CONSOLE_SECRET"] = f"test-secret-{uid}-0123456789abcdef"
     env["LIVEGATE_WORKER_URL"] = worker_url
+    env["LIVEGATE_CONSOLE_AUDIT_LOG"] = str(tmp / "console-audit.jsonl")
     return env
 
 
@@ -113,6 +114,16 @@ def snapshot(creator: str, credit: int, **restrictions: Any) -> dict:
 
 
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+_EVENT_ID = re.compile(r'name="event_id" value="([^"]+)"')
+
+
+def verdict_form(html: str, verdict: str, note: str = "", **more: str) -> dict[str, str]:
+    """The verdict form of an item page as the browser posts it: its CSRF token and the
+    event id the page made for it."""
+    found = _EVENT_ID.search(html)
+    assert found, f"no verdict form on the page: {html[:500]}"
+    return {"csrf": csrf_of(html), "event_id": found.group(1), "verdict": verdict,
+            "note": note, **more}  # fmt: skip
 
 
 def csrf_of(html: str) -> str:

@@ -82,13 +82,27 @@ def producer(settings: Settings, **overrides: object) -> AIOKafkaProducer:
     return AIOKafkaProducer(**options)
 
 
+# The queue holds open items and those closed within the appeal window (older ones are
+# tombstoned, pipeline/engine/queuewatch.py): a segment a day, cleaned once a tenth of it is
+# dirty, so compaction drops them within days (Kafka's defaults: 7 days, half dirty).
+EXTRA_CONFIGS: dict[str, dict[str, str]] = {
+    "enforcement.queue": {"segment.ms": str(86_400_000), "min.cleanable.dirty.ratio": "0.1"},
+}
+
+
+def topic_configs(default_name: str) -> dict[str, str]:
+    """The configs a contract topic is created with (CONTRACT §1's cleanup and retention)."""
+    _, retention_ms, cleanup = TOPIC_DEFAULTS[default_name]
+    configs = {"cleanup.policy": cleanup, "retention.ms": str(retention_ms)}
+    return {**configs, **EXTRA_CONFIGS.get(default_name, {})}
+
+
 def contract_topics(settings: Settings, partitions: int | None = None) -> list[NewTopic]:
     count = partitions or settings.partitions
-    topics = []
-    for default_name, (_, retention_ms, cleanup) in TOPIC_DEFAULTS.items():
-        configs = {"cleanup.policy": cleanup, "retention.ms": str(retention_ms)}
-        topics.append(NewTopic(settings.topics[default_name], count, 1, topic_configs=configs))
-    return topics
+    return [
+        NewTopic(settings.topics[name], count, 1, topic_configs=topic_configs(name))
+        for name in TOPIC_DEFAULTS
+    ]
 
 
 def expiries_topic_name(settings: Settings) -> str:

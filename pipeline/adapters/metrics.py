@@ -86,3 +86,13 @@ OUTBOX_ZOMBIES = Counter(
     "Outbox entries ignored: written after a new owner's claim by a worker that no longer "
     "owned the partition",
 )
+QUEUE_TOMBSTONES = Counter(
+    "livegate_queue_tombstones_total",
+    "Tombstones written for closed queue items past the appeal window (every worker sweeps)",
+)
+# The review console (its own process; served on its /metrics).
+CONSOLE_QUEUE_UNREADABLE = Counter(
+    "livegate_console_queue_unreadable_total",
+    "Records of enforcement.queue the console could not read as an item (skipped)",
+    ["reason"],  # invalid_json | schema
+)

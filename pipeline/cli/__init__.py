@@ -168,8 +168,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _error(message: str) -> int:
     from pipeline.adapters import security
+    from pipeline.adapters.textsafety import printable_lines
 
-    print(f"livegate: error: {security.scrub(message)}", file=sys.stderr)
+    # An error may quote stored text (a CSV cell, a record's field): escaped like any print.
+    print(f"livegate: error: {printable_lines(security.scrub(message))}", file=sys.stderr)
     return 1
 
 

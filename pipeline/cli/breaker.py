@@ -25,6 +25,7 @@ from pipeline.adapters import kafka
 from pipeline.adapters.kafka import read_topic
 from pipeline.adapters.records import Record
 from pipeline.adapters.settings import Settings
+from pipeline.adapters.textsafety import printable
 from pipeline.adapters.times import HELP as TIME_HELP
 from pipeline.adapters.times import format_ms, parse_time
 from pipeline.domain.errors import LiveGateError
@@ -173,9 +174,10 @@ async def _send(settings: Settings, decisions: list[dict[str, Any]]) -> None:
 
 
 def _line(d: dict[str, Any]) -> str:
-    rules = ",".join(d.get("rule_ids") or []) or "-"
-    return (f"{d.get('event_id')} ({d.get('event_type')}, {d.get('creator_id')}) "
-            f"decided {format_ms(d.get('decided_at'))} rules={rules}")  # fmt: skip
+    """A held decision read from the decision log (stored text: printed escaped)."""
+    rules = ",".join(map(str, d.get("rule_ids") or [])) or "-"
+    return printable(f"{d.get('event_id')} ({d.get('event_type')}, {d.get('creator_id')}) "
+                     f"decided {format_ms(d.get('decided_at'))} rules={rules}")  # fmt: skip
 
 
 def _release(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ from pathlib import Path
 import msgspec
 
 from pipeline.adapters.settings import Settings
+from pipeline.adapters.textsafety import printable
 from pipeline.adapters.times import HELP as TIME_HELP
 from pipeline.adapters.times import format_ms, now_ms, parse_time
 from pipeline.domain.certifications import is_qualified
@@ -125,28 +126,33 @@ def _apply_one(fields: dict[str, object]) -> int:
     return 0
 
 
+def _say(line: str) -> None:
+    """Print a line that carries stored text (licences, issuers, problems)."""
+    print(printable(line))
+
+
 def _show(args: argparse.Namespace) -> int:
     problem = check_ident(args.creator)
     if problem:
         raise RegistryError(problem)
     snapshot, problems = asyncio.run(Registry(Settings.from_env()).inspect(args.creator))
     if args.json:
-        print(json.dumps(msgspec.to_builtins(snapshot), indent=2, sort_keys=True))
+        print(json.dumps(msgspec.to_builtins(snapshot), indent=2, sort_keys=True))  # ASCII
         return 0 if not problems else 1
     for domain, problem in sorted(problems.items()):
         if domain == "*":
-            print(f"{args.creator} UNREADABLE: {problem}: fix or delete it by hand")
+            _say(f"{args.creator} UNREADABLE: {problem}: fix or delete it by hand")
         else:
-            print(f"{args.creator} {domain:<10} UNREADABLE: {problem} "
-                  "(`livegate certs reconcile` rewrites it from the history)")  # fmt: skip
+            _say(f"{args.creator} {domain:<10} UNREADABLE: {problem} "
+                 "(`livegate certs reconcile` rewrites it from the history)")  # fmt: skip
     if not snapshot:
         if not problems:
-            print(f"{args.creator}: no certifications")
+            _say(f"{args.creator}: no certifications")
         return 1 if problems else 0
     now = now_ms()
     for domain, cert in sorted(snapshot.items()):
         qualified = "QUALIFIED" if is_qualified(snapshot, domain, now) else "not qualified"
-        print(
+        _say(
             f"{args.creator} {domain:<10} {qualified:<13} status={cert.status} "
             f"license={cert.license_id} issuer={cert.issuer} profession={cert.profession} "
             f"valid {format_ms(cert.valid_from)} .. {format_ms(cert.valid_until)}"

@@ -20,7 +20,7 @@ from pipeline.console.auth import (
     set_user_line,
     valid_reviewer_id,
 )
-from pipeline.console.config import ConsoleSettings, read_review_sla
+from pipeline.console.config import ConsoleSettings, parse_proxies, read_review_sla
 from pipeline.domain.errors import LiveGateError
 
 
@@ -35,6 +35,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--users", type=Path, help="users file (default $LIVEGATE_CONSOLE_USERS)")
     p.add_argument("--host", help="address to bind (default 127.0.0.1, $LIVEGATE_CONSOLE_HOST)")
     p.add_argument("--port", type=int, help="port (default 6070, $LIVEGATE_CONSOLE_PORT)")
+    p.add_argument(
+        "--trusted-proxy", metavar="ADDR[,ADDR]",
+        help="the TLS-terminating proxy's address(es): X-Forwarded-For and X-Forwarded-Proto "
+        "are honoured from these only (default none, $LIVEGATE_CONSOLE_TRUSTED_PROXY)",
+    )  # fmt: skip
     p.set_defaults(handler=_serve)
     actions = p.add_subparsers(dest="console_command", metavar="ACTION")
     add = actions.add_parser("add-user", help="add a reviewer to the users file, or reset one")
@@ -88,6 +93,8 @@ def _serve(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     if args.users is not None:
         overrides["users_path"] = args.users
+    if args.trusted_proxy is not None:
+        overrides["trusted_proxies"] = parse_proxies(args.trusted_proxy, "--trusted-proxy")
     cs = dataclasses.replace(cs, **overrides)
     if cs.users_path is None:
         raise UsersFileError("no users file: give --users FILE or set LIVEGATE_CONSOLE_USERS")
@@ -98,6 +105,11 @@ def _serve(args: argparse.Namespace) -> int:
 
     console = Console(cs, users, sla)
     sla_note = "" if sla.from_policy else " (default: the policy file has no review.sla)"
+    weak = users.weak()
+    if weak:
+        print(f"livegate console: warning: {', '.join(weak)} have secrets hashed with less "
+              "work than today's (scrypt N=2^17): reset them with `livegate console add-user`",
+              file=sys.stderr)  # fmt: skip
 
     def ready(url: str) -> None:
         print(

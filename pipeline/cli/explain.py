@@ -15,6 +15,7 @@ import urllib.request
 from typing import Any
 
 from pipeline.adapters.settings import Settings
+from pipeline.adapters.textsafety import printable_json, printable_lines
 from pipeline.adapters.times import format_ms
 from pipeline.domain.errors import LiveGateError
 
@@ -95,5 +96,8 @@ def render(view: dict[str, Any]) -> str:
 
 def _explain(args: argparse.Namespace) -> int:
     view = fetch_view(Settings.from_env(), args.creator, args.url)
-    print(json.dumps(view, indent=2, ensure_ascii=False) if args.json else render(view))
+    if args.json:
+        print(printable_json(json.dumps(view, indent=2, ensure_ascii=False)))
+    else:
+        print(printable_lines(render(view)))
     return 0

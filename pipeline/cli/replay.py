@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pipeline.adapters.policyfile import load_policy_file
 from pipeline.adapters.settings import Settings
+from pipeline.adapters.textsafety import printable_lines
 from pipeline.adapters.times import format_ms, now_ms, parse_time
 
 
@@ -115,7 +116,7 @@ def _verify(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     inputs = asyncio.run(load_inputs(settings, args.policy, args.progress))
     report = Verifier(inputs, start, end, args.grace_ms, args.progress).run()
-    sys.stdout.write(verify_text(report, args.max_shown))
+    sys.stdout.write(printable_lines(verify_text(report, args.max_shown)))
     return 0 if report.ok else 1
 
 
@@ -131,6 +132,6 @@ def _whatif(args: argparse.Namespace) -> int:
     result = whatif(inputs, candidate, start, end, args.progress, drift=not args.no_drift)
     out = args.out or Path(f"whatif-{candidate.version}")
     written = write_whatif(result, out, args.examples)
-    sys.stdout.write(whatif_markdown(result, args.examples))
+    sys.stdout.write(printable_lines(whatif_markdown(result, args.examples)))
     print(f"\nreport: {', '.join(str(p) for p in written)}", file=sys.stderr)
     return 0

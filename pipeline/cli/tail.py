@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from pipeline.adapters import kafka
 from pipeline.adapters.kafka import TopicMissing
 from pipeline.adapters.settings import Settings
+from pipeline.adapters.textsafety import printable, printable_json
 from pipeline.adapters.times import HELP as TIME_HELP
 from pipeline.adapters.times import format_ms, parse_time
 from pipeline.domain.errors import LiveGateError
@@ -164,12 +165,12 @@ async def follow(
             if creator is not None and creator_of(which, record, body) != creator:
                 continue
             if raw:
-                out(record.value.decode("utf-8", "replace"))
+                out(printable_json(record.value.decode("utf-8", "replace"), layout=False))
                 continue
             try:
                 if body is None:
                     raise ValueError
-                out(FORMATS[which](body))
+                out(printable(FORMATS[which](body)))
             except (ValueError, AttributeError, TypeError):
                 out(f"(unreadable record at offset {record.offset})")
     finally:

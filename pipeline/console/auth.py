@@ -2,9 +2,11 @@
 but reading the users file).
 
 Users file: one `reviewer_id:hash` per line (`#` comments and blank lines ignored), the hash
-made by `livegate console add-user` (scrypt from the standard library). A session is a
-cookie signed with HMAC-SHA256; the CSRF token of a form is derived from the session's
-random nonce, so a page of another session, or of nobody, cannot post.
+made by `livegate console add-user` (scrypt from the standard library, N=2^17: about 128 MiB
+and a few hundred ms a check). A session is a cookie signed with HMAC-SHA256 that names the
+reviewer's session epoch (store.py: a sign-out moves it, ending the session everywhere);
+the CSRF token of a form is derived from the session's random nonce, so a page of another
+session, or of nobody, cannot post.
 """
 
 from __future__ import annotations
@@ -16,11 +18,14 @@ import json
 import os
 import re
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 from pipeline.domain.errors import LiveGateError
 
-SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**17, 8, 1
+MAX_SCRYPT_N = 2**18  # a hash asking for more memory than this is not checked
+_MAXMEM = 128 * SCRYPT_R * MAX_SCRYPT_N + 2**24
 _REVIEWER = re.compile(r"^[A-Za-z0-9._-]{1,128}$")  # an event-id-safe name without ':'
 
 
@@ -43,9 +48,8 @@ def valid_reviewer_id(reviewer_id: str) -> bool:
 def hash_password(password: str, salt: bytes | None = None) -> str:
     """`scrypt$N$r$p$salt$key`, salt and key base64url."""
     salt = os.urandom(16) if salt is None else salt
-    key = hashlib.scrypt(
-        password.encode("utf-8"), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=32
-    )
+    key = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=SCRYPT_N, r=SCRYPT_R,
+                         p=SCRYPT_P, dklen=32, maxmem=_MAXMEM)  # fmt: skip
     return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${_b64(salt)}${_b64(key)}"
 
 
@@ -55,17 +59,30 @@ def verify_password(password: str, encoded: str) -> bool:
         if scheme != "scrypt":
             return False
         expected = _unb64(key)
+        if int(n) > MAX_SCRYPT_N or int(r) > SCRYPT_R or int(p) > SCRYPT_P:
+            return False
         got = hashlib.scrypt(
             password.encode("utf-8"), salt=_unb64(salt), n=int(n), r=int(r), p=int(p),
-            dklen=len(expected), maxmem=64 * 1024 * 1024,
+            dklen=len(expected), maxmem=_MAXMEM,
         )  # fmt: skip
     except (ValueError, TypeError):
         return False
     return hmac.compare_digest(got, expected)
 
 
-# Checked when the name is unknown, so a wrong name takes as long as a wrong secret.
-_DUMMY = hash_password("", salt=b"\0" * 16)
+def is_weak(encoded: str) -> bool:
+    """A hash made with less work than today's (an older users file): still accepted, and
+    the console names the reviewers to re-add at start."""
+    try:
+        return int(encoded.split("$")[1]) < SCRYPT_N
+    except (IndexError, ValueError):
+        return True
+
+
+@cache
+def _dummy() -> str:
+    """Checked when the name is unknown, so a wrong name takes as long as a wrong secret."""
+    return hash_password("", salt=b"\0" * 16)
 
 
 @dataclass(frozen=True)
@@ -74,7 +91,7 @@ class Users:
 
     def check(self, reviewer_id: str, password: str) -> bool:
         encoded = self.hashes.get(reviewer_id)
-        ok = verify_password(password, encoded or _DUMMY)
+        ok = verify_password(password, encoded or _dummy())
         return ok and encoded is not None
 
     def __contains__(self, reviewer_id: object) -> bool:
@@ -82,6 +99,9 @@ class Users:
 
     def __len__(self) -> int:
         return len(self.hashes)
+
+    def weak(self) -> list[str]:
+        return sorted(r for r, encoded in self.hashes.items() if is_weak(encoded))
 
 
 def parse_users(text: str, source: str = "users file") -> Users:
@@ -122,6 +142,7 @@ class Session:
     reviewer_id: str
     nonce: str
     issued_ms: int
+    epoch: int  # the reviewer's session epoch when signed in (store.py)
 
 
 class Signer:
@@ -134,9 +155,9 @@ class Signer:
     def _mac(self, purpose: str, data: bytes) -> str:
         return _b64(hmac.new(self._secret, purpose.encode() + b"\0" + data, "sha256").digest())
 
-    def new_session(self, reviewer_id: str, now_ms: int) -> tuple[Session, str]:
-        session = Session(reviewer_id, _b64(os.urandom(16)), now_ms)
-        body = _b64(json.dumps([reviewer_id, session.nonce, now_ms]).encode())
+    def new_session(self, reviewer_id: str, now_ms: int, epoch: int = 0) -> tuple[Session, str]:
+        session = Session(reviewer_id, _b64(os.urandom(16)), now_ms, epoch)
+        body = _b64(json.dumps([reviewer_id, session.nonce, now_ms, epoch]).encode())
         return session, f"{body}.{self._mac('session', body.encode())}"
 
     def session(self, cookie: str | None, now_ms: int) -> Session | None:
@@ -147,12 +168,14 @@ class Signer:
         if not hmac.compare_digest(mac, self._mac("session", body.encode())):
             return None
         try:
-            reviewer_id, nonce, issued = json.loads(_unb64(body))
+            reviewer_id, nonce, issued, epoch = json.loads(_unb64(body))
         except (ValueError, TypeError):
             return None
         if not isinstance(issued, int) or not 0 <= now_ms - issued < self.max_age_ms:
             return None
-        return Session(str(reviewer_id), str(nonce), issued)
+        if not isinstance(epoch, int):
+            return None
+        return Session(str(reviewer_id), str(nonce), issued, epoch)
 
     def csrf(self, nonce: str) -> str:
         """The CSRF token of the session (or login form) with this nonce."""

@@ -3,6 +3,7 @@ once at start, frozen. The v2 topic names follow CONTRACT §1 (LIVEGATE_TOPIC_<N
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,6 +15,8 @@ from pipeline.domain.yamlcheck import Validator, parse
 
 DEFAULT_SLA_MS = 30 * 60_000
 DEFAULT_PORT = 6070
+MIN_SECRET_BYTES = 32
+MAX_SESSION_HOURS = 24
 # name -> (cleanup policy, retention ms) for the topics the console reads or writes.
 CONSOLE_TOPICS = {
     "moderation.reviews": ("delete", -1),
@@ -63,6 +66,9 @@ class ConsoleSettings:
     reviews_topic: str
     queue_topic: str
     restrictions_topic: str
+    trusted_proxies: frozenset[str] = frozenset()  # X-Forwarded-* honoured from these only
+    lockout_minutes: int = 15
+    audit_path: Path | None = None  # None: audit lines to stderr
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ConsoleSettings:
@@ -70,7 +76,13 @@ class ConsoleSettings:
         base = Settings.from_env(env)
         users = env.get("LIVEGATE_CONSOLE_USERS")
         secret = env.get("LIVEGATE_CONSOLE_SECRET")
+        if secret is not None and len(secret.encode("utf-8")) < MIN_SECRET_BYTES:
+            raise SettingsError(
+                f"LIVEGATE_CONSOLE_SECRET is {len(secret.encode('utf-8'))} bytes: at least "
+                f"{MIN_SECRET_BYTES} are needed (e.g. $(openssl rand -hex 32))"
+            )
         worker = env.get("LIVEGATE_WORKER_URL", f"http://127.0.0.1:{base.web_port}").strip()
+        audit = env.get("LIVEGATE_CONSOLE_AUDIT_LOG") or ""
         if worker and not worker.startswith(("http://", "https://")):
             raise SettingsError(f"LIVEGATE_WORKER_URL={worker!r}: expected http(s)://host:port")
         return cls(
@@ -84,6 +96,9 @@ class ConsoleSettings:
             reviews_topic=topic_name(base, env, "moderation.reviews"),
             queue_topic=topic_name(base, env, "enforcement.queue"),
             restrictions_topic=topic_name(base, env, "enforcement.restrictions"),
+            trusted_proxies=parse_proxies(env.get("LIVEGATE_CONSOLE_TRUSTED_PROXY") or ""),
+            lockout_minutes=_minutes(env.get("LIVEGATE_CONSOLE_LOCKOUT_MINUTES")),
+            audit_path=Path(audit).expanduser() if audit and audit != "-" else None,
         )
 
 
@@ -98,6 +113,30 @@ def _port(raw: str | None) -> int:
 def _hours(raw: str | None) -> int:
     if not raw:
         return 12
-    if not raw.isdigit() or not 1 <= int(raw) <= 24 * 30:
-        raise SettingsError(f"LIVEGATE_CONSOLE_SESSION_HOURS={raw!r}: expected 1..720")
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_SESSION_HOURS:
+        raise SettingsError(
+            f"LIVEGATE_CONSOLE_SESSION_HOURS={raw!r}: expected 1..{MAX_SESSION_HOURS}"
+        )
     return int(raw)
+
+
+def _minutes(raw: str | None) -> int:
+    if not raw:
+        return 15
+    if not raw.isdigit() or not 1 <= int(raw) <= 24 * 60:
+        raise SettingsError(f"LIVEGATE_CONSOLE_LOCKOUT_MINUTES={raw!r}: expected 1..1440")
+    return int(raw)
+
+
+def parse_proxies(raw: str, source: str = "LIVEGATE_CONSOLE_TRUSTED_PROXY") -> frozenset[str]:
+    """Comma-separated IP addresses (the proxy as the console sees it connect)."""
+    out = set()
+    for part in raw.split(","):
+        text = part.strip()
+        if not text:
+            continue
+        try:
+            out.add(str(ipaddress.ip_address(text)))
+        except ValueError:
+            raise SettingsError(f"{source}={raw!r}: {text!r} is not an IP address") from None
+    return frozenset(out)

@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import NewTopic
+from yarl import URL
 
 from pipeline.adapters import kafka
 from pipeline.adapters.settings import TOPIC_DEFAULTS
@@ -20,6 +23,23 @@ from pipeline.console.config import CONSOLE_TOPICS, ConsoleSettings
 log = logging.getLogger(__name__)
 
 Apply = Callable[[bytes | None, bytes | None], None]
+# CONTRACT §2: a creator id is 1-128 of these; anything else names no worker path.
+CREATOR_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def valid_creator_id(creator_id: str) -> bool:
+    return CREATOR_ID.fullmatch(creator_id) is not None
+
+
+def creator_path(creator_id: str) -> str | None:
+    """The worker path of a creator's view, the id quoted whole into one segment (a dots-only
+    id too, so `..` is never a dot segment), or None for an id off the contract's pattern."""
+    if not valid_creator_id(creator_id):
+        return None
+    segment = quote(creator_id, safe=":")
+    if not creator_id.strip("."):
+        segment = segment.replace(".", "%2E")
+    return f"/creators/{segment}"
 
 
 def console_topics(cs: ConsoleSettings) -> list[NewTopic]:
@@ -32,10 +52,11 @@ def console_topics(cs: ConsoleSettings) -> list[NewTopic]:
     }
     out = []
     for default, name in names.items():
-        cleanup, retention = CONSOLE_TOPICS[default]
         if default in TOPIC_DEFAULTS:
-            _, retention, cleanup = TOPIC_DEFAULTS[default]
-        configs = {"cleanup.policy": cleanup, "retention.ms": str(retention)}
+            configs = kafka.topic_configs(default)
+        else:
+            cleanup, retention = CONSOLE_TOPICS[default]
+            configs = {"cleanup.policy": cleanup, "retention.ms": str(retention)}
         out.append(NewTopic(name, cs.base.partitions, 1, topic_configs=configs))
     return out
 
@@ -100,10 +121,12 @@ class WorkerViews:
         """(view, None), or (None, why there is none) in words for the page."""
         if self._session is None or not self.url:
             return None, "no worker configured (LIVEGATE_WORKER_URL)"
+        path = creator_path(creator_id)
+        if path is None:
+            return None, "not a creator id (CONTRACT §2: 1-128 of A-Z a-z 0-9 . _ : -)"
+        url = URL(self.url + path, encoded=True)  # encoded: yarl must not undo the quoting
         try:
-            async with self._session.get(
-                f"{self.url}/creators/{creator_id}", headers=self._headers
-            ) as response:
+            async with self._session.get(url, headers=self._headers) as response:
                 if response.status == 404:
                     return None, "the worker has no state for this creator yet"
                 if response.status != 200:

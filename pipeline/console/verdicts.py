@@ -3,7 +3,8 @@ a reviewer's choice. Pure: the id of the reviewer and the time come in as argume
 
 from __future__ import annotations
 
-import hashlib
+import re
+import secrets
 from typing import Any
 
 from pipeline.console.queue import is_open, item_id
@@ -24,16 +25,25 @@ class VerdictRefused(LiveGateError):
         self.code = code
 
 
-def verdict_event_id(kind: str, name: str, verdict: str, reviewer_id: str) -> str:
-    """Deterministic, so a double submit is one event to the pipeline (decided once)."""
-    digest = hashlib.sha256(f"{kind}\0{name}\0{verdict}\0{reviewer_id}".encode()).hexdigest()
-    return f"console:{digest[:40]}"
+_VERDICT_ID = re.compile(r"console:[0-9a-f]{40}")
+
+
+def new_verdict_id() -> str:
+    """160 random bits, made when the form is shown and kept in it: a resubmitted form is
+    the same event to the pipeline (decided once), and nobody can write an event that takes
+    a reviewer's id before the reviewer does (a derived id could be computed in advance)."""
+    return f"console:{secrets.token_hex(20)}"
+
+
+def valid_verdict_id(event_id: str) -> bool:
+    return _VERDICT_ID.fullmatch(event_id) is not None
 
 
 def build_verdict(
-    item: dict[str, Any], verdict: str, reviewer_id: str, note: str, now_ms: int
+    item: dict[str, Any], verdict: str, reviewer_id: str, note: str, now_ms: int, event_id: str
 ) -> tuple[bytes, dict[str, Any]]:
-    """(record key, event) for a verdict on an open queue item, or VerdictRefused."""
+    """(record key, event) for a verdict on an open queue item, or VerdictRefused.
+    `event_id` is the form's (`new_verdict_id`)."""
     kind = item.get("kind")
     if kind not in VERDICTS:
         raise VerdictRefused("bad_item", f"item of unknown kind {kind!r}")
@@ -51,9 +61,11 @@ def build_verdict(
         raise VerdictRefused(
             "note_too_long", f"the note is {len(text)} characters; at most {MAX_NOTE}"
         )
+    if not valid_verdict_id(event_id):
+        raise VerdictRefused("bad_form", "the form has no valid verdict id: reload the page")
     creator = str(item.get("creator_id") or "")
     event: dict[str, Any] = {
-        "event_id": verdict_event_id(kind, name, verdict, reviewer_id),
+        "event_id": event_id,
         "type": EVENT_TYPES[kind],
         "ts": now_ms,
         "creator_id": creator,

@@ -9,25 +9,35 @@ import os
 import signal
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import jinja2
+import prometheus_client
 from aiohttp import web
 from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis
 
 from pipeline.adapters import certstore, kafka
 from pipeline.adapters.times import format_ms, now_ms
-from pipeline.console import pages
+from pipeline.console import pages, signin
+from pipeline.console.audit import AuditLog
 from pipeline.console.auth import Session, Signer, Users
 from pipeline.console.config import ConsoleSettings, ReviewSla
-from pipeline.console.feeds import Follower, WorkerViews, console_topics
-from pipeline.console.queue import KINDS, QueueView, Standings, format_age, is_open
-from pipeline.console.verdicts import NOTE_REQUIRED, VERDICTS, VerdictRefused, build_verdict
+from pipeline.console.feeds import Follower, WorkerViews, console_topics, valid_creator_id
+from pipeline.console.queue import KINDS, MAX_MS, QueueView, Standings, format_age, is_open
+from pipeline.console.signin import VERIFYING
+from pipeline.console.store import ConsoleStore, RedisConsoleStore
+from pipeline.console.verdicts import (
+    NOTE_REQUIRED,
+    VERDICTS,
+    VerdictRefused,
+    build_verdict,
+    new_verdict_id,
+    valid_verdict_id,
+)
 from pipeline.domain.events import DOMAINS
 
-SESSION_COOKIE = "livegate_session"
-LOGIN_COOKIE = "livegate_login"
+OPEN_PATHS = frozenset({"/login", "/metrics"})  # /metrics: counters only, as the worker's
 SENT_KEPT = 10_000  # verdicts remembered for the "waiting for the pipeline" note
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 HEADERS = {
@@ -43,8 +53,15 @@ HEADERS = {
 class Console:
     """Everything the handlers share: settings, the topic views, the clients."""
 
-    def __init__(self, cs: ConsoleSettings, users: Users, sla: ReviewSla) -> None:
+    headers = HEADERS
+
+    def __init__(
+        self, cs: ConsoleSettings, users: Users, sla: ReviewSla, store: ConsoleStore | None = None
+    ) -> None:
         self.cs, self.users, self.sla = cs, users, sla
+        self.store: ConsoleStore = store  # type: ignore[assignment]  # made in start() if None
+        self.audit = AuditLog(cs.audit_path)
+        self.verifying = asyncio.Semaphore(VERIFYING)
         secret = cs.secret.reveal().encode() if cs.secret else os.urandom(32)
         self.signer = Signer(secret, cs.session_ms)
         self.queue = QueueView()
@@ -62,7 +79,7 @@ class Console:
             loader=jinja2.PackageLoader("pipeline.console", "templates"),
             autoescape=jinja2.select_autoescape(["html"]),
         )
-        self.templates.filters.update(time=format_ms, age=format_age, until=_until, json=_json)
+        self.templates.filters.update(time=_time, age=format_age, until=_until, json=_json)
 
     async def start(self) -> None:
         await kafka.ensure_topics(self.cs.base, console_topics(self.cs))
@@ -70,6 +87,8 @@ class Console:
         self.producer = kafka.producer(self.cs.base)  # default partitioner: murmur2 (§1)
         self.redis = certstore.connect(self.cs.base)
         self.certs = certstore.CertStore(self.redis, self.cs.base)
+        if self.store is None:
+            self.store = RedisConsoleStore(self.redis, self.cs.base.redis_prefix)
         await self.producer.start()
         for follower in self.followers:
             await follower.start()
@@ -81,6 +100,7 @@ class Console:
         await self.producer.stop()
         await self.views.stop()
         await self.redis.aclose()
+        self.audit.close()
 
     def render(
         self, request: web.Request, template: str, status: int = 200, **context: Any
@@ -96,23 +116,24 @@ class Console:
         return web.Response(text=html, status=status, content_type="text/html", headers=HEADERS)
 
 
+def _time(value: Any) -> str:
+    """A time in ms as text; anything else (a stored value of the wrong type or out of
+    range) as a dash, never an error that takes the page down."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_MS:
+        return format_ms(value)
+    return "-" if value is None else "?"
+
+
 def _until(value: Any) -> str:
     if value is None or value == "permanent":
         return "permanent"
     if value == "while_qualified":
         return "while qualified"
-    return format_ms(value) if isinstance(value, int) else str(value)
+    return _time(value) if isinstance(value, int) else str(value)
 
 
 def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
-
-
-def _local(path: str | None) -> str:
-    """A redirect target on this site only (no //host, no scheme)."""
-    if not path or not path.startswith("/") or path.startswith("//") or "\\" in path:
-        return "/"
-    return path
 
 
 def make_app(console: Console) -> web.Application:
@@ -127,13 +148,14 @@ def make_app(console: Console) -> web.Application:
     app.cleanup_ctx.append(lifecycle)
     app.add_routes(
         [
-            web.get("/login", _login_page),
-            web.post("/login", _login),
-            web.post("/logout", _logout),
+            web.get("/login", signin.login_page),
+            web.post("/login", signin.login),
+            web.post("/logout", signin.logout),
             web.get("/", _queue_page),
             web.get("/items/{item_id}", _item_page),
             web.post("/items/{item_id}/verdict", _verdict),
             web.get("/creators/{creator_id}", _creator_page),
+            web.get("/metrics", _metrics),
         ]
     )
     return app
@@ -142,10 +164,10 @@ def make_app(console: Console) -> web.Application:
 def _auth_middleware(console: Console) -> Any:
     @web.middleware
     async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path == "/login":
+        if request.path in OPEN_PATHS:
             return await handler(request)
-        session = console.signer.session(request.cookies.get(SESSION_COOKIE), now_ms())
-        if session is None or session.reviewer_id not in console.users:
+        session = await signin.session_of(console, request)
+        if session is None:
             if request.method in ("GET", "HEAD"):
                 raise web.HTTPSeeOther("/login?next=" + quote(request.path_qs, safe=""))
             raise web.HTTPUnauthorized(text="sign in first\n", headers=HEADERS)
@@ -166,68 +188,28 @@ def _console(request: web.Request) -> Console:
     return console
 
 
-def _login_form(request: web.Request, status: int = 200, error: str | None = None,
-                next_path: str = "/") -> web.Response:  # fmt: skip
-    console = _console(request)
-    # Keep the nonce of an earlier form: a second GET (another tab, a favicon fetch sent
-    # to /login) must not void the form already shown.
-    nonce = request.cookies.get(LOGIN_COOKIE) or console.signer.new_nonce()
-    response = console.render(
-        request, "login.html", status, error=error, next_path=_local(next_path),
-        login_csrf=console.signer.csrf("login." + nonce),
-    )  # fmt: skip
-    response.set_cookie(LOGIN_COOKIE, nonce, max_age=900, httponly=True, samesite="Strict",
-                        secure=request.secure, path="/login")  # fmt: skip
-    return response
-
-
-async def _login_page(request: web.Request) -> web.Response:
-    return _login_form(request, next_path=request.query.get("next", "/"))
-
-
-async def _login(request: web.Request) -> web.Response:
-    console = _console(request)
-    form = await request.post()
-    next_path = _local(str(form.get("next") or "/"))
-    nonce = request.cookies.get(LOGIN_COOKIE)
-    token = form.get("csrf")
-    if not nonce or not console.signer.csrf_ok("login." + nonce, str(token or "")):
-        return _login_form(request, 403, "The sign-in form expired: try again.", next_path)
-    reviewer, password = str(form.get("reviewer_id") or ""), str(form.get("password") or "")
-    ok = await asyncio.get_running_loop().run_in_executor(
-        None, console.users.check, reviewer, password
-    )
-    if not ok:
-        return _login_form(request, 401, "Wrong reviewer id or secret.", next_path)
-    _, cookie = console.signer.new_session(reviewer, now_ms())
-    response = web.HTTPSeeOther(next_path, headers=HEADERS)
-    response.set_cookie(
-        SESSION_COOKIE, cookie, max_age=console.cs.session_ms // 1000,
-        httponly=True, samesite="Strict", secure=request.secure, path="/",
-    )  # fmt: skip
-    response.del_cookie(LOGIN_COOKIE, path="/login")
-    raise response
-
-
-async def _logout(request: web.Request) -> web.Response:
-    response = web.HTTPSeeOther("/login", headers=HEADERS)
-    response.del_cookie(SESSION_COOKIE, path="/")
-    raise response
-
-
 async def _queue_page(request: web.Request) -> web.Response:
     console = _console(request)
     kind = request.query.get("kind") or None
     domain = request.query.get("domain") or None
     kind = kind if kind in KINDS else None
     domain = domain if domain in DOMAINS else None
-    now = now_ms()
-    rows = console.queue.open_rows(now, console.sla.ms, kind, domain)
+    raw_page = request.query.get("page", "1")
+    number = int(raw_page) if raw_page.isascii() and raw_page.isdigit() and len(raw_page) < 7 else 1
+    page = console.queue.open_rows(now_ms(), console.sla.ms, kind, domain, number)
+    filters = {k: v for k, v in (("kind", kind), ("domain", domain)) if v}
     return console.render(
-        request, "queue.html", rows=rows, kind=kind, domain=domain, kinds=KINDS,
-        domains=DOMAINS, closed=console.queue.closed_recently(), late=sum(r.late for r in rows),
+        request, "queue.html", page=page, rows=page.rows, kind=kind, domain=domain,
+        kinds=KINDS, domains=DOMAINS, closed=console.queue.closed_recently(), late=page.late,
         followed=console.followers[0].read, topic=console.cs.queue_topic,
+        unreadable=console.queue.unreadable,
+        prev_url=_page_url(filters, page.number - 1) if page.number > 1 else None,
+        next_url=_page_url(filters, page.number + 1) if page.number < page.pages else None,
     )  # fmt: skip
+
+
+def _page_url(filters: dict[str, str], number: int) -> str:
+    return "/?" + urlencode({**filters, "page": str(number)})
 
 
 async def _item_page(request: web.Request) -> web.Response:
@@ -235,8 +217,9 @@ async def _item_page(request: web.Request) -> web.Response:
 
 
 async def _render_item(
-    request: web.Request, name: str, status: int = 200, error: str | None = None, note: str = ""
-) -> web.Response:
+    request: web.Request, name: str, status: int = 200, error: str | None = None,
+    note: str = "", event_id: str = "",
+) -> web.Response:  # fmt: skip
     console = _console(request)
     item = console.queue.get(name)
     if item is None:
@@ -250,8 +233,9 @@ async def _render_item(
         stream=pages.stream_of(item, view), reports=pages.reports_of(item, view),
         appealed=pages.appealed_action(item, view),
         more=pages.more_fields(item), view_error=view_error, sent=sent, waiting=waiting,
-        late=is_open(item) and item.get("kind") == "review"
-        and now_ms() - int(item.get("opened_at") or 0) > console.sla.ms,
+        event_id=event_id if valid_verdict_id(event_id) else new_verdict_id(),
+        late=is_open(item) and item["kind"] == "review"
+        and now_ms() - item["opened_at"] > console.sla.ms,
     )  # fmt: skip
 
 
@@ -264,15 +248,21 @@ async def _verdict(request: web.Request) -> web.Response:
     if item is None:
         return console.render(request, "missing.html", 404, name=name)
     verdict, note = str(form.get("verdict") or ""), str(form.get("note") or "")
+    event_id = str(form.get("event_id") or "")
     try:
         # reviewer_id is the signed-in reviewer's, whatever the form says.
-        key, event = build_verdict(item, verdict, session.reviewer_id, note, now_ms())
+        key, event = build_verdict(item, verdict, session.reviewer_id, note, now_ms(), event_id)
     except VerdictRefused as refused:
         status = 409 if refused.code == "stale" else 400
-        return await _render_item(request, name, status, str(refused), note)
+        return await _render_item(request, name, status, str(refused), note, event_id)
     await console.producer.send_and_wait(
         console.cs.reviews_topic, json.dumps(event).encode(), key=key
     )
+    console.audit.write(
+        "verdict", event["ts"], signin.client(request).address, session.reviewer_id,
+        item=name, kind=item["kind"], verdict=verdict, event_id=event["event_id"],
+        creator_id=event["creator_id"],
+    )  # fmt: skip
     console.sent[name] = (verdict, session.reviewer_id, event["ts"])
     while len(console.sent) > SENT_KEPT:  # oldest first (insertion order)
         del console.sent[next(iter(console.sent))]
@@ -282,6 +272,8 @@ async def _verdict(request: web.Request) -> web.Response:
 async def _creator_page(request: web.Request) -> web.Response:
     console = _console(request)
     creator_id = request.match_info["creator_id"]
+    if not valid_creator_id(creator_id):
+        return console.render(request, "missing.html", 404, name=creator_id, what="creator id")
     now = now_ms()
     view, view_error = await console.views.view(creator_id)
     try:
@@ -296,6 +288,11 @@ async def _creator_page(request: web.Request) -> web.Response:
         certs_error=certs_error, decisions=pages.decisions(view),
         items=console.queue.of_creator(creator_id),
     )  # fmt: skip
+
+
+async def _metrics(_: web.Request) -> web.Response:
+    body = prometheus_client.generate_latest()
+    return web.Response(body=body, headers={"Content-Type": prometheus_client.CONTENT_TYPE_LATEST})
 
 
 async def serve(console: Console, host: str, port: int, ready: Callable[[str], None]) -> None:

@@ -1,13 +1,23 @@
-"""The review queue as metrics: open items by kind and the oldest one's age.
+"""The review queue as metrics: open items by kind and the oldest one's age; and the sweep
+that ends closed items.
 
 Each worker follows the compacted `enforcement.queue` topic from its beginning (no
 consumer group: it reads every partition) and keeps only the open items, so the figures
 are the queue's, not one worker's share of it. The alert takes the max over workers.
+
+The sweep: a closed item stays on the topic until the appeal window (policy
+`appeals.window`) has passed since it closed, then this watcher writes a tombstone for its
+key, so compaction removes it and the topic (what a console or a starting worker reads)
+holds the open items and the recently closed ones only. The watcher is the place because
+it already reads every record of the topic on every worker, whatever the partition
+assignment, and runs wherever the pipeline runs (a console may not). Every worker sweeps:
+a tombstone is idempotent, so two workers writing one for the same key change nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
 import json
 import logging
 from collections.abc import Callable
@@ -23,11 +33,48 @@ log = logging.getLogger("livegate.queuewatch")
 KINDS: Final = ("review", "appeal")
 
 
+class ClosedSweep:
+    """When each closed item's tombstone is due: its `closed_at` plus the appeal window."""
+
+    def __init__(self, window_ms: int) -> None:
+        self.window_ms = window_ms
+        self.due: dict[bytes, int] = {}  # key -> due time; the truth
+        self._heap: list[tuple[int, bytes]] = []  # the same, by time (stale entries skipped)
+
+    def note(self, key: bytes, item: Any) -> None:
+        """The latest record of `key`: a closed item is due later; anything else is not."""
+        closed_at = item.get("closed_at") if isinstance(item, dict) else None
+        if (
+            isinstance(item, dict) and item.get("status") == "closed"
+            and isinstance(closed_at, int) and not isinstance(closed_at, bool)
+        ):  # fmt: skip
+            due = closed_at + self.window_ms
+            self.due[key] = due
+            heapq.heappush(self._heap, (due, key))
+        else:
+            self.due.pop(key, None)
+
+    def clear(self) -> None:
+        self.due.clear()
+        self._heap.clear()
+
+    def take_due(self, now: int) -> list[bytes]:
+        """The keys whose tombstone is due at `now`, each once."""
+        out = []
+        while self._heap and self._heap[0][0] <= now:
+            due, key = heapq.heappop(self._heap)
+            if self.due.get(key) == due:
+                del self.due[key]
+                out.append(key)
+        return out
+
+
 class QueueView:
     """Open items (key -> kind, opened_at) from the queue topic's records, latest wins."""
 
-    def __init__(self) -> None:
+    def __init__(self, sweep: ClosedSweep | None = None) -> None:
         self.open: dict[bytes, tuple[str, int]] = {}
+        self.sweep = sweep
 
     def apply(self, key: bytes | None, value: bytes | None) -> None:
         if key is None:
@@ -36,6 +83,8 @@ class QueueView:
             item: Any = json.loads(value) if value else None
         except ValueError:
             return
+        if self.sweep is not None:
+            self.sweep.note(key, item)
         if not isinstance(item, dict) or item.get("status") != "open":
             self.open.pop(key, None)  # closed, or a tombstone
             return
@@ -43,6 +92,11 @@ class QueueView:
         kind = item.get("kind")
         if isinstance(opened, int) and kind in KINDS:
             self.open[key] = (kind, opened)
+
+    def clear(self) -> None:
+        self.open.clear()
+        if self.sweep is not None:
+            self.sweep.clear()
 
     def figures(self, now: int) -> dict[str, tuple[int, float]]:
         """kind -> (open items, age of the oldest in seconds, 0 when none)."""
@@ -59,7 +113,8 @@ class QueueView:
 
 
 async def follow(settings: Settings, view: QueueView, clock: Callable[[], int] = now_ms) -> None:
-    """Read the queue topic for ever, keeping `view` and the gauges current; retries."""
+    """Read the queue topic for ever, keeping `view` and the gauges current, and write the
+    tombstones the view's sweep finds due; retries."""
     delay = 1.0
     while True:
         consumer = AIOKafkaConsumer(
@@ -67,14 +122,23 @@ async def follow(settings: Settings, view: QueueView, clock: Callable[[], int] =
             auto_offset_reset="earliest", enable_auto_commit=False,
             **kafka.client_kwargs(settings),
         )  # fmt: skip
+        producer = kafka.producer(settings) if view.sweep is not None else None
         try:
             await consumer.start()
-            view.open.clear()  # read again from the beginning
+            if producer is not None:
+                await producer.start()
+            view.clear()  # read again from the beginning
+            caught_up = False
             while True:
                 batches = await consumer.getmany(timeout_ms=1000)
                 for records in batches.values():
                     for r in records:
                         view.apply(r.key, r.value)
+                # Sweep only once the topic has been read to its end: a closed record read
+                # early could have a later record for its key still unread.
+                caught_up = caught_up or not batches
+                if producer is not None and view.sweep is not None and caught_up:
+                    await _tombstones(producer, settings.topics.queue, view.sweep, clock())
                 view.publish(clock())
                 delay = 1.0
         except asyncio.CancelledError:
@@ -85,3 +149,15 @@ async def follow(settings: Settings, view: QueueView, clock: Callable[[], int] =
             delay = min(delay * 2, 30.0)
         finally:
             await consumer.stop()
+            if producer is not None:
+                await producer.stop()
+
+
+async def _tombstones(producer: Any, topic: str, sweep: ClosedSweep, now: int) -> None:
+    keys = sweep.take_due(now)
+    for key in keys:
+        await producer.send(topic, None, key=key)
+    if keys:
+        await producer.flush()
+        metrics.QUEUE_TOMBSTONES.inc(len(keys))
+        log.info("ended %d closed queue items past the appeal window", len(keys))

@@ -10,7 +10,6 @@ import asyncio
 import csv
 import dataclasses
 import hashlib
-import io
 import json
 import logging
 import re
@@ -105,6 +104,12 @@ class Registry:
         self.settings = settings
 
     async def apply_and_publish(self, changes: Sequence[tuple[bytes, CertChange]]) -> ApplyResult:
+        return await self.apply_and_publish_chunks([changes])
+
+    async def apply_and_publish_chunks(
+        self, chunks: Iterable[Sequence[tuple[bytes, CertChange]]]
+    ) -> ApplyResult:
+        """Each chunk applied to Redis, then published, before the next is read."""
         client = connect(self.settings)
         producer = kafka.producer(self.settings)
         topic = self.settings.topics.certs
@@ -118,12 +123,15 @@ class Registry:
                     "run `livegate stack up` (or create the contract's topics) first"
                 ) from None
             store = CertStore(client, self.settings)
-            applied = await store.apply([c for _, c in changes])
-            futures = [
-                await producer.send(topic, raw, key=c.creator_id.encode()) for raw, c in changes
-            ]
-            await asyncio.gather(*futures)
-            return ApplyResult(len(changes), sum(applied))
+            total = changed = 0
+            for changes in chunks:
+                applied = await store.apply([c for _, c in changes])
+                futures = [
+                    await producer.send(topic, raw, key=c.creator_id.encode()) for raw, c in changes
+                ]
+                await asyncio.gather(*futures)
+                total, changed = total + len(changes), changed + sum(applied)
+            return ApplyResult(total, changed)
         finally:
             await producer.stop()
             await client.aclose()
@@ -155,8 +163,11 @@ class Registry:
         return snapshot, problems
 
     async def import_csv(self, path: Path, as_of: int | None = None) -> ApplyResult:
-        changes = parse_csv(path, as_of)
-        result = await self.apply_and_publish(changes)
+        """Check the whole file, then apply and publish it a chunk at a time: neither pass
+        holds the file in memory."""
+        now = now_ms()
+        check_csv(path, as_of, now)
+        result = await self.apply_and_publish_chunks(csv_chunks(path, as_of, now))
         await self._mark_loaded()
         return result
 
@@ -399,68 +410,123 @@ class EmptyImport(RegistryError):
     """A file with no data rows: nothing is imported and the table is not marked loaded."""
 
 
+IMPORT_CHUNK = 5_000  # rows applied and published at a time
+
+
 def parse_csv(
     path: Path, as_of: int | None = None, now: int | None = None
 ) -> list[tuple[bytes, CertChange]]:
-    """All rows or none: every bad row is named by its line number.
+    """Every change of the file, or RegistryError naming every bad row (the whole file in
+    memory: for tests and small files; `import_csv` streams with `check_csv` and `csv_chunks`)."""
+    check_csv(path, as_of, now)
+    return [change for chunk in csv_chunks(path, as_of, now) for change in chunk]
+
+
+def check_csv(path: Path, as_of: int | None = None, now: int | None = None) -> int:
+    """All rows or none: read the file once, row by row, and name every bad row by its line
+    number; the number of data rows when all are good.
 
     The file is a snapshot of the registry as of a time (CONTRACT v2 §3): `as_of`, or each
     row's `updated_at` column. Its rows are changes with that ts, so a change made after the
     snapshot (a revocation already applied) wins, and the same file twice is the same changes.
-    UTF-8 with or without a BOM (Excel), `,` or `;` between the fields.
+    UTF-8 with or without a BOM (Excel), `,` or `;` between the fields. Memory: an 8-byte
+    digest and a line number per row (to name duplicates), never the rows themselves.
     """
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RegistryError(f"{path}: cannot read: {exc}") from None
-    first = text.split("\n", 1)[0]
-    delimiter = ";" if first.count(";") > first.count(",") else ","
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-    header = [h.strip() for h in next(reader, [])]
-    columns = {name: i for i, name in enumerate(header)}
-    if sorted(header) not in (sorted(CSV_HEADER), sorted([*CSV_HEADER, "updated_at"])):
-        raise RegistryError(
-            f"{path} line 1: header must be {','.join(CSV_HEADER)} (any order; "
-            "an updated_at column may follow)"
-        )
-    if as_of is None and "updated_at" not in columns:
-        raise RegistryError(
-            f"{path}: say as of when the registry export was taken: --as-of TIME (the export's "
-            "time; --as-of now for one made just now) or an updated_at column"
-        )
-    limit = (now_ms() if now is None else now) + 60_000
-    if as_of is not None and as_of > limit:
-        raise RegistryError(f"--as-of {format_ms(as_of)} is in the future")
-    changes: list[tuple[bytes, CertChange]] = []
-    errors: list[str] = []
-    seen: dict[tuple[str, str], int] = {}
-    for row in reader:
-        line = reader.line_num
-        if not row or all(not cell.strip() for cell in row):
-            continue
+    rows, errors = 0, []
+    seen: dict[int, int] = {}
+    for line, cells, problem in _csv_rows(path, as_of, now):
         try:
-            if len(row) != len(header):
-                raise RegistryError(f"expected {len(header)} columns, found {len(row)}")
-            cells = {name: row[i].strip() for name, i in columns.items()}
+            if problem is not None:
+                raise RegistryError(problem)
             slot = (cells["creator_id"], cells["domain"])
-            if slot in seen:
+            digest = int.from_bytes(hashlib.blake2b("\x1f".join(slot).encode(),
+                                                    digest_size=8).digest())  # fmt: skip
+            if digest in seen:
                 raise RegistryError(
-                    f"{slot[0]} {slot[1]} is already on line {seen[slot]}: one row per "
+                    f"{slot[0]} {slot[1]} is already on line {seen[digest]}: one row per "
                     "(creator_id, domain)"
                 )
-            seen[slot] = line
-            changes.append(_row_change(cells, as_of, limit))
+            seen[digest] = line
+            _row_change(cells, as_of, _limit(now))
+            rows += 1
         except (RegistryError, TimeFormatError) as exc:
             errors.append(f"line {line}: {exc}")
     if errors:
         shown = "\n  ".join(errors[:20])
         more = f"\n  … and {len(errors) - 20} more" if len(errors) > 20 else ""
         raise RegistryError(f"{path}: {len(errors)} bad row(s), nothing imported:\n  {shown}{more}")
-    if not changes:
+    if not rows:
         raise EmptyImport(
             f"{path} has no data rows: nothing imported, and the table is not marked loaded"
         )
-    return changes
+    return rows
+
+
+def csv_chunks(
+    path: Path, as_of: int | None = None, now: int | None = None, size: int = IMPORT_CHUNK
+) -> Iterable[list[tuple[bytes, CertChange]]]:
+    """The changes of a file `check_csv` passed, `size` at a time, read as they are needed."""
+    chunk: list[tuple[bytes, CertChange]] = []
+    for _, cells, _ in _csv_rows(path, as_of, now):
+        chunk.append(_row_change(cells, as_of, _limit(now)))
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _limit(now: int | None) -> int:
+    return (now_ms() if now is None else now) + 60_000
+
+
+def _csv_rows(
+    path: Path, as_of: int | None, now: int | None
+) -> Iterable[tuple[int, dict[str, str], str | None]]:
+    """(line, cells by column name, what is wrong with the row's shape) of each data row,
+    read from the open file a row at a time; the header and the as-of are checked first."""
+    try:
+        fh = path.open(encoding="utf-8-sig", newline="")
+    except OSError as exc:
+        raise RegistryError(f"{path}: cannot read: {exc}") from None
+    with fh:
+        try:
+            first = fh.readline()
+            fh.seek(0)
+            delimiter = ";" if first.count(";") > first.count(",") else ","
+            reader = csv.reader(fh, delimiter=delimiter)
+            header = [h.strip() for h in next(reader, [])]
+            _check_header(path, header, as_of, now)
+            columns = {name: i for i, name in enumerate(header)}
+            for row in reader:
+                if not row or all(not cell.strip() for cell in row):
+                    continue
+                if len(row) != len(header):
+                    problem = f"expected {len(header)} columns, found {len(row)}"
+                    yield reader.line_num, {}, problem
+                    continue
+                yield reader.line_num, {n: row[i].strip() for n, i in columns.items()}, None
+        except UnicodeDecodeError as exc:
+            raise RegistryError(f"{path}: cannot read: {exc}") from None
+
+
+def _check_header(path: Path, header: list[str], as_of: int | None, now: int | None) -> None:
+    if sorted(header) not in (sorted(CSV_HEADER), sorted([*CSV_HEADER, "updated_at"])):
+        raise RegistryError(
+            f"{path} line 1: header must be {','.join(CSV_HEADER)} (any order; "
+            "an updated_at column may follow)"
+        )
+    if as_of is None and "updated_at" not in header:
+        # Name a time from the file, never "now": an old export imported as of now would
+        # undo every revocation made since it was taken.
+        taken = format_ms(int(path.stat().st_mtime * 1000))
+        raise RegistryError(
+            f"{path}: say as of when the registry export was taken: --as-of TIME, the time "
+            f"the registry wrote it (the file was last modified at {taken}: --as-of {taken} "
+            "if that is when it was exported), or an updated_at column"
+        )
+    if as_of is not None and as_of > _limit(now):
+        raise RegistryError(f"--as-of {format_ms(as_of)} is in the future")
 
 
 def _row_change(cells: dict[str, str], as_of: int | None, limit: int) -> tuple[bytes, CertChange]:

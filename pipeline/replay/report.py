@@ -6,6 +6,7 @@ import csv
 from collections import Counter
 from pathlib import Path
 
+from pipeline.adapters.textsafety import spreadsheet_cell
 from pipeline.adapters.times import format_ms
 from pipeline.replay.verify import VerifyReport
 from pipeline.replay.whatif import WhatIfResult
@@ -62,21 +63,9 @@ def write_whatif(r: WhatIfResult, out: Path, examples: int = 10) -> list[Path]:
             ]
         )
         for c in r.changes:
-            w.writerow(
-                [
-                    c.change,
-                    c.creator_id,
-                    c.action,
-                    c.rule_id,
-                    c.subject,
-                    c.event_id,
-                    c.event_type,
-                    c.event_ts,
-                    c.partition,
-                    c.offset,
-                    c.detail,
-                ]
-            )
+            cells = [c.change, c.creator_id, c.action, c.rule_id, c.subject, c.event_id,
+                     c.event_type, c.event_ts, c.partition, c.offset, c.detail]  # fmt: skip
+            w.writerow([spreadsheet_cell(cell) for cell in cells])
     chart = _chart(r, out / "whatif.png")
     if chart:
         written.append(chart)

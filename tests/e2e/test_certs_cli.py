@@ -242,3 +242,15 @@ async def test_show_says_what_is_wrong_with_an_unreadable_value(env, uid, redis_
     assert r.stdout.strip() == (
         f"x-{uid} UNREADABLE: the key t{uid}:cert:x-{uid} is not a hash: fix or delete it by hand"
     )
+
+
+async def test_show_escapes_control_characters_of_stored_values(env, uid, redis_client):
+    c = f"esc-{uid}"
+    value = {"status": "active", "license_id": "L\x1b]0;owned\x07", "issuer": "I\x1b[2J\u202e",
+             "profession": "physician\r", "valid_from": 0, "valid_until": 4_102_444_800_000,
+             "updated_at": 1, "event_id": "e1"}  # fmt: skip
+    await redis_client.hset(f"t{uid}:cert:{c}", "health", json.dumps(value).encode())
+    await redis_client.hset(f"t{uid}:cert:{c}", "law", b'{"status": "\x1b[31m')
+    r = run_cli(env, "certs", "show", c)
+    assert not any(ch in r.stdout for ch in "\x1b\x07\u202e\r"), r.stdout
+    assert "license=L\\x1b]0;owned\\x07 issuer=I\\x1b[2J\\u202e" in r.stdout

@@ -15,6 +15,7 @@ verdict depends on LIVEGATE_CONSOLE_TEST_PIPELINE:
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import urllib.error
@@ -274,6 +275,36 @@ async def test_a_reviewer_confirms_a_flagged_stream_in_the_browser(setup: Setup,
     assert "TCH-2291" in text_of(browser, "#certifications")
     screenshot(browser, "console-creator.png")
 
+    stolen = browser.get_cookie("livegate_session")
+    assert stolen is not None
     browser.find_element(By.CSS_SELECTOR, "header form button").click()  # sign out
     browser.get(url + "/")
     assert "/login" in browser.current_url
+    # The old cookie, put back: refused, the session ended on the server at sign-out.
+    browser.add_cookie({k: stolen[k] for k in ("name", "value", "path")})
+    browser.get(url + "/")
+    assert "/login" in browser.current_url and "Sign in" in browser.title
+    replay = urllib.request.Request(url + "/", headers={
+        "Cookie": f"livegate_session={stolen['value']}"})  # fmt: skip
+    with urllib.request.urlopen(replay, timeout=10) as answer:  # follows the redirect
+        assert answer.url.startswith(f"{url}/login")
+
+    # Eleven wrong secrets lock the name out, for the stated time, said on the page.
+    for _ in range(11):
+        browser.get(url + "/login")
+        browser.find_element(By.ID, "reviewer_id").send_keys("alice")
+        browser.find_element(By.ID, "password").send_keys("not-alices-secret")
+        browser.find_element(By.ID, "sign-in").click()
+        message = until("the refusal", lambda: text_of(browser, "#error"))
+    assert "locked out until" in message and "(15 min)" in message, message
+    browser.get(url + "/login")
+    browser.find_element(By.ID, "reviewer_id").send_keys("alice")
+    browser.find_element(By.ID, "password").send_keys(REVIEWERS["alice"])
+    browser.find_element(By.ID, "sign-in").click()
+    message = until("the refusal", lambda: text_of(browser, "#error"))
+    assert "locked out until" in message  # even the right secret
+    assert "/login" in browser.current_url
+    audit = [json.loads(line) for line in Path(setup.env["LIVEGATE_CONSOLE_AUDIT_LOG"])
+             .read_text().splitlines()]  # fmt: skip
+    kinds = [a["event"] for a in audit if a["reviewer_id"] == "alice"]
+    assert kinds[:3] == ["sign_in", "verdict", "sign_out"] and "sign_in_refused" in kinds

@@ -93,3 +93,19 @@ def test_tail_refuses_a_bad_creator_id_and_time_before_connecting(stack_env, uid
     assert r.returncode == 1 and "creator_id must be 1–128 characters" in r.stderr
     r = run_cli(env, "tail", "--since", "1700000000")
     assert r.returncode == 1 and "looks like seconds; use milliseconds 1700000000000" in r.stderr
+
+
+async def test_tail_escapes_control_characters_of_stored_text(stack_env, uid, settings):
+    await ensure_topics(settings, contract_topics(settings))
+    c = f"esc-{uid}"
+    action = {"action": "warn", "creator_id": c, "rule_id": "r\x1b[2J", "decided_at": now_ms(),
+              "reason": "\x1b]0;owned\x07 \x9b31m \u202eevil\r\nsecond line"}  # fmt: skip
+    await _produce(settings, settings.topics.actions, [(c, action, now_ms())])
+    env = isolated_env(stack_env, uid)
+    for args in ((), ("--json",)):
+        (line,) = _tail(env, "--from-beginning", "--creator", c, *args, lines=1)
+        assert not any(ch in line for ch in "\x1b\x07\x9b\u202e\r"), line
+        if args:
+            assert json.loads(line)["reason"] == action["reason"]
+        else:
+            assert "\\x1b]0;owned\\x07" in line and "\\r\\nsecond line" in line

@@ -4,6 +4,7 @@ exactly as the pipeline will read them (CONTRACT §2, §9)."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +14,6 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from pipeline.adapters.certstore import CertStore, connect
 from pipeline.adapters.settings import Settings
-from pipeline.console.verdicts import verdict_event_id
 from pipeline.domain.events import CertificationGranted
 from tests.conftest import ROOT, isolated_env
 from tests.console_helpers import (
@@ -29,8 +29,9 @@ from tests.console_helpers import (
     sign_in,
     snapshot,
     topic,
+    verdict_form,
 )
-from tests.helpers import event, now_ms, produce, read_all, wait_for
+from tests.helpers import event, free_port, now_ms, produce, read_all, wait_for
 from tests.integration.conftest import Pipeline, start_pipeline
 
 pytestmark = pytest.mark.integration
@@ -87,8 +88,8 @@ async def test_a_confirm_produces_the_exact_verdict_and_the_page_shows_the_outco
         page = await page_until(http, f"{console.url}/items/{review_id}", 'id="confirm"')
         assert "title suggests health content" in page and f"ev-{creator}-1" in page
         before = now_ms()
-        form = {"csrf": csrf_of(page), "verdict": "confirm", "note": " live health advice ",
-                "reviewer_id": "mallory"}  # a forged field: ignored  # fmt: skip
+        # a forged reviewer_id field: ignored
+        form = verdict_form(page, "confirm", " live health advice ", reviewer_id="mallory")
         async with http.post(f"{console.url}/items/{review_id}/verdict", data=form,
                              allow_redirects=False) as r:  # fmt: skip
             assert r.status == 303
@@ -99,7 +100,7 @@ async def test_a_confirm_produces_the_exact_verdict_and_the_page_shows_the_outco
         (verdict,) = records
         assert before <= verdict["ts"] <= after
         assert dict(verdict) == {
-            "event_id": verdict_event_id("review", review_id, "confirm", "bob"),
+            "event_id": form["event_id"],  # the form's own, random
             "type": "review_decided",
             "ts": verdict["ts"],
             "creator_id": creator,
@@ -143,8 +144,7 @@ async def test_a_missing_note_a_stale_item_and_a_missing_csrf_token_say_so(
         page = await page_until(http, f"{console.url}/items/{appeal['appeal_id']}", 'id="uphold"')
         assert "(required to Overturn)" in page and appeal["statement"] in page
         url = f"{console.url}/items/{appeal['appeal_id']}/verdict"
-        async with http.post(url, data={"csrf": csrf_of(page), "verdict": "overturn",
-                                        "note": "  "}) as r:  # fmt: skip
+        async with http.post(url, data=verdict_form(page, "overturn", "  ")) as r:
             assert r.status == 400
             assert "overturn needs a note saying why" in await r.text()
         async with http.post(url, data={"verdict": "uphold"}) as r:
@@ -157,11 +157,11 @@ async def test_a_missing_note_a_stale_item_and_a_missing_csrf_token_say_so(
                   closed(review, "dismiss", "bob", "not finance"))  # fmt: skip
         await page_until(http, f"{console.url}/items/{review['review_id']}", 'id="outcome"')
         async with http.post(f"{console.url}/items/{review['review_id']}/verdict",
-                             data={"csrf": csrf_of(page), "verdict": "confirm"}) as r:  # fmt: skip
+                             data=verdict_form(page, "confirm")) as r:  # fmt: skip
             assert r.status == 409
             assert "closed meanwhile (dismiss by bob): nothing was sent" in await r.text()
 
-        async with http.post(url, data={"csrf": csrf_of(page), "verdict": "uphold"}) as r:
+        async with http.post(url, data=verdict_form(page, "uphold")) as r:
             assert r.status == 200  # redirected to the item page
         records = await wait_for(cs(console), reviews_topic, lambda rs: len(rs) >= 1)
     # Only the uphold was sent: the refused forms produced nothing.
@@ -245,9 +245,10 @@ async def test_an_appeal_overturned_in_the_console_lifts_the_limit(
             await sign_in(http, proc.url, "bob", REVIEWERS["bob"])
             page = await page_until(http, f"{proc.url}/items/ap-{uid}", 'id="overturn"')
             assert "It was a game about doctors." in page and "live.suspected" in page
-            async with http.post(f"{proc.url}/items/ap-{uid}/verdict", data={
-                "csrf": csrf_of(page), "verdict": "overturn", "note": "a game, not advice",
-            }) as r:  # fmt: skip
+            async with http.post(
+                f"{proc.url}/items/ap-{uid}/verdict",
+                data=verdict_form(page, "overturn", "a game, not advice"),
+            ) as r:
                 assert r.status == 200
             done = await page_until(http, f"{proc.url}/items/ap-{uid}", 'id="outcome"')
         assert "Decided: <strong>overturn</strong> by <strong>bob</strong>" in done
@@ -257,3 +258,41 @@ async def test_an_appeal_overturned_in_the_console_lifts_the_limit(
         assert lift["lifts"] == [limit["action_id"]] and lift["rule_id"] == "appeal.overturned"
     finally:
         proc.stop()
+
+
+async def test_sessions_and_lockouts_are_shared_by_replicas(
+    stack_env: dict[str, str], uid: str, tmp_path: Path
+):
+    """Two consoles on one Redis (replicas behind a balancer): a sign-out on one ends the
+    session on the other; failures on one lock the name on the other; both audit."""
+    env = console_env(isolated_env(stack_env, uid), uid, tmp_path)
+    logs = ROOT / ".livegate" / "test-logs"
+    a = ConsoleProcess(env, logs / f"console-{uid}-a.log").start()
+    b = ConsoleProcess({**env, "LIVEGATE_CONSOLE_PORT": str(free_port())},
+                       logs / f"console-{uid}-b.log").start()  # fmt: skip
+    try:
+        async with client() as http:
+            assert await sign_in(http, a.url, "alice", REVIEWERS["alice"]) == 303
+            cookie = next(c for c in http.cookie_jar if c.key == "livegate_session").value
+            jar = {"livegate_session": cookie}
+            async with http.get(b.url + "/", cookies=jar, allow_redirects=False) as r:
+                assert r.status == 200  # one session, good on both
+            page = await page_until(http, a.url + "/", "Sign out")
+            async with http.post(b.url + "/logout", data={"csrf": csrf_of(page)},
+                                 cookies=jar, allow_redirects=False) as r:  # fmt: skip
+                assert r.status == 303
+            async with http.get(a.url + "/", cookies=jar, allow_redirects=False) as r:
+                assert r.status == 303 and r.headers["Location"].startswith("/login")
+        async with client() as http:
+            for _ in range(10):
+                assert await sign_in(http, a.url, "bob", "not-bobs-secret") in (401, 429)
+            assert await sign_in(http, b.url, "bob", REVIEWERS["bob"]) == 429
+    finally:
+        a.stop()
+        b.stop()
+    audit = [json.loads(line) for line in
+             Path(env["LIVEGATE_CONSOLE_AUDIT_LOG"]).read_text().splitlines()]  # fmt: skip
+    assert [(x["event"], x["reviewer_id"]) for x in audit[:2]] == [
+        ("sign_in", "alice"), ("sign_out", "alice")]  # fmt: skip
+    assert audit[-1]["event"] == "sign_in_refused" and audit[-1]["reason"] == "locked"
+    assert all(x["address"] == "127.0.0.1" and isinstance(x["ts"], int) for x in audit)

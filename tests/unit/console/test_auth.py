@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+
 import pytest
 
 from pipeline.console.auth import (
@@ -18,7 +21,7 @@ HOUR = 3_600_000
 
 def test_a_hash_verifies_its_secret_only():
     encoded = hash_password("correct horse")
-    assert encoded.startswith("scrypt$16384$8$1$")
+    assert encoded.startswith("scrypt$131072$8$1$")  # N=2^17
     assert "correct horse" not in encoded
     assert verify_password("correct horse", encoded)
     assert not verify_password("correct horsE", encoded)
@@ -89,3 +92,17 @@ def test_csrf_tokens_belong_to_one_session():
     assert not signer.csrf_ok(a.nonce, "")
     assert not signer.csrf_ok(a.nonce, None)
     assert not Signer(b"x" * 32, HOUR).csrf_ok(a.nonce, token)
+
+
+def test_an_older_cheaper_hash_still_verifies_and_is_named_weak():
+    salt = b"\1" * 16
+    key = hashlib.scrypt(b"s3cret-s3cret", salt=salt, n=2**14, r=8, p=1, dklen=32)
+    old = f"scrypt$16384$8$1${base64.urlsafe_b64encode(salt).rstrip(b'=').decode()}$" + (
+        base64.urlsafe_b64encode(key).rstrip(b"=").decode())  # fmt: skip
+    assert verify_password("s3cret-s3cret", old)
+    users = parse_users(f"alice:{old}\nbob:{hash_password('bob-secret')}\n")
+    assert users.weak() == ["alice"]
+
+
+def test_a_hash_asking_for_more_work_than_allowed_is_not_checked():
+    assert not verify_password("x", "scrypt$4194304$8$1$AAAA$AAAA")

@@ -60,3 +60,28 @@ def test_console_settings_from_the_environment(tmp_path: Path):
 def test_bad_console_settings_name_their_variable(var: str, value: str):
     with pytest.raises(SettingsError, match=var):
         ConsoleSettings.from_env({var: value})
+
+
+@pytest.mark.parametrize("secret", ["short", "x" * 31, "密" * 10])
+def test_a_session_secret_under_32_bytes_is_refused(secret):
+    with pytest.raises(SettingsError, match="at least 32"):
+        ConsoleSettings.from_env({"LIVEGATE_CONSOLE_SECRET": secret})
+    assert ConsoleSettings.from_env({"LIVEGATE_CONSOLE_SECRET": "密" * 11}).secret is not None
+
+
+def test_sessions_last_12_hours_by_default_and_never_more_than_24():
+    assert ConsoleSettings.from_env({}).session_ms == 12 * 3_600_000
+    with pytest.raises(SettingsError, match=r"1\.\.24"):
+        ConsoleSettings.from_env({"LIVEGATE_CONSOLE_SESSION_HOURS": "720"})
+
+
+def test_trusted_proxies_lockout_and_audit_log(tmp_path: Path):
+    cs = ConsoleSettings.from_env({
+        "LIVEGATE_CONSOLE_TRUSTED_PROXY": "10.0.0.2, ::1",
+        "LIVEGATE_CONSOLE_LOCKOUT_MINUTES": "30",
+        "LIVEGATE_CONSOLE_AUDIT_LOG": str(tmp_path / "audit.jsonl"),
+    })  # fmt: skip
+    assert cs.trusted_proxies == {"10.0.0.2", "::1"} and cs.lockout_minutes == 30
+    assert cs.audit_path == tmp_path / "audit.jsonl"
+    with pytest.raises(SettingsError, match="not an IP address"):
+        ConsoleSettings.from_env({"LIVEGATE_CONSOLE_TRUSTED_PROXY": "proxy.local"})

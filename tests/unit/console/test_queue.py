@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+import pytest
+from prometheus_client import REGISTRY
+
 from pipeline.console.queue import QueueView, Standings, format_age
 
 MIN = 60_000
@@ -12,8 +15,8 @@ SLA = 30 * MIN
 
 def item(name: str, opened: int, kind: str = "review", status: str = "open", **more) -> dict:
     key = "review_id" if kind == "review" else "appeal_id"
-    return {"kind": kind, key: name, "creator_id": "c1", "opened_at": opened, "status": status,
-            **more}  # fmt: skip
+    return {"kind": kind, key: name, "creator_id": "c1", "platform": "default",
+            "rule_id": "r.x", "opened_at": opened, "status": status, **more}  # fmt: skip
 
 
 def feed(view, *items, key=None):
@@ -27,7 +30,7 @@ def test_open_items_oldest_first_with_age_and_late_marks():
     now = 100 * MIN
     feed(q, item("r-new", now - 5 * MIN), item("r-old", now - 45 * MIN),
          item("a-1", now - 60 * MIN, kind="appeal"), item("r-mid", now - 30 * MIN))  # fmt: skip
-    rows = q.open_rows(now, SLA)
+    rows = q.open_rows(now, SLA).rows
     assert [r.item_id for r in rows] == ["a-1", "r-old", "r-mid", "r-new"]
     assert [r.age_ms // MIN for r in rows] == [60, 45, 30, 5]
     # late: reviews open longer than the SLA; exactly the SLA is not late; appeals have none
@@ -38,7 +41,7 @@ def test_the_latest_record_per_id_wins_and_closed_items_leave():
     q = QueueView()
     feed(q, item("r1", 10), item("r2", 20))
     feed(q, item("r1", 10, status="closed", verdict="confirm", reviewer_id="alice", closed_at=50))
-    assert [r.item_id for r in q.open_rows(100, SLA)] == ["r2"]
+    assert [r.item_id for r in q.open_rows(100, SLA).rows] == ["r2"]
     assert [i["review_id"] for i in q.closed_recently()] == ["r1"]
 
 
@@ -49,22 +52,22 @@ def test_a_tombstone_removes_and_garbage_is_counted_not_kept():
     q.apply(b"x", b"not json")
     q.apply(b"y", json.dumps({"kind": "other"}).encode())
     q.apply(b"z", b"[1, 2]")
-    assert q.items == {} and q.unreadable == 3 and q.records == 5
+    assert q.open == {} and not q.closed and q.unreadable == 3 and q.records == 5
 
 
 def test_filters_by_kind_and_domain():
     q = QueueView()
     feed(q, item("r-h", 1, domain="health"), item("r-f", 2, domain="finance"),
          item("a-h", 3, kind="appeal", domain="health"))  # fmt: skip
-    assert [r.item_id for r in q.open_rows(10, SLA, kind="review")] == ["r-h", "r-f"]
-    assert [r.item_id for r in q.open_rows(10, SLA, domain="health")] == ["r-h", "a-h"]
-    assert [r.item_id for r in q.open_rows(10, SLA, "appeal", "finance")] == []
+    assert [r.item_id for r in q.open_rows(10, SLA, kind="review").rows] == ["r-h", "r-f"]
+    assert [r.item_id for r in q.open_rows(10, SLA, domain="health").rows] == ["r-h", "a-h"]
+    assert [r.item_id for r in q.open_rows(10, SLA, "appeal", "finance").rows] == []
 
 
 def test_ties_are_ordered_by_id():
     q = QueueView()
     feed(q, item("b", 5), item("a", 5))
-    assert [r.item_id for r in q.open_rows(10, SLA)] == ["a", "b"]
+    assert [r.item_id for r in q.open_rows(10, SLA).rows] == ["a", "b"]
 
 
 def test_of_creator_lists_open_first():
@@ -84,7 +87,81 @@ def test_standings_keep_the_latest_snapshot_per_creator():
     assert s.get("c1") is None
 
 
+def test_standings_hold_the_most_recently_changed_creators_only():
+    s = Standings(kept=3)
+    for i in range(10):
+        s.apply(f"c{i}".encode(), json.dumps({"creator_id": f"c{i}", "credit": i}).encode())
+    s.apply(b"c7", json.dumps({"creator_id": "c7", "credit": 1}).encode())  # changed again
+    assert list(s.by_creator) == ["c8", "c9", "c7"] and s.get("c0") is None
+
+
 def test_format_age():
     assert [format_age(ms) for ms in (0, 59_000, 61_000, 3 * 3_600_000 + 5 * MIN,
                                       50 * 3_600_000)] == ["0s", "59s", "1m 01s", "3h 05m",
                                                            "2d 2h"]  # fmt: skip
+
+
+def _unreadable(reason: str) -> float:
+    return (
+        REGISTRY.get_sample_value("livegate_console_queue_unreadable_total", {"reason": reason})
+        or 0.0
+    )
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"opened_at": "yesterday"},
+        {"opened_at": 10**20},
+        {"opened_at": -1},
+        {"opened_at": 1.5},
+        {"status": "closed", "closed_at": "soon"},
+        {"status": "closed", "closed_at": 10**16},
+        {"creator_id": "../x"},
+        {"evidence": "e1"},
+        {"status": "maybe"},
+        {"review_id": None},
+        {"note": {"html": 1}},
+        {"platform": None},
+        {"kind": "other"},
+    ],
+)
+def test_a_malformed_item_is_skipped_counted_and_never_kept(bad):
+    q = QueueView()
+    feed(q, item("good", 5))
+    before = _unreadable("schema")
+    q.apply(b"bad", json.dumps({**item("bad", 6), **bad}).encode())
+    assert _unreadable("schema") == before + 1
+    assert q.unreadable == 1 and q.get("bad") is None
+    assert [r.item_id for r in q.open_rows(10, SLA).rows] == ["good"]
+    before = _unreadable("invalid_json")
+    q.apply(b"bad", b"{not json")
+    assert _unreadable("invalid_json") == before + 1
+
+
+def test_fields_beyond_the_contracts_are_kept_for_the_page():
+    q = QueueView()
+    feed(q, item("r1", 5, platform="douyin", title="Doctor talk", score={"x": 1}))
+    got = q.get("r1")
+    assert got is not None and got["title"] == "Doctor talk" and got["score"] == {"x": 1}
+    assert got["platform"] == "douyin" and got["opened_at"] == 5
+
+
+def test_memory_follows_the_open_items_not_the_closed_history():
+    q = QueueView(closed_kept=50)
+    for i in range(1_000):
+        status = "open" if i % 100 == 0 else "closed"
+        feed(q, item(f"r{i:04d}", i, status=status, closed_at=i + 1))
+    assert len(q.open) == 10 and len(q.closed) == 50
+    assert [i["review_id"] for i in q.closed_recently(3)] == ["r0999", "r0998", "r0997"]
+
+
+def test_pages_of_open_items_oldest_first():
+    q = QueueView()
+    feed(q, *(item(f"r{i:03d}", 1_000 - i) for i in range(250)))
+    first = q.open_rows(10_000, SLA, per_page=100)
+    assert (first.total, first.number, first.pages) == (250, 1, 3)
+    assert first.rows[0].item_id == "r249" and len(first.rows) == 100
+    last = q.open_rows(10_000, SLA, page=3, per_page=100)
+    assert [r.item_id for r in last.rows][-1] == "r000" and len(last.rows) == 50
+    assert q.open_rows(10_000, SLA, page=99, per_page=100).number == 3
