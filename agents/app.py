@@ -131,6 +131,11 @@ def _follow_rebalances(app: faust.App, rt: Runtime) -> None:
         # Say which outbox entries are done, so the next owner re-sends none of them.
         await rt.processor.flush_claims()
 
+    @app.on_before_shutdown.connect
+    async def _stopping(app: faust.App, **kwargs: Any) -> None:
+        # The same at a stop (the consumer is stopped, the producer not yet flushed).
+        await rt.processor.flush_claims()
+
     @app.on_partitions_assigned.connect
     async def _assigned(app: faust.App, assigned: Any, **kwargs: Any) -> None:
         consumer = app.consumer
