@@ -12,6 +12,7 @@ from agents import certs, commerce, expiries, live, queuewatch, reports, reviews
 from agents.runtime import Fence, Runtime, TableStates, aiokafka_producer, raw_topic
 from agents.sensor import setup_lean_prometheus_sensors
 from pipeline.adapters import kafka
+from pipeline.adapters.breakerstore import BreakerHistory
 from pipeline.adapters.certstore import CertStore, connect
 from pipeline.adapters.logs import decision_logger
 from pipeline.adapters.settings import Settings
@@ -111,6 +112,7 @@ def _runtime(
         recent=RecentDecisions(settings, settings.topics.decisions),
         ids=ids,
         generation=lambda: app.consumer_generation_id,
+        breaker_history=BreakerHistory(store.client, settings),
     )  # fmt: skip
     processor.hooks.append(decision_logger())  # decision log lines (adapters/logs.py)
     processor.hooks.append(StandingHook(settings))  # enforcement.restrictions and .queue
@@ -164,8 +166,10 @@ def _follow_rebalances(app: faust.App, rt: Runtime) -> None:
         task.add_done_callback(_background.discard)
 
     @app.timer(1.0)
-    async def _claims() -> None:
+    async def _each_second() -> None:
         await rt.processor.flush_claims()
+        if rt.processor.ready.is_set():
+            await rt.processor.sync_breaker()
 
 
 _background: set[asyncio.Task[None]] = set()

@@ -41,7 +41,7 @@ def faust_options(settings: Settings) -> dict[str, Any]:
         # hold the rebalance until this worker is evicted, and then decide for partitions
         # it lost. The processor fences such batches by generation instead (processor.py).
         "stream_wait_empty": False,
-        "table_standby_replicas": 0,
+        "table_standby_replicas": settings.standby_replicas,
         "web_port": settings.web_port,
         "web_host": settings.web_host,
         "web_bind": settings.web_host,
