@@ -150,7 +150,9 @@ def _follow_rebalances(app: faust.App, rt: Runtime) -> None:
         rt.fence.assigned(assigned)
         # Forget the partitions this worker lost (the memory store keeps keys written
         # live): their outbox, expiry checks and states now belong to the new owner.
-        now = {tp.partition for tp in assigned}
+        # The input topics' partitions only: the assignment also holds the changelog
+        # partitions this worker keeps standby copies of, which are not its to decide.
+        now = {tp.partition for tp in assigned if tp.topic in rt.kinds}
         lost = owned - now
         if lost:
             rt.processor.forget(lost)
