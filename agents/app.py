@@ -19,7 +19,7 @@ from pipeline.engine import policyhistory, shadow
 from pipeline.engine.certcache import CertCache
 from pipeline.engine.decisionlog import ChainHeads
 from pipeline.engine.expiries import ExpirySchedule
-from pipeline.engine.faustconfig import SESSION_TIMEOUT_S, faust_options
+from pipeline.engine.faustconfig import SESSION_TIMEOUT_S, changelog_configs, faust_options
 from pipeline.engine.fetching import BulkConsumer, use_short_fetch_wait
 from pipeline.engine.processor import Processor, Send
 from pipeline.engine.recovery import RecentDecisions
@@ -33,6 +33,7 @@ def state_table(app: faust.App, settings: Settings, name: str, store: str) -> fa
     return app.Table(
         name, default=None, key_type=bytes, value_type=bytes,
         partitions=settings.partitions, use_partitioner=True, store=store,
+        extra_topic_configs=changelog_configs(settings),
     )  # fmt: skip
 
 

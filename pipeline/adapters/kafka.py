@@ -8,10 +8,12 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
 from aiokafka.helpers import create_ssl_context
 
@@ -82,12 +84,27 @@ def producer(settings: Settings, **overrides: object) -> AIOKafkaProducer:
     return AIOKafkaProducer(**options)
 
 
+def replication_configs(settings: Settings) -> dict[str, str]:
+    """The topic configs the replication settings add (min.insync.replicas, when set)."""
+    if settings.min_insync_replicas is None:
+        return {}
+    return {"min.insync.replicas": str(settings.min_insync_replicas)}
+
+
+def new_topic(settings: Settings, name: str, partitions: int, configs: dict[str, str]) -> NewTopic:
+    """A topic as LiveGate creates every one: replicated as the settings say."""
+    return NewTopic(
+        name, partitions, settings.replication_factor,
+        topic_configs={**configs, **replication_configs(settings)},
+    )  # fmt: skip
+
+
 def contract_topics(settings: Settings, partitions: int | None = None) -> list[NewTopic]:
     count = partitions or settings.partitions
     topics = []
     for default_name, (_, retention_ms, cleanup) in TOPIC_DEFAULTS.items():
         configs = {"cleanup.policy": cleanup, "retention.ms": str(retention_ms)}
-        topics.append(NewTopic(settings.topics[default_name], count, 1, topic_configs=configs))
+        topics.append(new_topic(settings, settings.topics[default_name], count, configs))
     return topics
 
 
@@ -103,8 +120,7 @@ def worker_topics(settings: Settings) -> list[NewTopic]:
     no worker is assigned its partitions.
     """
     week = {"cleanup.policy": "delete", "retention.ms": str(7 * 86_400_000)}
-    internal = NewTopic(expiries_topic_name(settings), settings.partitions, 1,
-                        topic_configs=week)  # fmt: skip
+    internal = new_topic(settings, expiries_topic_name(settings), settings.partitions, week)
     return [*contract_topics(settings), internal]
 
 
@@ -122,6 +138,64 @@ async def ensure_topics(where: Target, topics: Iterable[NewTopic]) -> list[str]:
         return [t.name for t in missing]
     finally:
         await admin.close()
+
+
+@dataclass(frozen=True)
+class TopicDifference:
+    """An existing topic that is not what the settings would create."""
+
+    topic: str
+    what: str  # "partitions", "replication factor" or a topic config's name
+    actual: str
+    wanted: str
+
+    def __str__(self) -> str:
+        return f"{self.topic}: {self.what} is {self.actual}, the settings want {self.wanted}"
+
+
+async def topic_differences(where: Target, topics: Iterable[NewTopic]) -> list[TopicDifference]:
+    """How the existing ones of `topics` differ from them: partition count, replication
+    factor (replicas of the first partition) and every config the NewTopic names."""
+    wanted = {t.name: t for t in topics}
+    bootstrap, security = target(where)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15_000, **security)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(list(wanted))
+        existing = [e for e in described if e.get("topic") in wanted and not e.get("error_code")]
+        names = [e["topic"] for e in existing]
+        configs = await _topic_configs(admin, names) if names else {}
+    finally:
+        await admin.close()
+    out: list[TopicDifference] = []
+    for entry in sorted(existing, key=lambda e: e["topic"]):
+        topic = wanted[entry["topic"]]
+        parts = entry.get("partitions", [])
+        if len(parts) != topic.num_partitions:
+            out.append(TopicDifference(topic.name, "partitions", str(len(parts)),
+                                       str(topic.num_partitions)))  # fmt: skip
+        replicas = min((len(p.get("replicas", ())) for p in parts), default=0)
+        if replicas != topic.replication_factor:
+            out.append(TopicDifference(topic.name, "replication factor", str(replicas),
+                                       str(topic.replication_factor)))  # fmt: skip
+        actual = configs.get(topic.name, {})
+        for key, value in sorted((topic.topic_configs or {}).items()):
+            if actual.get(key) != str(value):
+                out.append(TopicDifference(topic.name, key, str(actual.get(key)), str(value)))
+    return out
+
+
+async def _topic_configs(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, dict[str, str]]:
+    responses = await admin.describe_configs(
+        [ConfigResource(ConfigResourceType.TOPIC, n) for n in names]
+    )
+    out: dict[str, dict[str, str]] = {}
+    for response in responses:
+        for resource in response.resources:
+            # (error_code, error_message, resource_type, resource_name, config_entries)
+            entries = resource[4]
+            out[resource[3]] = {e[0]: e[1] for e in entries}
+    return out
 
 
 async def wait_for_kafka(where: Target, timeout_s: float) -> None:

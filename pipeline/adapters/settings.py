@@ -145,11 +145,18 @@ class Settings:
         default_factory=lambda: Topics({k: v[0] for k, v in TOPIC_DEFAULTS.items()})
     )
     partitions: int = 6
+    # Replication of every topic LiveGate and Faust create (README "Production"): 1 on the
+    # one-broker local stack, 3 in the Helm chart; min.insync.replicas None = the broker's.
+    replication_factor: int = 1
+    min_insync_replicas: int | None = None
     app_id: str = "livegate"
     policy_path: Path = REPO_ROOT / "config" / "policy.yaml"
     shadow_policy_path: Path | None = None
     web_port: int = 6066
     web_host: str = "127.0.0.1"
+    # The URL other workers and the console reach this worker at (Faust's canonical_url:
+    # the creator view forwards a creator to its owner's URL); None = http://host:port.
+    web_advertised_url: str | None = None
     web_token: Secret | None = None
     max_record_bytes: int = 65_536
     batch_max: int = 500
@@ -171,6 +178,11 @@ class Settings:
     breaker_window_s: int = 10
     breaker_factor: int = 10
     breaker_floor: int = 2000
+
+    @property
+    def web_url(self) -> str:
+        """This worker's URL as others reach it: the advertised one, else host and port."""
+        return self.web_advertised_url or f"http://{self.web_host}:{self.web_port}"
 
     @property
     def cert_prefix(self) -> str:
@@ -242,6 +254,37 @@ def _redis_url(env: Mapping[str, str], var: str, default: str) -> Secret:
     if parts.scheme not in ("redis", "rediss", "unix") or not (parts.hostname or parts.path):
         raise SettingsError(f"{var}={redact_url(raw)!r}: expected redis://[user:pass@]host:port/db")
     return Secret(raw)
+
+
+def _replication(env: Mapping[str, str]) -> dict[str, Any]:
+    factor = _int(env, "LIVEGATE_REPLICATION_FACTOR", 1, 1, 32)
+    # acks=all with min.insync.replicas 2 of 3: a write survives one lost broker, and one
+    # broker may be down (a rolling restart) without stopping the writes.
+    default = min(2, factor) if factor > 1 else 0
+    min_isr = _int(env, "LIVEGATE_MIN_INSYNC_REPLICAS", default, 0, 32)
+    if min_isr > factor:
+        raise SettingsError(
+            f"LIVEGATE_MIN_INSYNC_REPLICAS={min_isr} is more than "
+            f"LIVEGATE_REPLICATION_FACTOR={factor}: no write could ever succeed"
+        )
+    return {"replication_factor": factor, "min_insync_replicas": min_isr or None}
+
+
+def _advertised_url(env: Mapping[str, str]) -> str | None:
+    raw = env.get("LIVEGATE_WEB_ADVERTISED_URL") or None
+    if raw is None:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+        raise SettingsError(
+            f"LIVEGATE_WEB_ADVERTISED_URL={raw!r}: expected http://host:port (no path)"
+        )
+    if parts.hostname in ("0.0.0.0", "::"):
+        raise SettingsError(
+            f"LIVEGATE_WEB_ADVERTISED_URL={raw!r}: other workers cannot reach 0.0.0.0; "
+            "use this worker's address (in Kubernetes, the pod IP)"
+        )
+    return raw.rstrip("/")
 
 
 def _topic_name(env: Mapping[str, str], default: str) -> str:
@@ -319,11 +362,13 @@ def _from_env(env: Mapping[str, str]) -> Settings:
         redis_prefix=env.get("LIVEGATE_REDIS_PREFIX", base.redis_prefix),
         topics=Topics({name: _topic_name(env, name) for name in TOPIC_DEFAULTS}),
         partitions=_int(env, "LIVEGATE_PARTITIONS", base.partitions, 1, 1024),
+        **_replication(env),
         app_id=app_id,
         policy_path=_path(env, "LIVEGATE_POLICY", base.policy_path),
         shadow_policy_path=Path(shadow).expanduser() if shadow else None,
         web_port=_int(env, "LIVEGATE_WEB_PORT", base.web_port, 0, 65535),
         web_host=env.get("LIVEGATE_WEB_HOST", base.web_host),
+        web_advertised_url=_advertised_url(env),
         web_token=Secret(token) if token else None,
         max_record_bytes=_int(env, "LIVEGATE_MAX_RECORD_BYTES", base.max_record_bytes),
         batch_max=_int(env, "LIVEGATE_BATCH_MAX", base.batch_max, 1, 100_000),

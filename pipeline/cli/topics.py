@@ -1,10 +1,12 @@
 """`livegate topics create`: create the contract's topics and the worker's internal ones
-where they are missing (what docker-compose's init service runs)."""
+where they are missing (what docker-compose's init service and the Helm chart's Job run),
+and say how the existing ones differ from the settings (partitions, replication, configs)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 
 from pipeline.adapters import kafka
 from pipeline.adapters.settings import Settings
@@ -21,8 +23,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _create(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
-    created = asyncio.run(kafka.ensure_topics(settings, kafka.worker_topics(settings)))
+    topics = kafka.worker_topics(settings)
+    created = asyncio.run(kafka.ensure_topics(settings, topics))
     for name in created:
         print(f"created {name}")
     print(f"topics: {len(created)} created at {settings.kafka_bootstrap}")
+    differences = asyncio.run(kafka.topic_differences(settings, topics))
+    for difference in differences:
+        print(f"differs: {difference}")
+    if differences:
+        # Kafka does not change these on its own: partitions only grow (and moving a
+        # creator's partition breaks its order), replication needs a reassignment.
+        print(
+            f"topics: {len(differences)} differences from the settings; fix the topics "
+            "(kafka-topics --alter, kafka-reassign-partitions, kafka-configs) or the settings "
+            '(README "Production")',
+            file=sys.stderr,
+        )
+        return 1
     return 0

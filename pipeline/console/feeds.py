@@ -36,7 +36,7 @@ def console_topics(cs: ConsoleSettings) -> list[NewTopic]:
         if default in TOPIC_DEFAULTS:
             _, retention, cleanup = TOPIC_DEFAULTS[default]
         configs = {"cleanup.policy": cleanup, "retention.ms": str(retention)}
-        out.append(NewTopic(name, cs.base.partitions, 1, topic_configs=configs))
+        out.append(kafka.new_topic(cs.base, name, cs.base.partitions, configs))
     return out
 
 

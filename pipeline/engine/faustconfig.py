@@ -25,7 +25,9 @@ def faust_options(settings: Settings) -> dict[str, Any]:
         "datadir": str(settings.data_dir / f"{settings.app_id}-{settings.web_port}"),
         "autodiscover": False,
         "topic_partitions": settings.partitions,
-        "topic_replication_factor": 1,
+        # Faust's own topics (changelogs, the assignor's leader topic) replicated as ours;
+        # the changelogs' min.insync.replicas comes with their table (changelog_configs).
+        "topic_replication_factor": settings.replication_factor,
         "broker_session_timeout": SESSION_TIMEOUT_S,
         "broker_heartbeat_interval": 2,
         "broker_commit_interval": 1.0,
@@ -45,7 +47,14 @@ def faust_options(settings: Settings) -> dict[str, Any]:
         "web_port": settings.web_port,
         "web_host": settings.web_host,
         "web_bind": settings.web_host,
+        # What other workers forward a creator's request to (table_route): never 0.0.0.0.
+        "canonical_url": settings.web_url,
     }
+
+
+def changelog_configs(settings: Settings) -> dict[str, str]:
+    """Topic configs of the tables' changelogs beyond Faust's (`extra_topic_configs`)."""
+    return kafka.replication_configs(settings)
 
 
 def use_event_loop(settings: Settings) -> None:

@@ -152,3 +152,42 @@ def test_a_kraft_cluster_id_never_reads_as_an_option():
     ids = {new_cluster_id() for _ in range(2000)}
     assert len(ids) == 2000 and not any(i.startswith("-") for i in ids)
     assert all(len(i) == 22 for i in ids)
+
+
+def test_replication_defaults_to_one_replica_without_min_isr():
+    s = Settings.from_env({})
+    assert (s.replication_factor, s.min_insync_replicas) == (1, None)
+    assert all(t.replication_factor == 1 for t in kafka.worker_topics(s))
+    assert all("min.insync.replicas" not in t.topic_configs for t in kafka.worker_topics(s))
+
+
+def test_replication_three_takes_min_isr_two_on_every_topic_and_faust_option():
+    from pipeline.engine.faustconfig import changelog_configs, faust_options
+
+    s = Settings.from_env({"LIVEGATE_REPLICATION_FACTOR": "3"})
+    assert (s.replication_factor, s.min_insync_replicas) == (3, 2)
+    topics = kafka.worker_topics(s)
+    assert {t.replication_factor for t in topics} == {3}
+    assert {t.topic_configs["min.insync.replicas"] for t in topics} == {"2"}
+    assert faust_options(s)["topic_replication_factor"] == 3
+    assert changelog_configs(s) == {"min.insync.replicas": "2"}
+
+
+def test_min_isr_is_configurable_and_never_above_the_replication_factor():
+    env = {"LIVEGATE_REPLICATION_FACTOR": "5", "LIVEGATE_MIN_INSYNC_REPLICAS": "3"}
+    assert Settings.from_env(env).min_insync_replicas == 3
+    with pytest.raises(SettingsError, match="LIVEGATE_MIN_INSYNC_REPLICAS=4 is more than"):
+        Settings.from_env({"LIVEGATE_REPLICATION_FACTOR": "3", "LIVEGATE_MIN_INSYNC_REPLICAS": "4"})
+
+
+def test_advertised_url_is_faust_canonical_url_and_never_the_any_address():
+    from pipeline.engine.faustconfig import faust_options
+
+    s = Settings.from_env(
+        {"LIVEGATE_WEB_HOST": "0.0.0.0", "LIVEGATE_WEB_ADVERTISED_URL": "http://10.1.2.3:6066/"}
+    )
+    assert faust_options(s)["canonical_url"] == "http://10.1.2.3:6066"
+    assert faust_options(Settings.from_env({}))["canonical_url"] == "http://127.0.0.1:6066"
+    for bad in ("http://0.0.0.0:6066", "10.1.2.3:6066", "http://h:1/creators"):
+        with pytest.raises(SettingsError, match="LIVEGATE_WEB_ADVERTISED_URL"):
+            Settings.from_env({"LIVEGATE_WEB_ADVERTISED_URL": bad})
