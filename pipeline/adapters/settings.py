@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,8 @@ TOPIC_DEFAULTS: dict[str, tuple[str, int, str]] = {
     "enforcement.restrictions": ("enforcement.restrictions", -1, "compact"),
     "enforcement.queue": ("enforcement.queue", -1, "compact"),
 }
+
+ANY_ADDRESS = ("0.0.0.0", "::", "")  # a bind address no other process can connect to
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -181,8 +184,13 @@ class Settings:
 
     @property
     def web_url(self) -> str:
-        """This worker's URL as others reach it: the advertised one, else host and port."""
-        return self.web_advertised_url or f"http://{self.web_host}:{self.web_port}"
+        """This worker's URL as others reach it: the advertised one; else, bound to every
+        address (the image), the host name (docker compose resolves a container's); else
+        the bound host and port."""
+        if self.web_advertised_url:
+            return self.web_advertised_url
+        host = socket.gethostname() if self.web_host in ANY_ADDRESS else self.web_host
+        return f"http://{host}:{self.web_port}"
 
     @property
     def cert_prefix(self) -> str:

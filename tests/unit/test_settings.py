@@ -191,3 +191,10 @@ def test_advertised_url_is_faust_canonical_url_and_never_the_any_address():
     for bad in ("http://0.0.0.0:6066", "10.1.2.3:6066", "http://h:1/creators"):
         with pytest.raises(SettingsError, match="LIVEGATE_WEB_ADVERTISED_URL"):
             Settings.from_env({"LIVEGATE_WEB_ADVERTISED_URL": bad})
+
+
+def test_bound_to_every_address_without_an_advertised_url_the_host_name_is_advertised():
+    import socket
+
+    s = Settings.from_env({"LIVEGATE_WEB_HOST": "0.0.0.0", "LIVEGATE_WEB_PORT": "7000"})
+    assert s.web_url == f"http://{socket.gethostname()}:7000"
