@@ -153,6 +153,10 @@ class Settings:
     replication_factor: int = 1
     min_insync_replicas: int | None = None
     app_id: str = "livegate"
+    # Static group membership (KIP-345; Faust's consumer_group_instance_id): a worker that
+    # comes back under the same id within the session timeout keeps its partitions without
+    # a rebalance (the chart sets the pod name). None = dynamic membership.
+    group_instance_id: str | None = None
     policy_path: Path = REPO_ROOT / "config" / "policy.yaml"
     shadow_policy_path: Path | None = None
     web_port: int = 6066
@@ -278,6 +282,13 @@ def _replication(env: Mapping[str, str]) -> dict[str, Any]:
     return {"replication_factor": factor, "min_insync_replicas": min_isr or None}
 
 
+def _instance_id(env: Mapping[str, str]) -> str | None:
+    raw = env.get("LIVEGATE_GROUP_INSTANCE_ID") or None
+    if raw is not None and (len(raw) > 249 or not raw.isprintable()):
+        raise SettingsError(f"LIVEGATE_GROUP_INSTANCE_ID={raw!r}: 1-249 printable characters")
+    return raw
+
+
 def _advertised_url(env: Mapping[str, str]) -> str | None:
     raw = env.get("LIVEGATE_WEB_ADVERTISED_URL") or None
     if raw is None:
@@ -372,6 +383,7 @@ def _from_env(env: Mapping[str, str]) -> Settings:
         partitions=_int(env, "LIVEGATE_PARTITIONS", base.partitions, 1, 1024),
         **_replication(env),
         app_id=app_id,
+        group_instance_id=_instance_id(env),
         policy_path=_path(env, "LIVEGATE_POLICY", base.policy_path),
         shadow_policy_path=Path(shadow).expanduser() if shadow else None,
         web_port=_int(env, "LIVEGATE_WEB_PORT", base.web_port, 0, 65535),

@@ -28,6 +28,7 @@ def faust_options(settings: Settings) -> dict[str, Any]:
         # Faust's own topics (changelogs, the assignor's leader topic) replicated as ours;
         # the changelogs' min.insync.replicas comes with their table (changelog_configs).
         "topic_replication_factor": settings.replication_factor,
+        "consumer_group_instance_id": settings.group_instance_id,
         "broker_session_timeout": SESSION_TIMEOUT_S,
         "broker_heartbeat_interval": 2,
         "broker_commit_interval": 1.0,

@@ -1,6 +1,7 @@
 """Two workers bound to every address (as the image runs them), each advertising its own URL
-(LIVEGATE_WEB_ADVERTISED_URL, Faust's canonical_url): `livegate explain` asked of either worker
-shows every creator, those whose partition the other worker owns included (forwarded)."""
+(LIVEGATE_WEB_ADVERTISED_URL, Faust's canonical_url), static group members (as the chart runs
+them): `livegate explain` asked of either worker shows every creator, those whose partition the
+other worker owns included (forwarded)."""
 
 from __future__ import annotations
 
@@ -32,7 +33,12 @@ def creators_on_every_partition(partitions: int) -> list[str]:
 
 def advertised_worker(p: Pipeline, name: str) -> tuple[Worker, int]:
     port = free_port()
-    env = {**p.env, "LIVEGATE_WEB_ADVERTISED_URL": f"http://127.0.0.1:{port}"}
+    env = {
+        **p.env,
+        "LIVEGATE_WEB_ADVERTISED_URL": f"http://127.0.0.1:{port}",
+        # As the chart runs them: static membership under the pod's name.
+        "LIVEGATE_GROUP_INSTANCE_ID": f"{p.uid}-{name}",
+    }
     log = ROOT / ".livegate" / "test-logs" / f"worker-{p.uid}-{name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     worker = Worker(env, port, log).start()

@@ -198,3 +198,11 @@ def test_bound_to_every_address_without_an_advertised_url_the_host_name_is_adver
 
     s = Settings.from_env({"LIVEGATE_WEB_HOST": "0.0.0.0", "LIVEGATE_WEB_PORT": "7000"})
     assert s.web_url == f"http://{socket.gethostname()}:7000"
+
+
+def test_group_instance_id_is_fausts_static_membership():
+    from pipeline.engine.faustconfig import faust_options
+
+    assert faust_options(Settings.from_env({}))["consumer_group_instance_id"] is None
+    s = Settings.from_env({"LIVEGATE_GROUP_INSTANCE_ID": "livegate-worker-2"})
+    assert faust_options(s)["consumer_group_instance_id"] == "livegate-worker-2"
