@@ -27,9 +27,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy pipeline/domain
 
-## check-deploy: promtool on the Prometheus config, alert rules and their tests; and
-## `docker compose config` on docker-compose.yml where a compose client exists (no engine needed)
-check-deploy:
+## check-deploy: promtool on the Prometheus config, alert rules and their tests; the Helm
+## chart (helm lint, and every rendered manifest against the Kubernetes API schemas, offline);
+## and `docker compose config` on docker-compose.yml where a compose client exists (no engine)
+check-deploy: $(STAMP)
 	@if command -v promtool >/dev/null; then \
 	  promtool check config config/prometheus/prometheus.yml config/prometheus/prometheus-local.yml && \
 	  promtool check rules config/prometheus/alerts.yml && \
@@ -39,6 +40,10 @@ check-deploy:
 	else \
 	  echo "check-deploy: SKIPPED promtool checks: promtool not installed (apt-get install prometheus)"; \
 	fi
+	@$(BIN)/python deploy/helm/check.py; rc=$$?; \
+	if [ $$rc = 2 ] && [ -z "$$CI" ]; then \
+	  echo "check-deploy: SKIPPED the Helm chart: helm not installed (scripts/setup.sh builds it)"; \
+	elif [ $$rc != 0 ]; then exit 1; fi
 	@if docker compose version >/dev/null 2>&1; then \
 	  docker compose config -q && echo "check-deploy: docker compose config: OK"; \
 	elif command -v docker-compose >/dev/null; then \
