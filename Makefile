@@ -4,14 +4,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup dev test lint check-deploy unit integration faults bench bench-engine fmt stack-up stack-down clean
+.PHONY: setup dev test lint lock check-deploy unit integration faults bench bench-engine fmt stack-up stack-down clean
 
 ## setup: install what the machine lacks (system packages with apt-get where allowed, else the
 ## exact command to run), then the venv; quick when everything is there (scripts/setup.sh)
 setup:
 	@PYTHON=$(PYTHON) scripts/setup.sh
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements/dev.txt
 	@PYTHON=$(PYTHON) scripts/setup.sh --venv-only
 
 ## dev: bring the local stack up, run a worker and the simulator, show actions live
@@ -51,6 +51,14 @@ check-deploy: $(STAMP)
 	else \
 	  echo "check-deploy: SKIPPED docker compose config: no compose plugin (docker compose) here"; \
 	fi
+
+## lock: the exact versions, with hashes, that CI, the venv and the image install: after a
+## change of pyproject.toml's dependencies (`make lock UPGRADE=--upgrade` moves everything on)
+lock: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes \
+	  -q $(UPGRADE) -o requirements/runtime.txt
+	$(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes \
+	  -q $(UPGRADE) --extra dev -o requirements/dev.txt
 
 fmt: $(STAMP)
 	$(BIN)/ruff check --fix .

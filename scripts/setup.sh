@@ -95,14 +95,21 @@ if ((venv)); then
     fi
     "$PYTHON" -m venv .venv
   fi
-  if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
+  # The exact versions, with hashes (requirements/dev.txt, `make lock`), then the project.
+  lock=requirements/dev.txt
+  if [[ ! -f $stamp || pyproject.toml -nt $stamp || $lock -nt $stamp ]]; then
     if ((dry_run)); then
       echo "setup: would install '.[dev]' into .venv"
       exit 0
     fi
     .venv/bin/python -m pip install -q --upgrade pip
-    .venv/bin/python -m pip install -q -e '.[dev]'
-    touch "$stamp"
+    if [[ -f $lock ]]; then
+      .venv/bin/python -m pip install -q --require-hashes -r "$lock"
+      .venv/bin/python -m pip install -q --no-deps -e .
+    else
+      .venv/bin/python -m pip install -q -e '.[dev]'
+    fi
+    : > "$stamp"
   fi
 fi
 # helm (make check-deploy renders and validates the chart), built from its Go module into

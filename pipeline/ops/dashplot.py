@@ -5,8 +5,8 @@ window, drawn with matplotlib.
     python -m pipeline.ops.dashplot --prometheus http://127.0.0.1:9090 --minutes 10 \\
         --out .livegate/plots/dashboard.png
 
-matplotlib is a development dependency (`pip install -e '.[dev]'`); the worker never imports
-this module.
+matplotlib is an extra (`pip install 'livegate[plots]'`, in `.[dev]` too): the worker never
+imports this module, and without it `render` says what to install.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.adapters.settings import REPO_ROOT
+from pipeline.domain.errors import LiveGateError
 
 DASHBOARD = REPO_ROOT / "config" / "grafana" / "dashboards" / "livegate.json"
 _LEGEND = re.compile(r"\{\{\s*(\w+)\s*\}\}")
@@ -88,7 +89,12 @@ def render(
     rate_interval: str = "1m", dashboard: Path = DASHBOARD, columns: int = 4,
 ) -> Path:  # fmt: skip
     """Draw every panel of the dashboard into `out` (PNG); returns the path."""
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        raise LiveGateError(
+            "drawing the dashboard needs matplotlib: pip install 'livegate[plots]'"
+        ) from None
 
     matplotlib.use("Agg")
     import matplotlib.dates as mdates
@@ -156,10 +162,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rate-interval", default="1m", help="what $__rate_interval stands for")
     p.add_argument("--dashboard", type=Path, default=DASHBOARD)
     args = p.parse_args(argv)
-    path = render(
-        args.prometheus.rstrip("/"), args.out, args.minutes, args.step, args.rate_interval,
-        args.dashboard,
-    )  # fmt: skip
+    try:
+        path = render(
+            args.prometheus.rstrip("/"), args.out, args.minutes, args.step, args.rate_interval,
+            args.dashboard,
+        )  # fmt: skip
+    except LiveGateError as exc:
+        print(f"dashplot: {exc}", file=sys.stderr)
+        return 1
     print(f"wrote {path}", file=sys.stderr)
     return 0
 
