@@ -198,6 +198,56 @@ async def _topic_configs(admin: AIOKafkaAdminClient, names: list[str]) -> dict[s
     return out
 
 
+@dataclass(frozen=True)
+class PartitionLag:
+    """A consumer group's position on one partition, as the brokers report it."""
+
+    topic: str
+    partition: int
+    committed: int | None  # None: the group never committed here (it starts at `begin`)
+    begin: int
+    end: int
+
+    @property
+    def lag(self) -> int:
+        start = self.begin if self.committed is None else max(self.committed, self.begin)
+        return max(0, self.end - start)
+
+
+async def group_lag(where: Target, group: str, topics: Iterable[str]) -> list[PartitionLag]:
+    """The group's lag on every partition of `topics` and of any topic it committed on: its
+    committed offsets (OffsetFetch at the group coordinator) against the log end offsets."""
+    bootstrap, security = target(where)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15_000, **security)
+    await admin.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(group)
+        names = sorted(set(topics) | {tp.topic for tp in committed})
+        described = await admin.describe_topics(names)
+    finally:
+        await admin.close()
+    tps = [
+        TopicPartition(entry["topic"], p["partition"])
+        for entry in described if not entry.get("error_code")
+        for p in entry.get("partitions", [])
+    ]  # fmt: skip
+    if not tps:
+        return []
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, **security)
+    await consumer.start()
+    try:
+        begin = await consumer.beginning_offsets(tps)
+        end = await consumer.end_offsets(tps)
+    finally:
+        await consumer.stop()
+    rows = []
+    for tp in sorted(tps):
+        mark = committed.get(tp)
+        offset = mark.offset if mark is not None and mark.offset >= 0 else None
+        rows.append(PartitionLag(tp.topic, tp.partition, offset, begin[tp], end[tp]))
+    return rows
+
+
 async def wait_for_kafka(where: Target, timeout_s: float) -> None:
     """Wait until the broker answers a metadata request."""
     bootstrap, security = target(where)

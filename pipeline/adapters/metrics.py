@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from importlib.metadata import PackageNotFoundError, version
+
+from prometheus_client import Counter, Gauge, Histogram, Info
 
 EVENTS = Counter(
     "livegate_events_decided_total", "Input events decided, by topic kind and outcome",
@@ -72,3 +74,16 @@ QUEUE_TIME_TO_VERDICT = Histogram(
     ["kind"], buckets=(60, 300, 600, 1800, 3600, 4 * 3600, 12 * 3600, 86400, 3 * 86400, 7 * 86400),
 )  # fmt: skip
 REVIEW_SLA = Gauge("livegate_review_sla_seconds", "The policy's review.sla")
+
+
+def _version() -> str:
+    try:
+        return version("livegate")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+# livegate_build_info{version="…"} 1: which version each worker runs (a rollout halfway,
+# LiveGateVersionsDiffer), and a join key for the dashboards.
+BUILD_INFO = Info("livegate_build", "The LiveGate version this process runs")
+BUILD_INFO.info({"version": _version()})

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
+import json
 import sys
 
 from pipeline.adapters import kafka
@@ -19,6 +21,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "create", help="create the contract's and the worker's topics that do not exist yet"
     )
     create.set_defaults(handler=_create)
+    lag = tsub.add_parser(
+        "lag",
+        help="the worker group's lag per input partition, as the brokers report it "
+        "(committed offsets against log end offsets)",
+    )
+    lag.add_argument("--json", action="store_true", help="one JSON object per partition")
+    lag.set_defaults(handler=_lag)
 
 
 def _create(args: argparse.Namespace) -> int:
@@ -41,4 +50,23 @@ def _create(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    return 0
+
+
+def _lag(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    t = settings.topics
+    inputs = [t.live, t.commerce, t.reports, t.reviews, t.certs,
+              kafka.expiries_topic_name(settings)]  # fmt: skip
+    rows = asyncio.run(kafka.group_lag(settings, settings.app_id, inputs))
+    for row in rows:
+        if args.json:
+            print(json.dumps({**dataclasses.asdict(row), "lag": row.lag}))
+        else:
+            committed = "-" if row.committed is None else row.committed
+            print(f"{row.topic}[{row.partition}]  committed {committed}  end {row.end}  "
+                  f"lag {row.lag}")  # fmt: skip
+    if not args.json:
+        total = sum(r.lag for r in rows)
+        print(f"group {settings.app_id}: lag {total} records on {len(rows)} partitions")
     return 0

@@ -26,6 +26,8 @@ from typing import Any
 from pipeline.adapters.settings import REPO_ROOT
 from pipeline.domain.errors import LiveGateError
 
+DASHBOARD_VARIABLES = ("namespace", "app_id")  # the dashboard's query variables
+
 DASHBOARD = REPO_ROOT / "config" / "grafana" / "dashboards" / "livegate.json"
 _LEGEND = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 
@@ -61,6 +63,8 @@ def panel_series(
     out: list[Series] = []
     for target in panel.get("targets", []):
         expr = target["expr"].replace("$__rate_interval", rate_interval)
+        for variable in DASHBOARD_VARIABLES:  # every namespace and app id, as "All" does
+            expr = expr.replace(f'"${variable}"', '".*"')
         for item in query_range(base, expr, start, end, step):
             pts = [(float(t), float(v)) for t, v in item["values"]]
             out.append(

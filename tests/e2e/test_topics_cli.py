@@ -59,3 +59,34 @@ async def test_a_worker_refuses_a_partition_count_other_than_the_settings(stack_
     result = run_cli({**env, "LIVEGATE_PARTITIONS": "4"}, "worker", timeout=60)
     assert result.returncode == 1
     assert f"{settings.topics.live}: partitions is 6, the settings want 4" in result.stderr
+
+
+async def test_lag_is_the_groups_committed_offsets_against_the_log_end(stack_env, uid, settings):
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka.structs import OffsetAndMetadata
+
+    from tests.helpers import produce
+
+    env = isolated_env(stack_env, uid)
+    assert run_cli(env, "topics", "create").returncode == 0
+    live = settings.topics.live
+    await produce(settings, live, [(b"c", b"{}")] * 5)  # one key: one partition
+    (part,) = {
+        p for p in range(settings.partitions)
+        if (await kafka.read_topic(settings, live, required=False)).get(p)
+    }  # fmt: skip
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, group_id=settings.app_id,
+        enable_auto_commit=False,
+    )  # fmt: skip
+    await consumer.start()
+    try:
+        tp = TopicPartition(live, part)
+        consumer.assign([tp])
+        await consumer.commit({tp: OffsetAndMetadata(2, "")})
+    finally:
+        await consumer.stop()
+    result = run_cli(env, "topics", "lag")
+    assert result.returncode == 0, result.stderr
+    assert f"{live}[{part}]  committed 2  end 5  lag 3" in result.stdout
+    assert f"group {settings.app_id}: lag 3 records on " in result.stdout

@@ -100,8 +100,12 @@ def test_policy_and_alerts_are_the_repositorys():
     manifests = rendered(*PRODUCTION)
     policy = one(manifests, "ConfigMap")["data"]["policy.yaml"]
     assert policy == (ROOT / "config/policy.yaml").read_text(encoding="utf-8")
-    alerts = yaml.safe_load((ROOT / "config/prometheus/alerts.yml").read_text(encoding="utf-8"))
-    assert one(manifests, "PrometheusRule")["spec"]["groups"] == alerts["groups"]
+    text = (ROOT / "config/prometheus/alerts.yml").read_text(encoding="utf-8")
+    base = "https://git.example.com/platform/livegate/blob/main"
+    alerts = yaml.safe_load(text.replace('"docs/runbooks.md#', f'"{base}/docs/runbooks.md#'))
+    groups = one(manifests, "PrometheusRule")["spec"]["groups"]
+    assert groups == alerts["groups"]
+    assert all(r["annotations"]["runbook_url"].startswith(base) for r in groups[0]["rules"])
 
 
 def test_every_container_runs_a_livegate_subcommand():

@@ -69,7 +69,13 @@ def test_dashboard_has_the_panels_operators_need():
     assert spec["uid"] == "livegate"
     ids = [p["id"] for p in spec["panels"]]
     assert len(ids) == len(set(ids))
-    text = "\n".join(dashboard_exprs())
+    # Every selector is filtered by the dashboard's variables (namespace, app id).
+    variables = 'namespace=~"$namespace", app_id=~"$app_id"'
+    exprs = [e for e in dashboard_exprs() if "kafka_consumergroup_lag" not in e]
+    for name in {n for e in exprs for n in NAME.findall(e)}:
+        assert all(f"{name}{{{variables}" in e for e in exprs if name in e), name
+    text = "\n".join(dashboard_exprs()).replace(variables + ", ", "").replace(variables, "")
+    text = text.replace("{}", "")
     for needle in (
         "livegate_records_consumed_total",  # throughput per topic
         "sum by (action) (rate(livegate_actions_total",  # actions per type
@@ -84,10 +90,14 @@ def test_dashboard_has_the_panels_operators_need():
     datasource = yaml.safe_load(
         (CONFIG / "grafana" / "provisioning" / "datasources" / "prometheus.yml").read_text()
     )["datasources"][0]
+    # The data source is a variable whose default is the provisioned one.
+    (chosen,) = [v for v in spec["templating"]["list"] if v["type"] == "datasource"]
+    assert chosen["current"]["value"] == datasource["uid"]
+    assert {v["name"] for v in spec["templating"]["list"]} == {"datasource", "namespace", "app_id"}
     for panel in spec["panels"]:
         assert panel["gridPos"]["x"] + panel["gridPos"]["w"] <= 24
         for target in [panel, *panel["targets"]]:
-            assert target["datasource"]["uid"] == datasource["uid"]
+            assert target["datasource"]["uid"] == "${datasource}"
 
 
 def compose() -> dict:
