@@ -260,11 +260,56 @@ def _bootstrap(env: Mapping[str, str], var: str, default: str) -> str:
     return raw
 
 
+SENTINEL_SCHEME = "redis+sentinel"
+
+
+@dataclass(frozen=True)
+class SentinelUrl:
+    """`redis+sentinel://[user:password@]host1:26379,host2:26379/SERVICE/DB`: the Sentinels
+    to ask for SERVICE's master; the user and password are the master's (README "Redis HA")."""
+
+    sentinels: tuple[tuple[str, int], ...]
+    service: str
+    db: int
+    username: str | None
+    password: str | None
+
+
+def parse_sentinel_url(url: str) -> SentinelUrl:
+    parts = urlsplit(url)
+    expected = f"expected {SENTINEL_SCHEME}://[user:pass@]host:port[,host:port…]/SERVICE[/DB]"
+    hosts = parts.netloc.rpartition("@")[2]
+    sentinels = []
+    for server in hosts.split(","):
+        host, sep, port = server.strip().rpartition(":")
+        host = host.strip("[]")
+        if not host or not sep or not port.isdigit() or not 0 < int(port) < 65536:
+            raise SettingsError(f"{redact_url(url)!r}: {expected}")
+        sentinels.append((host, int(port)))
+    path = [p for p in parts.path.split("/") if p]
+    if not 1 <= len(path) <= 2 or (len(path) == 2 and not path[1].isdigit()):
+        raise SettingsError(f"{redact_url(url)!r}: {expected}")
+    return SentinelUrl(
+        tuple(sentinels), unquote(path[0]), int(path[1]) if len(path) == 2 else 0,
+        unquote(parts.username) if parts.username else None,
+        unquote(parts.password) if parts.password is not None else None,
+    )  # fmt: skip
+
+
 def _redis_url(env: Mapping[str, str], var: str, default: str) -> Secret:
     raw = env.get(var) or default
     parts = urlsplit(raw)
+    if parts.scheme == SENTINEL_SCHEME:
+        try:
+            parse_sentinel_url(raw)
+        except SettingsError as exc:
+            raise SettingsError(f"{var}={exc}") from None
+        return Secret(raw)
     if parts.scheme not in ("redis", "rediss", "unix") or not (parts.hostname or parts.path):
-        raise SettingsError(f"{var}={redact_url(raw)!r}: expected redis://[user:pass@]host:port/db")
+        raise SettingsError(
+            f"{var}={redact_url(raw)!r}: expected redis://[user:pass@]host:port/db "
+            f"or {SENTINEL_SCHEME}://[user:pass@]host:port,host:port/SERVICE/DB"
+        )
     return Secret(raw)
 
 

@@ -206,3 +206,24 @@ def test_group_instance_id_is_fausts_static_membership():
     assert faust_options(Settings.from_env({}))["consumer_group_instance_id"] is None
     s = Settings.from_env({"LIVEGATE_GROUP_INSTANCE_ID": "livegate-worker-2"})
     assert faust_options(s)["consumer_group_instance_id"] == "livegate-worker-2"
+
+
+def test_redis_sentinel_urls_name_the_sentinels_the_service_and_the_db():
+    from pipeline.adapters.settings import parse_sentinel_url
+
+    url = "redis+sentinel://lg:p%40ss@s1:26379,s2:26380,[::1]:26381/certs/2"
+    s = Settings.from_env({"LIVEGATE_REDIS_URL": url})
+    assert "p%40ss" not in s.redis_url_redacted and s.redis_username == "lg"
+    parsed = parse_sentinel_url(s.redis_url.reveal())
+    assert parsed.sentinels == (("s1", 26379), ("s2", 26380), ("::1", 26381))
+    assert (parsed.service, parsed.db, parsed.username, parsed.password) == (
+        "certs", 2, "lg", "p@ss",
+    )  # fmt: skip
+    assert parse_sentinel_url("redis+sentinel://s1:26379/mymaster").db == 0
+    for bad in (
+        "redis+sentinel://s1:26379/",
+        "redis+sentinel://s1/m/0",
+        "redis+sentinel://s1:1/m/x",
+    ):
+        with pytest.raises(SettingsError, match=r"LIVEGATE_REDIS_URL=.*redis\+sentinel://"):
+            Settings.from_env({"LIVEGATE_REDIS_URL": bad})
