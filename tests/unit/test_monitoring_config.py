@@ -151,3 +151,23 @@ def test_the_worker_health_check_asks_readyz_through_livegate_health():
     assert check[check.index("--url") + 1] == "http://127.0.0.1:6066/readyz"
     assert "LIVEGATE_WEB_PORT=6066" in (ROOT / "Dockerfile").read_text()
     assert "python -c" not in (ROOT / "docker-compose.yml").read_text()
+
+
+def test_every_alert_has_a_runbook_section():
+    runbooks = (ROOT / "docs" / "runbooks.md").read_text(encoding="utf-8")
+    headings = {
+        line.lstrip("#").strip().lower().replace(" ", "-")
+        for line in runbooks.splitlines()
+        if line.startswith("## ")
+    }
+    for group in yaml.safe_load(ALERTS.read_text())["groups"]:
+        for rule in group["rules"]:
+            url = rule["annotations"]["runbook_url"]
+            assert url == f"docs/runbooks.md#{rule['alert'].lower()}", url
+            assert url.split("#")[1] in headings, rule["alert"]
+
+
+def test_build_info_names_the_version():
+    from importlib.metadata import version
+
+    assert REGISTRY.get_sample_value("livegate_build_info", {"version": version("livegate")}) == 1
