@@ -2,7 +2,7 @@
 renders (default values and values-production.yaml) against the Kubernetes API schemas of
 the oldest and newest versions the chart supports (kubernetes-validate, strict: an unknown
 field fails). KEDA's and the Prometheus operator's kinds are not in those schemas: they are
-checked against the structural schemas below (the fields LiveGate sets, typed).
+checked against their projects' published CRDs (crds/, vendored), made as strict.
 
     python deploy/helm/check.py [--helm PATH]      # exit 1 naming each problem
 
@@ -35,75 +35,37 @@ COPIES = {
     CHART / "files" / "alerts.yml": ROOT / "config" / "prometheus" / "alerts.yml",
 }
 
-_STR = {"type": "string", "minLength": 1}
-_OBJ = {"type": "object"}
-CRD_SCHEMAS: dict[str, dict[str, Any]] = {
-    "keda.sh/v1alpha1/ScaledObject": {
-        "type": "object",
-        "required": ["spec"],
-        "properties": {"spec": {
-            "type": "object", "additionalProperties": False,
-            "required": ["scaleTargetRef", "triggers", "maxReplicaCount"],
-            "properties": {
-                "scaleTargetRef": {"type": "object", "required": ["name", "kind"],
-                                   "properties": {"name": _STR, "kind": _STR,
-                                                  "apiVersion": _STR}},
-                "minReplicaCount": {"type": "integer", "minimum": 0},
-                "maxReplicaCount": {"type": "integer", "minimum": 1},
-                "pollingInterval": {"type": "integer", "minimum": 1},
-                "cooldownPeriod": {"type": "integer", "minimum": 0},
-                "advanced": _OBJ,
-                "triggers": {"type": "array", "minItems": 1, "items": {
-                    "type": "object", "required": ["type", "metadata"],
-                    "additionalProperties": False,
-                    "properties": {
-                        "type": _STR,
-                        "metadata": {"type": "object",
-                                     "additionalProperties": {"type": "string"}},
-                        "authenticationRef": {"type": "object", "required": ["name"]},
-                    }}},
-            }}},
-    },
-    "keda.sh/v1alpha1/TriggerAuthentication": {
-        "type": "object",
-        "required": ["spec"],
-        "properties": {"spec": {
-            "type": "object", "additionalProperties": False, "required": ["secretTargetRef"],
-            "properties": {"secretTargetRef": {"type": "array", "minItems": 1, "items": {
-                "type": "object", "additionalProperties": False,
-                "required": ["parameter", "name", "key"],
-                "properties": {"parameter": _STR, "name": _STR, "key": _STR}}}}}},
-    },
-    "monitoring.coreos.com/v1/PodMonitor": {
-        "type": "object",
-        "required": ["spec"],
-        "properties": {"spec": {
-            "type": "object", "additionalProperties": False,
-            "required": ["selector", "podMetricsEndpoints"],
-            "properties": {
-                "selector": {"type": "object", "required": ["matchLabels"]},
-                "podMetricsEndpoints": {"type": "array", "minItems": 1, "items": {
-                    "type": "object", "required": ["port", "path"],
-                    "additionalProperties": False,
-                    "properties": {"port": _STR, "path": _STR, "interval": _STR,
-                                   "relabelings": {"type": "array"}}}},
-            }}},
-    },
-    "monitoring.coreos.com/v1/PrometheusRule": {
-        "type": "object",
-        "required": ["spec"],
-        "properties": {"spec": {
-            "type": "object", "additionalProperties": False, "required": ["groups"],
-            "properties": {"groups": {"type": "array", "minItems": 1, "items": {
-                "type": "object", "required": ["name", "rules"],
-                "properties": {"name": _STR, "interval": _STR, "rules": {
-                    "type": "array", "minItems": 1, "items": {
-                        "type": "object", "required": ["expr"],
-                        "oneOf": [{"required": ["alert"]}, {"required": ["record"]}],
-                        "properties": {"alert": _STR, "record": _STR, "expr": _STR,
-                                       "for": _STR, "labels": _OBJ, "annotations": _OBJ}}}}}}}}},
-    },
-}  # fmt: skip
+# The CRDs of KEDA and of the Prometheus operator, as their projects publish them (vendored
+# from their Go modules, see crds/SOURCES.md): the schema of each kind and version they serve.
+CRDS = HERE / "crds"
+
+
+def strict(schema: Any) -> Any:
+    """The schema refusing unknown fields wherever it lists the known ones (as kubectl's
+    --validate=strict does; the API server would drop such a field without a word)."""
+    if isinstance(schema, dict):
+        if (schema.get("type") == "object" and "properties" in schema
+                and "additionalProperties" not in schema
+                and not schema.get("x-kubernetes-preserve-unknown-fields")):  # fmt: skip
+            schema = {**schema, "additionalProperties": False}
+        return {key: strict(value) for key, value in schema.items()}
+    if isinstance(schema, list):
+        return [strict(value) for value in schema]
+    return schema
+
+
+def crd_schemas() -> dict[str, dict[str, Any]]:
+    """'group/version/Kind' -> the strict openAPIV3Schema of every vendored CRD."""
+    out = {}
+    for path in sorted(CRDS.glob("*.yaml")):
+        crd = yaml.safe_load(path.read_text(encoding="utf-8"))
+        group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
+        for version in crd["spec"]["versions"]:
+            out[f"{group}/{version['name']}/{kind}"] = strict(version["schema"]["openAPIV3Schema"])
+    return out
+
+
+CRD_SCHEMAS = crd_schemas()
 
 
 def helm_binary(given: str | None = None) -> str | None:
@@ -128,7 +90,7 @@ def problems_of(manifest: dict[str, Any]) -> list[str]:
     kind = f"{manifest.get('apiVersion')}/{manifest.get('kind')}"
     name = f"{manifest.get('kind')} {manifest.get('metadata', {}).get('name')}"
     if kind in CRD_SCHEMAS:
-        validator = jsonschema.Draft202012Validator(CRD_SCHEMAS[kind])
+        validator = jsonschema.Draft4Validator(CRD_SCHEMAS[kind])  # OpenAPI v3.0's base
         return [f"{name}: {e.json_path}: {e.message}" for e in validator.iter_errors(manifest)]
     found = []
     for version in KUBERNETES_VERSIONS:

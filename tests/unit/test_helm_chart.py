@@ -56,6 +56,11 @@ def test_a_broken_manifest_is_named():
         "ScaledObject livegate-worker: $.spec.triggers[0].metadata.lagThreshold: "
         "5 is not of type 'string'"
     ]
+    # The operators' own CRDs (vendored), as strict as kubectl --validate=strict.
+    monitor = one(rendered(*PRODUCTION), "PodMonitor")
+    monitor["spec"]["podMetricsEndpoints"][0]["scrapeIntervall"] = "5s"
+    (problem,) = check.problems_of(monitor)
+    assert "'scrapeIntervall' was unexpected" in problem
     job = one(rendered(), "Job")
     job["spec"]["template"]["spec"]["restartPolicy"] = {"no": 1}
     assert len(check.problems_of(job)) == len(check.KUBERNETES_VERSIONS)
@@ -116,3 +121,12 @@ def test_every_container_runs_a_livegate_subcommand():
             for c in pod.get("containers", []) + pod.get("initContainers", []):
                 assert "command" not in c, c["name"]  # the image's ENTRYPOINT: livegate
                 assert c["args"][0] in commands, c["args"]
+
+
+def test_a_mistyped_value_is_refused_by_the_values_schema():
+    out = subprocess.run(
+        [HELM, "template", "x", str(check.CHART), "--set", "kafka.replicationFactr=3"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert out.returncode == 1
+    assert "additional properties 'replicationFactr' not allowed" in out.stderr
