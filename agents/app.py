@@ -19,7 +19,13 @@ from pipeline.engine import policyhistory, shadow
 from pipeline.engine.certcache import CertCache
 from pipeline.engine.decisionlog import ChainHeads
 from pipeline.engine.expiries import ExpirySchedule
-from pipeline.engine.faustconfig import SESSION_TIMEOUT_S, changelog_configs, faust_options
+from pipeline.engine.faustconfig import (
+    SCHEDULE_TABLE,
+    SESSION_TIMEOUT_S,
+    STATE_TABLE,
+    changelog_configs,
+    faust_options,
+)
 from pipeline.engine.fetching import BulkConsumer, use_short_fetch_wait
 from pipeline.engine.processor import Processor, Send
 from pipeline.engine.recovery import RecentDecisions
@@ -48,8 +54,8 @@ def create_app(settings: Settings, policy: Policy) -> tuple[faust.App, Runtime]:
     setup_lean_prometheus_sensors(app, pattern="/metrics")
     # The creator states in the store LIVEGATE_STORE names (a million creators need RocksDB);
     # the expiry schedule (pending checks of live streams only) stays in memory.
-    states_table = state_table(app, settings, "creator-state", settings.store)
-    schedule_table = state_table(app, settings, "expiry-schedule", "memory://")
+    states_table = state_table(app, settings, STATE_TABLE, settings.store)
+    schedule_table = state_table(app, settings, SCHEDULE_TABLE, "memory://")
     runtime = _runtime(app, settings, policy, states_table, schedule_table)
     # Audit: the shadow policy, if any (never acts), and the policy history on which every
     # recorded decision's policy_version can be found (engine/shadow.py, policyhistory.py).

@@ -12,6 +12,7 @@ import sys
 
 from pipeline.adapters import kafka
 from pipeline.adapters.settings import Settings
+from pipeline.engine.faustconfig import changelog_topics
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -37,7 +38,9 @@ def _create(args: argparse.Namespace) -> int:
     for name in created:
         print(f"created {name}")
     print(f"topics: {len(created)} created at {settings.kafka_bootstrap}")
-    differences = asyncio.run(kafka.topic_differences(settings, topics))
+    # Faust creates the tables' changelogs when a worker starts; existing ones are compared.
+    compared = [*topics, *changelog_topics(settings)]
+    differences = asyncio.run(kafka.topic_differences(settings, compared))
     for difference in differences:
         print(f"differs: {difference}")
     if differences:

@@ -16,6 +16,7 @@ from pipeline.adapters.policyfile import load_policy_file
 from pipeline.adapters.settings import Settings
 from pipeline.cli.errors import require_services
 from pipeline.domain.errors import LiveGateError
+from pipeline.engine.faustconfig import changelog_topics
 from pipeline.ops.registry import warn_if_table_behind
 
 
@@ -93,7 +94,8 @@ def check_port_free(host: str, port: int) -> None:
 def refuse_other_partition_counts(settings: Settings) -> None:
     """Stop before Faust starts when a topic has another partition count than the settings:
     creators would be split across partitions the tables and decision chains do not share."""
-    differences = asyncio.run(kafka.topic_differences(settings, kafka.worker_topics(settings)))
+    topics = [*kafka.worker_topics(settings), *changelog_topics(settings)]
+    differences = asyncio.run(kafka.topic_differences(settings, topics))
     counts = [d for d in differences if d.what == "partitions"]
     if counts:
         raise LiveGateError(

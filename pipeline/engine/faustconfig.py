@@ -6,11 +6,15 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from aiokafka.admin import NewTopic
+
 from pipeline.adapters import kafka
 from pipeline.adapters.settings import Settings
 
 # DESIGN: about 10 s instead of Faust's 60 s, so a dead worker's partitions move quickly.
 SESSION_TIMEOUT_S = 10.0
+# The worker's Faust tables; each has a compacted changelog `<app id>-<table>-changelog`.
+STATE_TABLE, SCHEDULE_TABLE = "creator-state", "expiry-schedule"
 
 
 def faust_options(settings: Settings) -> dict[str, Any]:
@@ -56,6 +60,15 @@ def faust_options(settings: Settings) -> dict[str, Any]:
 def changelog_configs(settings: Settings) -> dict[str, str]:
     """Topic configs of the tables' changelogs beyond Faust's (`extra_topic_configs`)."""
     return kafka.replication_configs(settings)
+
+
+def changelog_topics(settings: Settings) -> list[NewTopic]:
+    """The tables' changelogs as Faust creates them (for comparing existing ones)."""
+    return [
+        kafka.new_topic(settings, f"{settings.app_id}-{table}-changelog", settings.partitions,
+                        {"cleanup.policy": "compact"})
+        for table in (STATE_TABLE, SCHEDULE_TABLE)
+    ]  # fmt: skip
 
 
 def use_event_loop(settings: Settings) -> None:

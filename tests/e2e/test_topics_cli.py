@@ -35,14 +35,23 @@ async def test_creates_the_contract_and_internal_topics_once(stack_env, uid, set
 async def test_says_how_existing_topics_differ_from_the_settings(stack_env, uid, settings):
     env = isolated_env(stack_env, uid)
     live = settings.topics.live
-    # Another partition count and another retention than the settings would create.
+    # Another partition count and another retention than the settings would create; a
+    # changelog (Faust creates it) that is not compacted.
+    changelog = f"{settings.app_id}-creator-state-changelog"
     await kafka.ensure_topics(
-        settings, [NewTopic(live, 2, 1, topic_configs={"retention.ms": "1000"})]
+        settings,
+        [
+            NewTopic(live, 2, 1, topic_configs={"retention.ms": "1000"}),
+            NewTopic(changelog, 6, 1, topic_configs={"cleanup.policy": "delete"}),
+        ],
     )
     result = run_cli(env, "topics", "create")
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"differs: {live}: partitions is 2, the settings want 6" in result.stdout
     assert f"differs: {live}: retention.ms is 1000, the settings want 2592000000" in result.stdout
+    assert f"differs: {changelog}: cleanup.policy is delete, the settings want compact" in (
+        result.stdout
+    )
     # Replication 2 on a one-broker stack: every topic differs in replication factor.
     result = run_cli({**env, "LIVEGATE_REPLICATION_FACTOR": "2"}, "topics", "create")
     assert result.returncode == 1
