@@ -185,17 +185,30 @@ async def topic_differences(where: Target, topics: Iterable[NewTopic]) -> list[T
     return out
 
 
-async def _topic_configs(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, dict[str, str]]:
-    responses = await admin.describe_configs(
-        [ConfigResource(ConfigResourceType.TOPIC, n) for n in names]
-    )
+async def _topic_configs(
+    admin: AIOKafkaAdminClient, names: list[str], attempts: int = 40
+) -> dict[str, dict[str, str]]:
+    """Each topic's configs. A broker that has not yet learnt of a topic just created
+    answers with an error for it (UNKNOWN_TOPIC_OR_PARTITION): asked again, briefly."""
     out: dict[str, dict[str, str]] = {}
-    for response in responses:
-        for resource in response.resources:
+    errors: dict[str, str] = {}
+    for _ in range(attempts):
+        wanted = [n for n in names if n not in out]
+        responses = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, n) for n in wanted]
+        )
+        for response in responses:
             # (error_code, error_message, resource_type, resource_name, config_entries)
-            entries = resource[4]
-            out[resource[3]] = {e[0]: e[1] for e in entries}
-    return out
+            for code, message, _, name, entries in response.resources:
+                if code:
+                    errors[name] = f"error {code} {message or ''}".strip()
+                else:
+                    out[name] = {e[0]: e[1] for e in entries}
+        if len(out) == len(names):
+            return out
+        await asyncio.sleep(0.25)
+    missing = ", ".join(f"{n} ({errors.get(n, 'no answer')})" for n in names if n not in out)
+    raise LiveGateError(f"cannot read the configs of {missing}")
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """A three-node KRaft cluster for the replication scenario: each node broker and controller,
 plain processes like the local stack's broker (its jars, JVM options and process helpers),
-on ports 39150-39155 unless LIVEGATE_TEST_CLUSTER_PORT moves them. Replicated as production
+on ports the OS chooses (LIVEGATE_TEST_CLUSTER_PORT: six from there). Replicated as production
 runs: every internal topic (offsets, transaction state) at 3 replicas, min.insync.replicas 2."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pipeline.adapters import kafka
 from pipeline.ops.stack import daemon, kafka_jvm, new_cluster_id, stop_process
+from tests.helpers import free_port
 
 NODES = 3
 PROPERTIES = """\
@@ -45,18 +46,33 @@ replica.lag.time.max.ms=10000
 """
 
 
+def _ports() -> list[int]:
+    base = os.environ.get("LIVEGATE_TEST_CLUSTER_PORT")
+    if base:
+        return [int(base) + i for i in range(2 * NODES)]
+    return [free_port() for _ in range(2 * NODES)]
+
+
 @dataclass
 class Cluster:
     root: Path
     libs: Path
-    base_port: int = int(os.environ.get("LIVEGATE_TEST_CLUSTER_PORT", "39150"))
+    ports: list[int] = field(default_factory=_ports)
     pids: dict[int, int] = field(default_factory=dict)
 
     def port(self, node: int) -> int:
-        return self.base_port + node - 1
+        return self.ports[node - 1]
 
     def controller_port(self, node: int) -> int:
-        return self.base_port + NODES + node - 1
+        return self.ports[NODES + node - 1]
+
+    def log_tail(self, node: int) -> str:
+        path = self.root / f"node{node}" / "logs" / "stdout.log"
+        return path.read_text(errors="replace")[-2000:] if path.exists() else "(no log)"
+
+    def running(self, node: int) -> bool:
+        pid = self.pids.get(node)
+        return pid is not None and Path(f"/proc/{pid}").exists()
 
     @property
     def bootstrap(self) -> str:
@@ -111,6 +127,8 @@ class Cluster:
                 await admin.close()
             if len(brokers) >= count:
                 return
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"only {len(brokers)} of {count} brokers joined")
+            dead = [n for n in self.pids if not self.running(n)]
+            if dead or asyncio.get_running_loop().time() > deadline:
+                logs = "\n".join(f"node {n}: {self.log_tail(n)}" for n in dead or self.pids)
+                raise AssertionError(f"only {len(brokers)} of {count} brokers joined\n{logs}")
             await asyncio.sleep(1)

@@ -9,7 +9,7 @@ import asyncio
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 import redis
@@ -20,7 +20,15 @@ from pipeline.adapters.settings import Settings
 from pipeline.ops.stack import LocalStack
 from tests.conftest import ROOT, isolated_env
 from tests.faults.cluster import Cluster
-from tests.helpers import Worker, event, free_port, produce, run_cli, wait_for
+from tests.helpers import (
+    Worker,
+    about,
+    free_port,
+    going_live_unqualified,
+    produce,
+    run_cli,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 
@@ -59,16 +67,6 @@ async def replicas_and_min_isr(bootstrap: str, topics: list[str]) -> dict[str, t
     }  # fmt: skip
 
 
-def started(creator: str) -> tuple[bytes, dict]:
-    """An unqualified creator going live in health: cut off (an action to wait for)."""
-    body = event("stream_started", creator, f"{creator}-e1", stream_id="s1", category="health")
-    return creator.encode(), body
-
-
-def acted_on(creator: str) -> Callable[[list], bool]:
-    return lambda records: any(r.get("creator_id") == creator for r in records)
-
-
 async def test_every_topic_is_replicated_and_a_stopped_broker_stops_nothing(
     cluster: Cluster, stack_env: dict[str, str]
 ):
@@ -90,8 +88,8 @@ async def test_every_topic_is_replicated_and_a_stopped_broker_stops_nothing(
     try:
         await asyncio.to_thread(worker.wait_ready, 180)
         first, second = f"rf-{uid}-a", f"rf-{uid}-b"
-        await produce(s, s.topics.live, [started(first)])
-        await wait_for(s, s.topics.actions, acted_on(first), timeout=90)
+        await produce(s, s.topics.live, [going_live_unqualified(first)])
+        await wait_for(s, s.topics.actions, about(first), timeout=90)
 
         # Every topic: the contract's, the expiries, Faust's changelogs, the group's offsets.
         names = [t.name for t in kafka.worker_topics(s)]
@@ -104,8 +102,8 @@ async def test_every_topic_is_replicated_and_a_stopped_broker_stops_nothing(
         assert await kafka.topic_differences(s, kafka.worker_topics(s)) == []
 
         cluster.stop_node(2)  # one broker of three: every partition keeps 2 in-sync replicas
-        await produce(s, s.topics.live, [started(second)])
-        actions = await wait_for(s, s.topics.actions, acted_on(second), timeout=120)
+        await produce(s, s.topics.live, [going_live_unqualified(second)])
+        actions = await wait_for(s, s.topics.actions, about(second), timeout=120)
         assert {a["action"] for a in actions if a["creator_id"] == second} >= {"cut_off_stream"}
         assert worker.proc is not None and worker.proc.poll() is None  # still running
     finally:
