@@ -153,9 +153,12 @@ class TopicDifference:
         return f"{self.topic}: {self.what} is {self.actual}, the settings want {self.wanted}"
 
 
-async def topic_differences(where: Target, topics: Iterable[NewTopic]) -> list[TopicDifference]:
+async def topic_differences(
+    where: Target, topics: Iterable[NewTopic], configs: bool = True
+) -> list[TopicDifference]:
     """How the existing ones of `topics` differ from them: partition count, replication
-    factor (replicas of the first partition) and every config the NewTopic names."""
+    factor (the fewest replicas of a partition) and, with `configs`, every config the
+    NewTopic names (reading them needs DESCRIBE_CONFIGS)."""
     wanted = {t.name: t for t in topics}
     bootstrap, security = target(where)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15_000, **security)
@@ -164,7 +167,7 @@ async def topic_differences(where: Target, topics: Iterable[NewTopic]) -> list[T
         described = await admin.describe_topics(list(wanted))
         existing = [e for e in described if e.get("topic") in wanted and not e.get("error_code")]
         names = [e["topic"] for e in existing]
-        configs = await _topic_configs(admin, names) if names else {}
+        found = await _topic_configs(admin, names) if names and configs else {}
     finally:
         await admin.close()
     out: list[TopicDifference] = []
@@ -178,7 +181,9 @@ async def topic_differences(where: Target, topics: Iterable[NewTopic]) -> list[T
         if replicas != topic.replication_factor:
             out.append(TopicDifference(topic.name, "replication factor", str(replicas),
                                        str(topic.replication_factor)))  # fmt: skip
-        actual = configs.get(topic.name, {})
+        if not configs:
+            continue
+        actual = found.get(topic.name, {})
         for key, value in sorted((topic.topic_configs or {}).items()):
             if actual.get(key) != str(value):
                 out.append(TopicDifference(topic.name, key, str(actual.get(key)), str(value)))

@@ -95,7 +95,7 @@ def refuse_other_partition_counts(settings: Settings) -> None:
     """Stop before Faust starts when a topic has another partition count than the settings:
     creators would be split across partitions the tables and decision chains do not share."""
     topics = [*kafka.worker_topics(settings), *changelog_topics(settings)]
-    differences = asyncio.run(kafka.topic_differences(settings, topics))
+    differences = asyncio.run(kafka.topic_differences(settings, topics, configs=False))
     counts = [d for d in differences if d.what == "partitions"]
     if counts:
         raise LiveGateError(
