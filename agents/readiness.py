@@ -28,14 +28,16 @@ async def readiness(app: faust.App, rt: Runtime) -> list[Check]:
         checks.append(await _loaded(rt))
     else:
         checks.append(Check("certifications_loaded", False, "unknown: Redis is unreachable"))
-    checks += [_assigned(app), _recovered(app)]
+    checks += [_assigned(app, rt), _recovered(app)]
     return checks
 
 
-def _assigned(app: faust.App) -> Check:
-    count = len(app.consumer.assignment())
-    if count:
-        return Check("assigned", True, f"{count} partitions assigned")
+def _assigned(app: faust.App, rt: Runtime) -> Check:
+    assignment = app.consumer.assignment()
+    # Partitions of the input topics: those it decides. A worker holding only standby
+    # copies of changelog partitions (LIVEGATE_STANDBY_REPLICAS) decides nothing: a spare.
+    if any(tp.topic in rt.kinds for tp in assignment):
+        return Check("assigned", True, f"{len(assignment)} partitions assigned")
     # A spare (more workers than partitions) is ready: it is healthy and takes over when
     # another leaves, so a rollout or a PodDisruptionBudget must not wait for it.
     if not app.rebalancing and app.tables.recovery.completed.is_set():

@@ -47,6 +47,32 @@ async def test_worker_killed_mid_stream_the_other_takes_over(fresh_pipeline: Pip
     assert_clean(report)
 
 
+async def test_a_kill_then_the_whole_group_down_then_two_new_workers(
+    fresh_pipeline: Pipeline, capsys
+):
+    """Issue 19: a worker killed (-9) during traffic, then the other too: no worker for
+    LIVEGATE_FAULT_GROUP_DOWN_S (15 s here; three minutes by hand) while events keep coming,
+    then two new workers. They finish the dead workers' outbox entries and decide the rest:
+    every event decided, no action id with two contents, the chains verify."""
+    p = fresh_pipeline
+    p.add_worker().wait_ready()
+    load = Load(p)
+    down_s = float(os.environ.get("LIVEGATE_FAULT_GROUP_DOWN_S", "15"))
+    task = await load.start(seconds=8 + down_s, rate=150)
+    await asyncio.sleep(4)
+    os.kill(p.workers[0].proc.pid, signal.SIGKILL)
+    await asyncio.sleep(2)
+    os.kill(p.workers[1].proc.pid, signal.SIGKILL)
+    await asyncio.sleep(down_s)
+    fresh = [p.add_worker(), p.add_worker()]
+    for w in fresh:
+        await asyncio.to_thread(w.wait_ready, 120)
+    await task
+    report = await load.settle(timeout=180)
+    say(capsys, report.line(f"kill -9, the group down {down_s:.0f}s, two new workers"))
+    assert_clean(report)
+
+
 def needs_own_stack(stack_env: dict[str, str]) -> None:
     if "LIVEGATE_STACK_DIR" not in stack_env:
         pytest.skip("the broker and Redis belong to someone else (LIVEGATE_* settings given)")
