@@ -25,7 +25,7 @@ from typing import Any
 
 from pipeline.domain.audit import GENESIS, canonical_json, verify_hash
 
-_VOLATILE = ("decided_at", "prev_hash", "hash")
+_VOLATILE = ("decided_at", "prev_hash", "hash", "seal")
 
 
 @dataclass(frozen=True)

@@ -86,9 +86,7 @@ def test_bad_security_values_name_the_variable(var, value):
 def test_no_secret_in_repr_or_errors():
     url = f"redis://livegate:{REDIS_PASSWORD}@127.0.0.1:6379/0"
     keys = {"LIVEGATE_VERDICT_KEYS": "v1=verdict-s3cret", "LIVEGATE_SEAL_KEYS": "s1=seal-s3cret"}
-    s = Settings.from_env(
-        sasl_env(LIVEGATE_REDIS_URL=url, LIVEGATE_WEB_TOKEN="tok-123456", **keys)
-    )
+    s = Settings.from_env(sasl_env(LIVEGATE_REDIS_URL=url, LIVEGATE_WEB_TOKEN="tok-123456", **keys))
     shown = repr(s)
     for secret in (PASSWORD, REDIS_PASSWORD, "tok-123456", "verdict-s3cret", "seal-s3cret"):
         assert secret not in shown

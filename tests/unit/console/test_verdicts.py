@@ -25,6 +25,7 @@ def test_a_confirm_is_a_review_decided_event_keyed_by_creator():
         "review_id": "ab12",
         "verdict": "confirm",
         "reviewer_id": "alice",
+        "role": "senior",
         "platform": "douyin",
         "note": "seen it",
     }

@@ -17,7 +17,6 @@ from pipeline.domain.audit import GENESIS, seal
 from pipeline.engine import decisionlog
 from pipeline.engine.decisionlog import _continue_from, _read_range, sealed_hash
 
-
 KEY = Settings().seal_key
 
 
