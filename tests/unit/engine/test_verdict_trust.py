@@ -13,7 +13,8 @@ from tests.helpers import signed
 
 def verdict(review_id: str, ts: int, **more) -> dict:
     return {"event_id": "v1", "type": "review_decided", "ts": ts, "creator_id": "c1",
-            "review_id": review_id, "verdict": "confirm", "reviewer_id": "rev-1", **more}  # fmt: skip
+            "review_id": review_id, "verdict": "confirm", "reviewer_id": "rev-1",
+            **more}  # fmt: skip
 
 
 async def flagged(h: Harness) -> str:
