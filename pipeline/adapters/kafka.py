@@ -85,8 +85,11 @@ def producer(settings: Settings, **overrides: object) -> AIOKafkaProducer:
 # The queue holds open items and those closed within the appeal window (older ones are
 # tombstoned, pipeline/engine/queuewatch.py): a segment a day, cleaned once a tenth of it is
 # dirty, so compaction drops them within days (Kafka's defaults: 7 days, half dirty).
+# Verdicts and appeals carry the broker's append time, which no producer sets: the appeal
+# window runs to it (CONTRACT §12).
 EXTRA_CONFIGS: dict[str, dict[str, str]] = {
     "enforcement.queue": {"segment.ms": str(86_400_000), "min.cleanable.dirty.ratio": "0.1"},
+    "moderation.reviews": {"message.timestamp.type": "LogAppendTime"},
 }
 
 

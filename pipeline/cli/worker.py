@@ -56,6 +56,16 @@ def _worker(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
+    if settings.dev_keys:
+        # CONTRACT §12's keys have development defaults so that `make dev` and the tests
+        # work out of the box; a deployment sets its own (README "Trust").
+        print(
+            f"livegate worker: WARNING: {' and '.join(settings.dev_keys)} not set: verdicts "
+            "and decision records use the built-in development keys, which anyone can read "
+            "in the source; set your own outside a local stack",
+            file=sys.stderr,
+            flush=True,
+        )
     import faust
 
     worker = faust.Worker(
