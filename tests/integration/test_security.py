@@ -233,3 +233,45 @@ def status_of(url: str, authorization: str | None) -> int:
             return int(response.status)
     except urllib.error.HTTPError as exc:
         return int(exc.code)
+
+
+async def test_each_role_principal_may_write_only_its_topics(secure: Secure):
+    """CONTRACT §12: Kafka ACLs keep other writers off the topics. The appeal intake may
+    file appeals on moderation.reviews and nothing else: enforcement.decisions refuses it;
+    the console's principal writes its verdicts to moderation.reviews."""
+    import dataclasses
+
+    from aiokafka.errors import TopicAuthorizationFailedError
+
+    from pipeline.adapters.settings import Secret
+    from pipeline.ops.acls import PRINCIPALS, password_var
+
+    def as_role(role: str) -> Settings:
+        return dataclasses.replace(
+            secure.settings, kafka_sasl_username=PRINCIPALS[role],
+            kafka_sasl_password=Secret(secure.env[password_var(role)]),
+        )  # fmt: skip
+
+    s, creator = secure.settings, f"acl-{uuid.uuid4().hex[:8]}"
+    appeal = event("appeal_filed", creator, f"{creator}-ap", appeal_id="a1", action_id="0" * 64)
+    forged = {"decision_id": "f" * 64, "event_id": "x", "creator_id": creator}
+    with pytest.raises(TopicAuthorizationFailedError):
+        await asyncio.wait_for(
+            produce(as_role("intake"), s.topics.decisions, [(creator.encode(), forged)]), 60
+        )
+    with pytest.raises(TopicAuthorizationFailedError):
+        await asyncio.wait_for(
+            produce(as_role("console"), s.topics.certs, [(creator.encode(), forged)]), 60
+        )
+    await produce(as_role("intake"), s.topics.reviews, [(creator.encode(), appeal)])
+    verdict = event("review_decided", creator, f"{creator}-v", review_id="f" * 64,
+                    verdict="confirm", reviewer_id="alice")  # fmt: skip
+    await produce(as_role("console"), s.topics.reviews, [(creator.encode(), verdict)])
+    records = await wait_for(
+        s, s.topics.reviews, lambda rs: sum(r.get("creator_id") == creator for r in rs) == 2
+    )
+    assert {r["event_id"] for r in records if r.get("creator_id") == creator} == {
+        f"{creator}-ap", f"{creator}-v",
+    }  # fmt: skip
+    decisions = await read_all(s, s.topics.decisions)
+    assert not [d for d in decisions if d.get("creator_id") == creator and d["event_id"] == "x"]
