@@ -209,19 +209,20 @@ async def follow(settings: Settings, view: QueueView, clock: Callable[[], int] =
 async def _retire(producer: Any, topic: str, view: QueueView) -> None:
     """Tombstone the old-format keys (bare ids, before v3) whose item moved on."""
     keys, view.retire = view.retire, []
-    for key in keys:
-        await producer.send(topic, None, key=key)
-    if keys:
-        await producer.flush()
-        metrics.QUEUE_TOMBSTONES.inc(len(keys))
-        log.info("retired %d queue keys of the old format (bare ids)", len(keys))
+    await _send_tombstones(producer, topic, keys, "retired %d queue keys of the old format")
 
 
 async def _tombstones(producer: Any, topic: str, sweep: ClosedSweep, now: int) -> None:
     keys = sweep.take_due(now)
+    await _send_tombstones(
+        producer, topic, keys, "ended %d closed queue items past the appeal window"
+    )
+
+
+async def _send_tombstones(producer: Any, topic: str, keys: list[bytes], said: str) -> None:
     for key in keys:
         await producer.send(topic, None, key=key)
     if keys:
         await producer.flush()
         metrics.QUEUE_TOMBSTONES.inc(len(keys))
-        log.info("ended %d closed queue items past the appeal window", len(keys))
+        log.info(said, len(keys))
