@@ -9,10 +9,14 @@ from typing import Any
 import faust
 
 from agents import certs, commerce, expiries, live, queuewatch, reports, reviews, web
-from agents.runtime import Fence, Runtime, TableStates, aiokafka_producer, raw_topic
-from agents.sensor import setup_lean_prometheus_sensors
+from agents.runtime import Runtime, raw_topic
 from pipeline.adapters import kafka
+from pipeline.adapters.breakerstore import BreakerHistory
 from pipeline.adapters.certstore import CertStore, connect
+from pipeline.adapters.faust.fetching import BulkConsumer, use_short_fetch_wait
+from pipeline.adapters.faust.group import Fence
+from pipeline.adapters.faust.sensor import setup_lean_prometheus_sensors
+from pipeline.adapters.faust.tables import TableStates, aiokafka_producer
 from pipeline.adapters.logs import decision_logger
 from pipeline.adapters.settings import Settings
 from pipeline.domain.policy import Policy
@@ -21,7 +25,6 @@ from pipeline.engine.certcache import CertCache
 from pipeline.engine.decisionlog import ChainHeads
 from pipeline.engine.expiries import ExpirySchedule
 from pipeline.engine.faustconfig import SESSION_TIMEOUT_S, faust_options
-from pipeline.engine.fetching import BulkConsumer, use_short_fetch_wait
 from pipeline.engine.processor import Processor, Send
 from pipeline.engine.recovery import RecentDecisions
 from pipeline.engine.standing import StandingHook
@@ -53,11 +56,12 @@ def decided_ids_table(app: faust.App, settings: Settings, policy: Policy) -> fau
 def create_app(settings: Settings, policy: Policy) -> tuple[faust.App, Runtime]:
     app = faust.App(settings.app_id, **faust_options(settings), **web.faust_web_options(settings))
     # The consumer (made when the worker starts) hands the input topics' records to the
-    # batcher in bulk, and commits only what the processor decided (engine/fetching.py).
+    # batcher in bulk, and commits only what the processor decided
+    # (pipeline/adapters/faust/fetching.py).
     use_short_fetch_wait(app, bulk=True)
     # Faust's own sensor (consumer offsets, rebalances, send latency), without its
-    # per-event work (agents/sensor.py), and ours share the default registry, served at
-    # /metrics on the worker's web port.
+    # per-event work (pipeline/adapters/faust/sensor.py), and ours share the default
+    # registry, served at /metrics on the worker's web port.
     setup_lean_prometheus_sensors(app, pattern="/metrics")
     # The creator states in the store LIVEGATE_STORE names (a million creators need RocksDB);
     # the expiry schedule (pending checks of live streams only) stays in memory.
@@ -111,6 +115,7 @@ def _runtime(
         recent=RecentDecisions(settings, settings.topics.decisions),
         ids=ids,
         generation=lambda: app.consumer_generation_id,
+        breaker_history=BreakerHistory(store.client, settings),
     )  # fmt: skip
     processor.hooks.append(decision_logger())  # decision log lines (adapters/logs.py)
     processor.hooks.append(StandingHook(settings))  # enforcement.restrictions and .queue
@@ -129,6 +134,11 @@ def _follow_rebalances(app: faust.App, rt: Runtime) -> None:
     @app.on_partitions_revoked.connect
     async def _revoked(app: faust.App, revoked: Any, **kwargs: Any) -> None:
         # Say which outbox entries are done, so the next owner re-sends none of them.
+        await rt.processor.flush_claims()
+
+    @app.on_before_shutdown.connect
+    async def _stopping(app: faust.App, **kwargs: Any) -> None:
+        # The same at a stop (the consumer is stopped, the producer not yet flushed).
         await rt.processor.flush_claims()
 
     @app.on_partitions_assigned.connect
@@ -159,8 +169,10 @@ def _follow_rebalances(app: faust.App, rt: Runtime) -> None:
         task.add_done_callback(_background.discard)
 
     @app.timer(1.0)
-    async def _claims() -> None:
+    async def _each_second() -> None:
         await rt.processor.flush_claims()
+        if rt.processor.ready.is_set():
+            await rt.processor.sync_breaker()
 
 
 _background: set[asyncio.Task[None]] = set()

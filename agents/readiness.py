@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 import faust
 
-from agents.runtime import Runtime, aiokafka_producer
+from agents.runtime import Runtime
+from pipeline.adapters.faust.tables import aiokafka_producer
 
 CHECK_TIMEOUT_S = 2.0  # each outside check; docker-compose's health check allows 5 s
 

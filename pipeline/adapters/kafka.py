@@ -42,24 +42,6 @@ def client_kwargs(settings: Settings) -> dict[str, Any]:
     return options
 
 
-def faust_credentials(settings: Settings) -> Any:
-    """Faust's `broker_credentials` for the same settings (None for PLAINTEXT)."""
-    import faust  # the worker's dependency only
-
-    protocol = settings.kafka_security_protocol
-    if protocol == "PLAINTEXT":
-        return None
-    context = client_kwargs(settings).get("ssl_context")
-    if protocol == "SSL":
-        return faust.SSLCredentials(context)
-    return faust.SASLCredentials(
-        username=settings.kafka_sasl_username,
-        password=settings.kafka_sasl_password,
-        mechanism=settings.kafka_sasl_mechanism,
-        ssl_context=context,  # None: SASL_PLAINTEXT
-    )
-
-
 def target(where: Target) -> tuple[str, dict[str, Any]]:
     """Bootstrap servers and client kwargs of a Settings or a bare bootstrap string."""
     if isinstance(where, Settings):

@@ -19,12 +19,12 @@ from typing import Any
 
 import faust
 
+from pipeline.adapters.faust.fetching import use_short_fetch_wait
 from pipeline.adapters.settings import Settings
 from pipeline.bench.faustopts import worker_app_options
 from pipeline.domain.errors import InvalidEvent
 from pipeline.domain.events import decode_event, encode_event
 from pipeline.engine.faustconfig import use_event_loop
-from pipeline.engine.fetching import use_short_fetch_wait
 
 
 def attach(app: faust.App, kind: str, topic: str, output: str, settings: Settings) -> None:

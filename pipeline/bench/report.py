@@ -38,9 +38,27 @@ def scale_table(scale: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def transitions_table(t: dict[str, Any]) -> list[str]:
+    rows = [f"{'transitions (produced → decided)':<38} {'rate/s':>10} {'p50 ms':>9} "
+            f"{'p99 ms':>9} {'max ms':>9} {'CPU µs/ev':>10}"]  # fmt: skip
+    for key in ("first_after_start", "warm", "first_after_rebalance"):
+        lat = t.get(key)
+        if lat is None:
+            continue
+        rows.append(
+            f"{'  ' + lat['label']:<38} {lat['rate']:>10,.0f} "
+            f"{lat['p50_ms']:>9.0f} {lat['p99_ms']:>9.0f} {lat['max_ms']:>9.0f} "
+            f"{_us(lat.get('cpu_us_per_event')):>10}"
+        )
+    rows.append(f"  (after {t['history_events']:,} events decided: the log's history)")
+    return rows
+
+
 def table(result: dict[str, Any]) -> str:
     if "scale" in result:
         return scale_table(result["scale"])
+    if "systems" not in result or "limit" not in result["systems"]:
+        return "\n".join(transitions_table(result.get("transitions", {"history_events": 0})))
     systems = result["systems"]
     limit = systems["limit"]["events_per_s"]
     floor = systems["floor"]["events_per_s"]
@@ -86,4 +104,6 @@ def table(result: dict[str, Any]) -> str:
     )
     mix = ", ".join(f"{k} {v:,}" for k, v in result["workload"]["mix"].items())
     rows.append(f"input mix of the {result['workload']['events']:,}-event backlog: {mix}")
+    if "transitions" in result:
+        rows += ["", *transitions_table(result["transitions"])]
     return "\n".join(rows)

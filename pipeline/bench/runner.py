@@ -49,12 +49,14 @@ class Config:
     keep: bool = False
     scale: int | None = None  # --scale: creators whose state a worker restores, per store
     stores: tuple[str, ...] = ("memory://", "rocksdb://")  # --scale's stores
+    transitions_only: bool = False  # --transitions: only the transitions phase
 
     @classmethod
     def make(cls, quick: bool, events: int | None = None, creators: int | None = None,
              latency_s: float | None = None, keep: bool = False,
              scale: int | None = None,
-             stores: tuple[str, ...] = ("memory://", "rocksdb://")) -> Config:  # fmt: skip
+             stores: tuple[str, ...] = ("memory://", "rocksdb://"),
+             transitions_only: bool = False) -> Config:  # fmt: skip
         return cls(
             quick=quick,
             events=events or (10_000 if quick else 50_000),
@@ -64,6 +66,7 @@ class Config:
             keep=keep,
             scale=scale,
             stores=stores,
+            transitions_only=transitions_only,
         )
 
 
@@ -140,12 +143,21 @@ class Bench:
                       "partitions": lg1.settings.partitions, "mix": mix(backlog)},
             preload=asdict(loaded), faust_options=printable(options), systems={},
         )  # fmt: skip
+        if cfg.transitions_only:
+            await self._transitions(workload)
+            return
         await self._limit(backlog, options)
         await self._floor(backlog)
         await self._livegate_one(lg1, workload, backlog)
         if cfg.two_workers:
             await self._livegate_two(backlog)
+            await self._transitions(workload)
         self._ratios()
+
+    async def _transitions(self, workload: Workload) -> None:
+        from pipeline.bench.transitions import transitions
+
+        self.result["transitions"] = await transitions(self, workload)
 
     async def _limit(self, backlog: list[InputRecord], options: dict[str, Any]) -> None:
         system = await self._prepared("limit", backlog)

@@ -59,6 +59,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    metavar="CREATORS",
                    help="instead: restart a worker owning CREATORS creators' state "
                    "(default 1000000), for each store (memory://, rocksdb://)")  # fmt: skip
+    p.add_argument("--transitions", action="store_true",
+                   help="only the transitions phase: paced latency at the first traffic after "
+                   "a worker restart and after a second worker joins, beside the warm figure, "
+                   "on a log holding two minutes of decisions at 1,000 events/s")  # fmt: skip
     p.add_argument("--store", action="append", choices=STORES, default=None,
                    help="with --scale: only this store (repeatable; default both)")  # fmt: skip
     p.add_argument(
@@ -95,7 +99,7 @@ def _bench(args: argparse.Namespace) -> int:
     from pipeline.bench.runner import Bench, Config
 
     cfg = Config.make(args.quick, args.events, args.creators, args.latency_seconds, args.keep,
-                      args.scale, tuple(args.store or STORES))  # fmt: skip
+                      args.scale, tuple(args.store or STORES), args.transitions)  # fmt: skip
 
     started = time.monotonic()
 

@@ -74,6 +74,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     r.add_argument("--no-progress", dest="progress", action="store_false",
                    help="no progress lines on stderr")  # fmt: skip
     r.set_defaults(handler=_release)
+    seed = bsub.add_parser(
+        "seed",
+        help="pre-seed the fleet's breaker history with a normal rate",
+        description="Write a history whose normal is N enforcing actions per breaker window "
+        "(LIVEGATE_BREAKER_WINDOW_S) over the baseline before now, so that a new deployment "
+        "(no history: the floor alone applies) opens its breaker at the factor times N. "
+        "Replaces the last ten minutes of history; workers read it within a second.",
+    )
+    seed.add_argument("--normal", type=int, required=True, metavar="N",
+                      help="enforcing actions per window, fleet-wide")  # fmt: skip
+    seed.set_defaults(handler=_seed)
 
 
 class ReleaseError(LiveGateError):
@@ -294,4 +305,32 @@ def _release(args: argparse.Namespace) -> int:
             return 1
     asyncio.run(_send(settings, selection.send))
     print(f"re-sent {n} held event(s) for a fresh decision")
+    return 0
+
+
+def _seed(args: argparse.Namespace) -> int:
+    from pipeline.adapters.breakerstore import BreakerHistory
+    from pipeline.adapters.certstore import connect
+    from pipeline.adapters.times import now_ms
+    from pipeline.engine.breaker import BreakerConfig
+
+    if args.normal < 0:
+        raise ReleaseError(f"--normal {args.normal}: expected 0 or more enforcing actions")
+    settings = Settings.from_env()
+    baseline = int(BreakerConfig().baseline_s)
+
+    async def run() -> int:
+        client = connect(settings)
+        try:
+            history = BreakerHistory(client, settings)
+            return await history.seed(args.normal, settings.breaker_window_s, baseline,
+                                      now_ms() // 1000)  # fmt: skip
+        finally:
+            await client.aclose()
+
+    seconds = asyncio.run(run())
+    threshold = max(settings.breaker_floor, settings.breaker_factor * args.normal)
+    print(f"seeded {seconds} s of history for app {settings.app_id}: a normal of "
+          f"{args.normal} enforcing actions per {settings.breaker_window_s} s; the breaker "
+          f"opens above {threshold} per window, fleet-wide")  # fmt: skip
     return 0

@@ -66,18 +66,10 @@ def _worker(args: argparse.Namespace) -> int:
             file=sys.stderr,
             flush=True,
         )
-    import faust
+    from pipeline.adapters.faust.worker import run_worker
 
-    worker = faust.Worker(
-        app, loglevel=args.loglevel, quiet=True, redirect_stdouts=False,
-        console_port=0, logging_config=logging_config(settings.log_format, args.loglevel),
-    )  # fmt: skip
-    # Faust's terminal spinner sets the root logger to DEBUG so that it spins on every
-    # record: every debug call in aiokafka and Faust then builds a record (a fifth of the
-    # worker's time in the profile). No spinner: the level stays what --loglevel says.
-    worker.spinner = None
     logging.getLogger("livegate").setLevel(logging.INFO)
-    worker.execute_from_commandline()
+    run_worker(app, args.loglevel, logging_config(settings.log_format, args.loglevel))
     return 0
 
 

@@ -9,6 +9,13 @@ when the rate falls back. Held events can be re-sent for a fresh decision
 (`livegate breaker release`), which is safe because a held event was never remembered as
 decided.
 
+Its history is the fleet's: every worker adds its counts per second to a shared store (Redis)
+at most once a second and reads the fleet's back (`sync`), so the floor and the factor apply
+to all workers together, and a restarted worker keeps the "normal" the fleet had. Without a
+shared store (the engine's unit tests) it counts this worker's decisions alone. A deployment
+with no history uses the floor alone until it has some (`livegate breaker seed --normal N`
+pre-seeds one).
+
 Its clock is the input records' time (when they were produced), so that catching up a
 backlog is not mistaken for a spike: only more enforcement per second of traffic is. Two
 things keep that clock honest:
@@ -24,6 +31,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -33,6 +41,13 @@ class BreakerConfig:
     factor: float = 10.0  # open when the window exceeds factor x normal …
     floor: int = 2000  # … and this absolute number (so a start or a quiet period cannot trip it)
     max_seconds: int = 50_000  # seconds of history kept (oldest-created dropped first)
+
+
+class History(Protocol):
+    """The fleet's enforcing actions per second, shared by all workers (adapters/breakerstore)."""
+
+    async def add(self, counts: dict[int, int], started: int) -> None: ...
+    async def read(self, first: int, last: int) -> tuple[dict[int, int], int | None]: ...
 
 
 class Breaker:
@@ -48,8 +63,12 @@ class Breaker:
         self.counts: dict[int, int] = {}  # second of record time -> enforcing actions
         self._sums: dict[tuple[int, int], int] = {}  # (first, last second) -> their sum
         self.is_open = False
-        self.started: float | None = None  # record time of the first decision
+        self.started: float | None = None  # record time of the first decision (the fleet's)
         self.latest = 0.0  # the newest (bounded) record time seen
+        # This worker's counts not yet added to the fleet's history, and the fleet's counts
+        # as last read (this worker's included once added).
+        self.pending: dict[int, int] = {}
+        self.fleet: dict[int, int] = {}
 
     def _sum(self, first: int, last: int) -> int:
         # Consecutive decisions mostly fall in the same second: a range summed once is kept
@@ -102,6 +121,8 @@ class Breaker:
         second = int(now)
         if enforcing:
             self._add(second, enforcing)
+            pending = self.pending
+            pending[second] = pending.get(second, 0) + enforcing
         window = self._sum(second - int(self.c.window_s) + 1, second)
         if window <= self.c.floor:
             self.is_open = False
@@ -109,3 +130,28 @@ class Breaker:
             _, normal = self.rates(now)
             self.is_open = window > max(self.c.floor, self.c.factor * normal)
         return self.is_open and enforcing > 0
+
+    async def sync(self, history: History) -> None:
+        """Add this worker's counts to the fleet's history, and read the fleet's back."""
+        pending, self.pending = self.pending, {}
+        started = int(self.started if self.started is not None else self.clock())
+        try:
+            await history.add(pending, started)
+        except BaseException:
+            for second, n in pending.items():  # added next time
+                self.pending[second] = self.pending.get(second, 0) + n
+            raise
+        now = int(max(self.latest, self.clock()))
+        fleet, fleet_started = await history.read(now - int(self.c.baseline_s) - 1, now + 1)
+        # The fleet's counts, plus what this worker counted since it added its own.
+        counts = dict(fleet)
+        for second, n in self.pending.items():
+            counts[second] = counts.get(second, 0) + n
+        for second, n in self.counts.items():  # older than what is read: kept as counted
+            if second < now - int(self.c.baseline_s) - 1:
+                counts.setdefault(second, n)
+        self.fleet = fleet
+        self.counts = counts
+        self._sums.clear()
+        if fleet_started is not None and (self.started is None or fleet_started < self.started):
+            self.started = float(fleet_started)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from pipeline.adapters import kafka
+from pipeline.adapters.faust.credentials import faust_credentials
 from pipeline.adapters.settings import Settings
 
 # DESIGN: about 10 s instead of Faust's 60 s, so a dead worker's partitions move quickly.
@@ -18,7 +18,7 @@ def faust_options(settings: Settings) -> dict[str, Any]:
     bootstrap = ";".join(settings.kafka_bootstrap.split(","))
     return {
         "broker": f"kafka://{bootstrap}",
-        "broker_credentials": kafka.faust_credentials(settings),  # None: PLAINTEXT
+        "broker_credentials": faust_credentials(settings),  # None: PLAINTEXT
         # The store of the creator-state table (LIVEGATE_STORE); RocksDB's files, with the
         # changelog offsets they hold, live under one directory per app id and web port.
         "store": settings.store,
@@ -41,7 +41,7 @@ def faust_options(settings: Settings) -> dict[str, Any]:
         # hold the rebalance until this worker is evicted, and then decide for partitions
         # it lost. The processor fences such batches by generation instead (processor.py).
         "stream_wait_empty": False,
-        "table_standby_replicas": 0,
+        "table_standby_replicas": settings.standby_replicas,
         "web_port": settings.web_port,
         "web_host": settings.web_host,
         "web_bind": settings.web_host,

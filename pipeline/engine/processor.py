@@ -37,7 +37,7 @@ from pipeline.adapters.settings import Settings
 from pipeline.adapters.times import now_ms
 from pipeline.domain.audit import GENESIS
 from pipeline.domain.policy import Policy
-from pipeline.engine.breaker import Breaker, BreakerConfig
+from pipeline.engine.breaker import Breaker, BreakerConfig, History
 from pipeline.engine.certcache import CertCache, TableNotLoaded
 from pipeline.engine.completing import MAX_IN_FLIGHT, Completer, Schedule, Send, StateStore
 from pipeline.engine.deciding import Decided, Decider, DecisionHook
@@ -75,7 +75,7 @@ class Processor:
         fence: Callable[[Record], bool] = lambda record: True,
         settled: Callable[[], Awaitable[None]] | None = None,
         recent: RecentDecisions | None = None, ids: StateStore | None = None,
-        generation: Callable[[], int] = lambda: 0,
+        generation: Callable[[], int] = lambda: 0, breaker_history: History | None = None,
     ) -> None:  # fmt: skip
         self.settings = settings
         self.policy = policy
@@ -87,6 +87,7 @@ class Processor:
             window_s=settings.breaker_window_s, factor=settings.breaker_factor,
             floor=settings.breaker_floor,
         ))  # fmt: skip
+        self.breaker_history = breaker_history
         ids = ids if ids is not None else states
         self.decider = Decider(settings, policy, self.decoder, states, ids, self.breaker, clock)
         self.decider.recent = recent
@@ -165,7 +166,20 @@ class Processor:
             # Retried, whatever fails: nothing is decided before it.
             await retry(prepare, on=(Exception,), report=report, first_delay=0.1)
             self._prepare = None
+        # The fleet's breaker history before the first decision: a restart keeps its normal.
+        await self.sync_breaker()
         self.ready.set()
+
+    async def sync_breaker(self) -> None:
+        """Add this worker's breaker counts to the fleet's history and read it back (at
+        most once a second); while Redis is down the breaker counts this worker alone."""
+        if self.breaker_history is None:
+            return
+        try:
+            await self.breaker.sync(self.breaker_history)
+        except (RedisError, OSError) as exc:
+            self._warn(f"the breaker's fleet history is unavailable ({exc!r}); counting "
+                       "this worker's decisions alone until it returns")  # fmt: skip
 
     def _exit_if_frozen(self) -> None:
         frozen = self.watch.frozen()

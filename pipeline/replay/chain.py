@@ -158,19 +158,22 @@ def check_partition(
         prev = rec.get("prev_hash")
         if last_hash is None or prev == last_hash:
             pass
-        elif prev in by_hash:
+        elif prev in by_hash or (prev == GENESIS and starts_at_zero):
             result.forks += 1
             # Late records of a frozen or fenced worker fork the chain; so does the owner's
-            # next record after them. Either way every decision on one side of the fork is
-            # re-emitted identically on the other: accept it when this record, or all it
-            # forks past, is there twice.
-            skipped = chain[place[by_hash[prev]] + 1 :]
+            # next record after them, and a successor re-sending an outbox entry (byte for
+            # byte, so from the chain head it had, genesis included). Either way every
+            # decision on one side of the fork is re-emitted identically on the other:
+            # accept it when this record, or all it forks past, is there twice.
+            start = place[by_hash[prev]] + 1 if prev in by_hash else 0
+            skipped = chain[start:]
             reemitted = copies[(did, key)] > 1 or all(copies[dk] > 1 for dk in skipped)
+            origin = f"offset {by_hash[prev]}" if prev in by_hash else "genesis"
             if not (duplicate or reemitted):
                 result.breaks.append(
                     finding(
                         "break",
-                        f"prev_hash forks the chain from offset {by_hash[prev]} "
+                        f"prev_hash forks the chain from {origin} "
                         f"(the record before is offset {last_offset}) with a new decision, "
                         "not a re-emission",
                     )

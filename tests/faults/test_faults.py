@@ -104,7 +104,8 @@ async def test_redis_down_longer_than_a_rebalance_with_two_workers(
     """Issue 12 item 12: while both workers wait for Redis, the group rebalances (one of
     them dies); the survivor's batches fetched before must not be decided or written by it
     as their old owner when Redis returns. Every event decided (re-emissions identical),
-    chains intact. Before the bulk consumer's acks (engine/fetching.py) a few hundred of
+    chains intact. Before the bulk consumer's acks (pipeline/adapters/faust/fetching.py) a
+    few hundred of
     about 4,000 records were lost in one run of two: acks made between the revocation and
     the seek that ends recovery were committed past records nobody decided."""
     needs_own_stack(stack_env)

@@ -125,3 +125,40 @@ def test_the_checker_allows_what_points_down():
     assert violations("pipeline.cli.worker", {"agents.app", "pipeline.ops.stack"}) == []
     assert violations("pipeline.engine.processor", {"pipeline.domain.decide"}) == []
     assert violations("agents.app", {"pipeline.engine.processor"}) == []
+
+
+# Issue 20: one door for Faust. These libraries are imported only by the adapters package
+# that holds every use of their internals, by the Faust app itself (agents/, public API),
+# and by the bench's bare-Faust engine floor (what it measures is Faust alone).
+DOORED = ("faust", "mode", "rocksdict")
+DOOR = "pipeline.adapters.faust"
+ALLOWED = ("agents", "pipeline.bench.faust_floor")
+
+
+def third_party_of(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            found.add(node.module)
+    return found
+
+
+def door_violations(importer: str, imported: set[str]) -> list[str]:
+    if importer == DOOR or importer.startswith(DOOR + ".") or importer.startswith(ALLOWED):
+        return []
+    return [f"{importer} imports {m}: only {DOOR} (and agents/) may import {m.split('.')[0]}"
+            for m in sorted(imported) if m.split(".")[0] in DOORED]  # fmt: skip
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: module_name(p))
+def test_faust_mode_and_rocksdict_are_imported_only_through_their_door(path: Path):
+    assert door_violations(module_name(path), third_party_of(path)) == []
+
+
+def test_the_door_check_can_fail():
+    found = door_violations("pipeline.engine.processor", {"faust.types", "msgspec"})
+    assert found == ["pipeline.engine.processor imports faust.types: only "
+                     "pipeline.adapters.faust (and agents/) may import faust"]  # fmt: skip
+    assert door_violations("pipeline.adapters.faust.fetching", {"faust", "mode.utils"}) == []

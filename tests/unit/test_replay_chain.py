@@ -84,6 +84,18 @@ def test_a_fork_that_re_emits_seen_decisions_is_acceptable():
     assert result.breaks == [] and result.forks == 1 and result.duplicates == {4}
 
 
+def test_an_outbox_entry_re_sent_from_genesis_is_a_fork_by_re_emission():
+    first = chain([record(n) for n in range(2)])
+    # A successor re-sent the partition's first entry byte for byte, after a foreign
+    # record, then went on from it.
+    resent = [dict(r) for r in first]
+    result = check_partition(0, rows([*first, None, *resent]))
+    assert result.breaks == [] and result.forks == 1 and result.duplicates == {3, 4}
+    new = chain([record(9)], head=GENESIS)  # but a new decision from genesis is a break
+    result = check_partition(0, rows([*first, *new]))
+    assert [f.offset for f in result.breaks] == [2] and "genesis" in result.breaks[0].detail
+
+
 def test_a_fork_with_a_new_decision_is_a_break():
     first = chain([record(n) for n in range(4)])
     fork = chain([record(9)], head=first[1]["hash"])

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from agents.runtime import Fence
+from pipeline.adapters.faust.group import Fence
 from pipeline.adapters.records import Record
 
 

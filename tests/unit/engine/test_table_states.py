@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
-from agents.runtime import TableStates
+from pipeline.adapters.faust.tables import TableStates
 
 
 class Producer:

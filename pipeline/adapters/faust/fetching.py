@@ -166,7 +166,7 @@ class BulkConsumer(_Consumer):
             await self.commit()
         kinds, sink = self.kinds, self.sink
         monitor = self.app.monitor
-        # A sensor may count a partition's records once a fetch (agents/sensor.py).
+        # A sensor may count a partition's records once a fetch (pipeline/adapters/faust/sensor.py).
         count_in = getattr(monitor, "on_messages_in", None)
         now = time.monotonic()
         read_offset = self._read_offset

@@ -1,12 +1,12 @@
 """The bulk consumer's acks: only decided records of the current generation, while the flow
-is on, count toward the committed offset (pipeline/engine/fetching.py)."""
+is on, count toward the committed offset (pipeline/adapters/faust/fetching.py)."""
 
 import faust
 import pytest
 from faust.types import TP
 
+from pipeline.adapters.faust.fetching import BulkConsumer, use_short_fetch_wait
 from pipeline.adapters.records import Record
-from pipeline.engine.fetching import BulkConsumer, use_short_fetch_wait
 
 # One app for the module, kept alive: Faust's app makes event loops and socket pairs of its
 # own, which this test never runs (collected, they would warn).

@@ -1,0 +1,131 @@
+"""Faust's tables as LiveGate's state stores, and the aiokafka producer under Faust's.
+
+Part of the one door to Faust's internals (pipeline/adapters/faust/): every private name
+used here is listed in privates.py, which the canary test and the worker's start check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+import faust
+from aiokafka import AIOKafkaProducer
+from faust.stores.rocksdb import Store as RocksStore
+from rocksdict import WriteBatch
+
+
+def aiokafka_producer(app: faust.App) -> AIOKafkaProducer:
+    """The aiokafka producer under Faust's.
+
+    LiveGate sends through it directly: the same client and connection, without Faust's
+    per-send wrapper, buffer and sensor calls (the largest per-event cost in the profile).
+    Faust exposes it only through the private `_ensure_producer()`; every use sits here.
+    """
+    return app.producer._ensure_producer()  # type: ignore[attr-defined, no-any-return]
+
+
+class TableStates:
+    """The Faust table as the processor's state store (bytes keys and values).
+
+    Writes go to the table's store and, through the aiokafka producer directly, to its
+    changelog partition (the input record's partition: co-partitioned), which is what
+    Faust's own `table[key] = value` does, minus its per-write buffer and bookkeeping —
+    the largest per-event cost in the profile. Faust restores the table from the same
+    changelog records on recovery.
+
+    With the RocksDB store (LIVEGATE_STORE=rocksdb://) values go straight to the partition's
+    database, as the raw changelog bytes Faust's own recovery writes there, and each
+    delivered changelog offset is persisted beside them, as Faust does for its own writes:
+    a restarted worker then reads only the changelog written since, not all of it.
+    """
+
+    def __init__(self, table: faust.Table, producer: Callable[[], AIOKafkaProducer]) -> None:
+        self.table = table
+        self.data = table.data
+        self.producer = producer
+        self.topic = table.changelog_topic.get_topic_name()
+        self.rocks: RocksStore | None = self.data if isinstance(self.data, RocksStore) else None
+        # Keys written here, by partition: Faust forgets a lost partition's keys only when
+        # it restored them, so the ones written live are forgotten here (`forget`).
+        self.written: dict[int, set[bytes]] = {}
+
+    def get(self, key: bytes, partition: int | None = None) -> bytes | None:
+        """The key's value; `partition` (the key's, when known) reads only its database."""
+        if self.rocks is None:
+            value: bytes | None = self.data.get(key)
+            return value
+        dbs = self.rocks._dbs  # those of the partitions this worker holds (Faust opens them)
+        if partition is not None:
+            db = dbs.get(partition)
+            return None if db is None else db.get(key)
+        for db in list(dbs.values()):  # a key lives in one partition's database only
+            found: bytes | None = db.get(key)
+            if found is not None:
+                return found
+        return None
+
+    async def set(self, key: bytes, value: bytes | None, partition: int) -> Awaitable[Any]:
+        """Write (None: delete) the key; returns the changelog record's delivery."""
+        rocks = self.rocks
+        if rocks is None:
+            if value is None:
+                self.data.pop(key, None)
+            else:
+                self.data[key] = value
+            self.written.setdefault(partition, set()).add(key)
+            return await self.producer().send(self.topic, value, key=key, partition=partition)
+        return (await self.set_many([(key, value, partition)]))[0]
+
+    async def set_many(self, writes: list[tuple[bytes, bytes | None, int]]) -> list[Awaitable[Any]]:
+        """`set` for a batch's writes (key, value or None, partition): with RocksDB, one
+        write batch per partition, and one persisted changelog offset per partition (its
+        last record's: a partition's records are delivered in order, and a failed one stops
+        the worker)."""
+        rocks = self.rocks
+        if rocks is None:
+            return [await self.set(key, value, partition) for key, value, partition in writes]
+        batches: dict[int, WriteBatch] = {}
+        for key, value, partition in writes:
+            wb = batches.get(partition)
+            if wb is None:
+                wb = batches[partition] = WriteBatch(raw_mode=True)
+            if value is None:
+                wb.delete(key)
+            else:
+                wb.put(key, value)
+        for partition, wb in batches.items():
+            db = rocks._dbs.get(partition)
+            if db is not None:  # None: revoked meanwhile; its new owner restores the changelog
+                db.write(wb)
+        send, topic = self.producer().send, self.topic
+        deliveries = [await send(topic, value, key=key, partition=p) for key, value, p in writes]
+        last = {partition: d for (_, _, partition), d in zip(writes, deliveries, strict=True)}
+        for partition, delivered in last.items():
+            delivered.add_done_callback(functools.partial(_persist_offset, rocks, partition))
+        return deliveries
+
+    def forget(self, partitions: Iterable[int]) -> int:
+        """Drop the keys of partitions this worker lost; returns how many.
+
+        RocksDB: nothing to drop. Faust closes a lost partition's database (its keys are no
+        longer read), and when the partition comes back it reads the changelog from the
+        offset the database holds, so what its other owner wrote meanwhile is applied.
+        """
+        dropped = 0
+        for partition in partitions:
+            for key in self.written.pop(partition, ()):
+                if self.data.pop(key, None) is not None:
+                    dropped += 1
+        return dropped
+
+
+def _persist_offset(rocks: RocksStore, partition: int, delivered: asyncio.Future[Any]) -> None:
+    """The changelog offset a RocksDB partition holds the data up to (Faust's own key)."""
+    if delivered.cancelled() or delivered.exception() is not None:
+        return
+    db = rocks._dbs.get(partition)
+    if db is not None:
+        db.put(rocks.offset_key, str(delivered.result().offset).encode())
