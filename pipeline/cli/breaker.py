@@ -35,10 +35,10 @@ from pipeline.adapters.settings import Settings
 from pipeline.adapters.textsafety import printable
 from pipeline.adapters.times import HELP as TIME_HELP
 from pipeline.adapters.times import format_ms, parse_time
-from pipeline.domain.audit import verify_hash
+from pipeline.domain.audit import record_status
 from pipeline.domain.errors import LiveGateError
 from pipeline.domain.events import KIND_OF_TYPE
-from pipeline.domain.signing import SEALED, UNSEALED, Keys, seal_status
+from pipeline.domain.signing import SEALED, UNSEALED, Keys
 
 REOPENING = ("stream_started", "stream_updated")
 
@@ -123,9 +123,9 @@ class Selector:
             self.later.add(key)
 
     def _livegates(self, partition: int, d: dict[str, Any]) -> bool:
-        if not isinstance(d.get("hash"), str) or not verify_hash(d):
+        digest, status = record_status(d, self.keys)
+        if digest is None:
             return False
-        status = seal_status(d, self.keys)
         if status == SEALED:
             self.sealed_seen.add(partition)
             return True

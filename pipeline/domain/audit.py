@@ -117,6 +117,19 @@ def verify_hash(record: dict[str, Any]) -> bool:
     return chain_hash(str(record.get("prev_hash", "")), record) == record.get("hash")
 
 
+def record_status(record: Any, keys: signing.Keys) -> tuple[str | None, str]:
+    """(hash, SEALED | UNSEALED | FOREIGN) of a record read back (CONTRACT §12): UNSEALED is
+    a record whose hash verifies and that has no seal (pre-v3); FOREIGN anything else that
+    is not SEALED, with no hash to continue from."""
+    if not isinstance(record, dict):
+        return None, signing.FOREIGN
+    digest, prev = record.get("hash"), record.get("prev_hash")
+    if not isinstance(digest, str) or not isinstance(prev, str) or not verify_hash(record):
+        return None, signing.FOREIGN
+    status = signing.seal_status(record, keys)
+    return (None if status == signing.FOREIGN else digest), status
+
+
 def seal(
     record: DecisionRecord | dict[str, Any], prev_hash: str, key: tuple[str, str] | None = None
 ) -> tuple[bytes, str]:

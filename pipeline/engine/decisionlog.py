@@ -30,8 +30,9 @@ from aiokafka.errors import KafkaTimeoutError
 
 from pipeline.adapters import kafka, metrics
 from pipeline.adapters.settings import DEV_SEAL_KEYS, Settings
-from pipeline.domain.audit import GENESIS, verify_hash
-from pipeline.domain.signing import FOREIGN, SEALED, UNSEALED, Keys, seal_status
+from pipeline.domain import audit
+from pipeline.domain.audit import GENESIS
+from pipeline.domain.signing import FOREIGN, SEALED, UNSEALED, Keys
 
 log = logging.getLogger("livegate.decisionlog")
 _decoder = msgspec.json.Decoder()
@@ -71,19 +72,12 @@ def seal_keys(where: kafka.Target) -> Keys:
 
 
 def record_status(value: bytes | None, keys: Keys) -> tuple[str | None, str]:
-    """(hash, SEALED | UNSEALED | FOREIGN): UNSEALED is a record whose hash verifies and that
-    has no seal (pre-v3); FOREIGN anything else that is not SEALED (no hash then)."""
+    """(hash, SEALED | UNSEALED | FOREIGN) of a record's bytes (audit.record_status)."""
     try:
         record: Any = _decoder.decode(value or b"")
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         return None, FOREIGN
-    if not isinstance(record, dict):
-        return None, FOREIGN
-    digest, prev = record.get("hash"), record.get("prev_hash")
-    if not isinstance(digest, str) or not isinstance(prev, str) or not verify_hash(record):
-        return None, FOREIGN
-    status = seal_status(record, keys)
-    return (None if status == FOREIGN else digest), status
+    return audit.record_status(record, keys)
 
 
 def sealed_hash(value: bytes | None, keys: Keys = DEV_SEAL_KEYS) -> str | None:
