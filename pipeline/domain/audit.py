@@ -142,8 +142,9 @@ def seal(
     """
     if isinstance(record, DecisionRecord):
         body = canonical_json(msgspec.structs.replace(record, prev_hash=prev_hash))
-    else:
-        body = canonical_json({**record, "prev_hash": prev_hash})
+    else:  # a record read back: its old hash and seal are not part of what is hashed
+        fields = {k: v for k, v in record.items() if k not in ("hash", "seal")}
+        body = canonical_json({**fields, "prev_hash": prev_hash})
     digest = _digest(prev_hash, body)
     tail = b""
     if key is not None:
