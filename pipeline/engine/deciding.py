@@ -337,13 +337,18 @@ class Decider:
                                held=True, held_actions=held_actions, **extra)  # fmt: skip
 
 
+SIGNED_KEPT = 16_384  # bytes of a signed event kept in its decision record
+
+
 def trust_fields(event: Event, r: Record) -> dict[str, Any]:
     """CONTRACT §12's additions to a decision record: the input record's Kafka timestamp
     (the appeal window runs to it) and a signed event as received (replays check it)."""
     extra: dict[str, Any] = {}
     if r.timestamp_ms >= 0:
         extra["record_ts"] = r.timestamp_ms
-    if r.value is not None and event_type(event) in SIGNED_TYPES:
+    # Bounded, so no decision record passes 256 KB: a larger signed event (its fields beyond
+    # the schema's) is checked by the worker but not again by replays.
+    if r.value is not None and event_type(event) in SIGNED_TYPES and len(r.value) <= SIGNED_KEPT:
         extra["signed"] = bytes(r.value).decode("utf-8")
     return extra
 
