@@ -275,3 +275,31 @@ async def test_each_role_principal_may_write_only_its_topics(secure: Secure):
     }  # fmt: skip
     decisions = await read_all(s, s.topics.decisions)
     assert not [d for d in decisions if d.get("creator_id") == creator and d["event_id"] == "x"]
+
+
+async def test_a_worker_runs_as_its_own_principal(secure: Secure):
+    """The worker's grants (pipeline/ops/acls.py) are enough to decide end to end."""
+    from pipeline.ops.acls import PRINCIPALS, password_var
+
+    env = secure.with_env(
+        LIVEGATE_KAFKA_SASL_USERNAME=PRINCIPALS["worker"],
+        LIVEGATE_KAFKA_SASL_PASSWORD=secure.env[password_var("worker")],
+        LIVEGATE_APP_ID="livegate",  # its grants cover the app id's topics and group
+    )
+    log = ROOT / ".livegate" / "test-logs" / f"worker-acl-{uuid.uuid4().hex[:8]}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    worker = Worker(env, free_port(), log).start()
+    try:
+        await asyncio.to_thread(worker.wait_ready, 120)
+        s, creator = secure.settings, f"aclw-{uuid.uuid4().hex[:8]}"
+        stream = event("stream_started", creator, f"{creator}-e1", stream_id="s1",
+                       category="health")  # fmt: skip
+        await produce(s, s.topics.live, [(creator.encode(), stream)])
+        await wait_for(
+            s, s.topics.actions,
+            lambda rs: any(r.get("creator_id") == creator and
+                           r["action"] == "cut_off_stream" for r in rs),
+            timeout=60,
+        )  # fmt: skip
+    finally:
+        worker.stop()
