@@ -12,6 +12,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
 from aiokafka.helpers import create_ssl_context
 
@@ -119,6 +120,23 @@ async def ensure_topics(where: Target, topics: Iterable[NewTopic]) -> list[str]:
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(missing)
         return [t.name for t in missing]
+    finally:
+        await admin.close()
+
+
+async def topic_config(where: Target, topic: str, name: str) -> str | None:
+    """One config value of a topic as the broker has it (None when it cannot say)."""
+    bootstrap, security = target(where)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15_000, **security)
+    await admin.start()
+    try:
+        (res,) = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topic, {name: None})]
+        )
+        for entry in res.resources[0][4]:
+            if entry[0] == name:
+                return str(entry[1])
+        return None
     finally:
         await admin.close()
 

@@ -38,6 +38,7 @@ def _worker(args: argparse.Namespace) -> int:
     # An unreachable Redis at start is one line, not a worker that waits in silence.
     require_services(settings, kafka=False)
     asyncio.run(kafka.ensure_topics(settings, kafka.worker_topics(settings)))
+    warn_if_create_time(settings)
     # A Redis rolled back (failover, lost fsync) is not empty, only old: a cheap comparison
     # of the newest changes with the table says so in the log (`livegate certs reconcile`).
     asyncio.run(warn_if_table_behind(settings))
@@ -71,6 +72,25 @@ def _worker(args: argparse.Namespace) -> int:
     logging.getLogger("livegate").setLevel(logging.INFO)
     run_worker(app, args.loglevel, logging_config(settings.log_format, args.loglevel))
     return 0
+
+
+def warn_if_create_time(settings: Settings) -> None:
+    """CONTRACT §12: the appeal window runs to the broker's append time on the reviews topic;
+    a topic made before v3 keeps the producer's time until changed (README "Trust")."""
+    topic = settings.topics.reviews
+    try:
+        kind = asyncio.run(kafka.topic_config(settings, topic, "message.timestamp.type"))
+    except Exception:  # a check, not a reason to stop: an ACL may hide the configs
+        return
+    if kind is not None and kind != "LogAppendTime":
+        print(
+            f"livegate worker: WARNING: {topic} has message.timestamp.type={kind}: appeal windows "
+            "run to a time its producers set; set it to LogAppendTime (kafka-configs --alter "
+            f"--entity-type topics --entity-name {topic} --add-config "
+            "message.timestamp.type=LogAppendTime)",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def check_port_free(host: str, port: int) -> None:

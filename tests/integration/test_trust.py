@@ -14,10 +14,8 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from pipeline.adapters.kafka import client_kwargs
+from pipeline.adapters.kafka import client_kwargs, topic_config
 from pipeline.domain.audit import seal
 from pipeline.domain.signing import sign
 from tests.helpers import event, now_ms, produce, read_all, run_cli, signed, wait_for
@@ -269,18 +267,9 @@ async def test_a_forged_record_with_a_correct_hash_is_foreign_to_verify_and_rele
 
 async def test_the_reviews_topic_takes_the_brokers_time(pipeline: Pipeline):
     p, c = pipeline, cid("window")
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=p.settings.kafka_bootstrap, **client_kwargs(p.settings)
-    )
-    await admin.start()
-    try:
-        (res,) = await admin.describe_configs(
-            [ConfigResource(ConfigResourceType.TOPIC, p.settings.topics.reviews)]
-        )
-    finally:
-        await admin.close()
-    configs = {name: value for name, value, *_ in res.resources[0][4]}
-    assert configs["message.timestamp.type"] == "LogAppendTime"
+    stamp = "message.timestamp.type"
+    assert await topic_config(p.settings, p.settings.topics.reviews, stamp) == "LogAppendTime"
+    assert await topic_config(p.settings, p.settings.topics.live, stamp) == "CreateTime"
 
     acts = await unqualified_stream(p, c)
     cut = of(acts, "cut_off_stream")[0]
