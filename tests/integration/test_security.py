@@ -173,15 +173,7 @@ async def test_worker_decides_end_to_end_and_the_creator_view_needs_the_token(se
     try:
         await asyncio.to_thread(worker.wait_ready, 90)
         s, creator = secure.settings, f"sec-{uuid.uuid4().hex[:8]}"
-        stream = event("stream_started", creator, f"{creator}-e1", stream_id="s1",
-                       category="health")  # fmt: skip
-        await produce(s, s.topics.live, [(creator.encode(), stream)])
-        actions = await wait_for(
-            s, s.topics.actions,
-            lambda rs: any(r.get("creator_id") == creator and
-                           r["action"] == "cut_off_stream" for r in rs),
-            timeout=40,
-        )  # fmt: skip
+        actions = await cut_off(s, creator)
         assert any(a["rule_id"] == "live.unqualified" for a in actions)
 
         url = f"http://127.0.0.1:{port}/creators/{creator}"
@@ -210,6 +202,19 @@ async def test_worker_decides_end_to_end_and_the_creator_view_needs_the_token(se
     text = log.read_text(errors="replace")
     assert "Worker]: Ready" in text
     assert_no_secret(text, *secure.secrets)
+
+
+async def cut_off(s: Settings, creator: str) -> list:
+    """An unqualified health stream of the creator; the actions once it is cut off."""
+    stream = event("stream_started", creator, f"{creator}-e1", stream_id="s1",
+                   category="health")  # fmt: skip
+    await produce(s, s.topics.live, [(creator.encode(), stream)])
+    return await wait_for(
+        s, s.topics.actions,
+        lambda rs: any(r.get("creator_id") == creator and
+                       r["action"] == "cut_off_stream" for r in rs),
+        timeout=60,
+    )  # fmt: skip
 
 
 async def wait_until_ok(urls: list[str], authorization: str, timeout: float) -> None:
@@ -291,15 +296,6 @@ async def test_a_worker_runs_as_its_own_principal(secure: Secure):
     worker = Worker(env, free_port(), log).start()
     try:
         await asyncio.to_thread(worker.wait_ready, 120)
-        s, creator = secure.settings, f"aclw-{uuid.uuid4().hex[:8]}"
-        stream = event("stream_started", creator, f"{creator}-e1", stream_id="s1",
-                       category="health")  # fmt: skip
-        await produce(s, s.topics.live, [(creator.encode(), stream)])
-        await wait_for(
-            s, s.topics.actions,
-            lambda rs: any(r.get("creator_id") == creator and
-                           r["action"] == "cut_off_stream" for r in rs),
-            timeout=60,
-        )  # fmt: skip
+        await cut_off(secure.settings, f"aclw-{uuid.uuid4().hex[:8]}")
     finally:
         worker.stop()

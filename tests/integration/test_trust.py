@@ -148,27 +148,28 @@ async def test_unauthenticated_verdicts_change_nothing_and_a_signed_one_takes_ef
     assert record["seal"]["key_id"] == "dev" and json.loads(record["signed"]) == good
 
 
+async def file_and_decide(
+    p: Pipeline, c: str, action_id: str, verdict: str, role: str, *more: dict
+) -> None:
+    """Appeal `ap-1` of the action, then a verdict on it signed as `role`, then `more`."""
+    filed = event("appeal_filed", c, f"{c}-ap1", appeal_id="ap-1", action_id=action_id)
+    decided = event(
+        "appeal_decided",
+        c,
+        f"{c}-v1",
+        appeal_id="ap-1",
+        verdict=verdict,
+        reviewer_id="rev-1",
+        role=role,
+        unsigned=True,
+    )
+    await send(p, p.settings.topics.reviews, filed, signed(decided), *more)
+
+
 async def test_a_reviewer_may_not_decide_an_appeal(pipeline: Pipeline):
     p, c = pipeline, cid("role")
     acts = await unqualified_stream(p, c)
-    cut = of(acts, "cut_off_stream")[0]
-    await send(
-        p,
-        p.settings.topics.reviews,
-        event("appeal_filed", c, f"{c}-ap", appeal_id="ap-1", action_id=cut["action_id"]),
-        signed(
-            event(
-                "appeal_decided",
-                c,
-                f"{c}-v",
-                appeal_id="ap-1",
-                verdict="overturn",
-                reviewer_id="rev-1",
-                role="reviewer",
-                unsigned=True,
-            )
-        ),
-    )
+    await file_and_decide(p, c, of(acts, "cut_off_stream")[0]["action_id"], "overturn", "reviewer")
     (dead,) = await dead_letters(p, c, 1)
     assert dead["error"] == "unauthenticated"
     assert "role 'reviewer' may not decide appeal_decided" in dead["detail"]
@@ -313,21 +314,9 @@ async def test_the_reviews_topic_takes_the_brokers_time(pipeline: Pipeline):
 async def test_an_action_appealed_and_upheld_cannot_be_appealed_again(pipeline: Pipeline):
     p, c = pipeline, cid("final")
     acts = await unqualified_stream(p, c)
-    deduct = of(acts, "deduct_credit")[0]
-    await send(
-        p,
-        p.settings.topics.reviews,
-        event("appeal_filed", c, f"{c}-ap1", appeal_id="ap-1", action_id=deduct["action_id"]),
-        event(
-            "appeal_decided",
-            c,
-            f"{c}-v1",
-            appeal_id="ap-1",
-            verdict="uphold",
-            reviewer_id="senior-1",
-        ),
-        event("appeal_filed", c, f"{c}-ap2", appeal_id="ap-2", action_id=deduct["action_id"]),
-    )
+    deduct = of(acts, "deduct_credit")[0]["action_id"]
+    again = event("appeal_filed", c, f"{c}-ap2", appeal_id="ap-2", action_id=deduct)
+    await file_and_decide(p, c, deduct, "uphold", "senior", again)
     (dead,) = await dead_letters(p, c, 1)
     assert dead["error"] == "already_decided" and "'ap-1'" in dead["detail"]
     assert "upheld" in dead["detail"] and json.loads(dead["value"])["event_id"] == f"{c}-ap2"
@@ -345,24 +334,12 @@ async def test_two_creators_appeal_1_and_a_review_of_the_same_id_are_three_items
     c1, c2 = cid("q1"), cid("q2")
     a1, a2 = await unqualified_stream(p, c1), await unqualified_stream(p, c2)
     flag = await flagged(p, c1 + "x")  # another creator's review item of its own
-    await send(
-        p,
-        p.settings.topics.reviews,
-        event(
-            "appeal_filed",
-            c1,
-            f"{c1}-ap",
-            appeal_id="appeal-1",
-            action_id=of(a1, "cut_off_stream")[0]["action_id"],
-        ),
-        event(
-            "appeal_filed",
-            c2,
-            f"{c2}-ap",
-            appeal_id="appeal-1",
-            action_id=of(a2, "cut_off_stream")[0]["action_id"],
-        ),
-    )
+    appeals = [
+        event("appeal_filed", c, f"{c}-ap", appeal_id="appeal-1",
+              action_id=of(acts, "cut_off_stream")[0]["action_id"])
+        for c, acts in ((c1, a1), (c2, a2))
+    ]  # fmt: skip
+    await send(p, p.settings.topics.reviews, *appeals)
     keys = {
         f"{c1}:appeal:appeal-1".encode(),
         f"{c2}:appeal:appeal-1".encode(),
