@@ -4,14 +4,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup dev test lint check-deploy unit integration faults bench bench-engine fmt stack-up stack-down clean
+.PHONY: setup dev test lint lock check-deploy unit integration faults bench bench-engine fmt stack-up stack-down clean
 
 ## setup: install what the machine lacks (system packages with apt-get where allowed, else the
 ## exact command to run), then the venv; quick when everything is there (scripts/setup.sh)
 setup:
 	@PYTHON=$(PYTHON) scripts/setup.sh
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements/dev.txt
 	@PYTHON=$(PYTHON) scripts/setup.sh --venv-only
 
 ## dev: bring the local stack up, run a worker and the simulator, show actions live
@@ -27,9 +27,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy pipeline/domain
 
-## check-deploy: promtool on the Prometheus config, alert rules and their tests; and
-## `docker compose config` on docker-compose.yml where a compose client exists (no engine needed)
-check-deploy:
+## check-deploy: promtool on the Prometheus config, alert rules and their tests; the Helm
+## chart (helm lint, and every rendered manifest against the Kubernetes API schemas, offline);
+## and `docker compose config` on docker-compose.yml where a compose client exists (no engine)
+check-deploy: $(STAMP)
 	@if command -v promtool >/dev/null; then \
 	  promtool check config config/prometheus/prometheus.yml config/prometheus/prometheus-local.yml && \
 	  promtool check rules config/prometheus/alerts.yml && \
@@ -39,6 +40,10 @@ check-deploy:
 	else \
 	  echo "check-deploy: SKIPPED promtool checks: promtool not installed (apt-get install prometheus)"; \
 	fi
+	@$(BIN)/python deploy/helm/check.py; rc=$$?; \
+	if [ $$rc = 2 ] && [ -z "$$CI" ]; then \
+	  echo "check-deploy: SKIPPED the Helm chart: helm not installed (scripts/setup.sh builds it)"; \
+	elif [ $$rc != 0 ]; then exit 1; fi
 	@if docker compose version >/dev/null 2>&1; then \
 	  docker compose config -q && echo "check-deploy: docker compose config: OK"; \
 	elif command -v docker-compose >/dev/null; then \
@@ -46,6 +51,14 @@ check-deploy:
 	else \
 	  echo "check-deploy: SKIPPED docker compose config: no compose plugin (docker compose) here"; \
 	fi
+
+## lock: the exact versions, with hashes, that CI, the venv and the image install: after a
+## change of pyproject.toml's dependencies (`make lock UPGRADE=--upgrade` moves everything on)
+lock: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes \
+	  -q $(UPGRADE) -o requirements/runtime.txt
+	$(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes \
+	  -q $(UPGRADE) --extra dev -o requirements/dev.txt
 
 fmt: $(STAMP)
 	$(BIN)/ruff check --fix .

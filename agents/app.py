@@ -24,7 +24,14 @@ from pipeline.engine import policyhistory, shadow
 from pipeline.engine.certcache import CertCache
 from pipeline.engine.decisionlog import ChainHeads
 from pipeline.engine.expiries import ExpirySchedule
-from pipeline.engine.faustconfig import SESSION_TIMEOUT_S, faust_options
+from pipeline.engine.faustconfig import (
+    IDS_TABLE,
+    SCHEDULE_TABLE,
+    SESSION_TIMEOUT_S,
+    STATE_TABLE,
+    changelog_configs,
+    faust_options,
+)
 from pipeline.engine.processor import Processor, Send
 from pipeline.engine.recovery import RecentDecisions
 from pipeline.engine.standing import StandingHook
@@ -34,11 +41,13 @@ AGENTS = (live, commerce, reports, reviews, certs, expiries, queuewatch, web)
 
 
 def state_table(
-    app: faust.App, settings: Settings, name: str, store: str, **options: Any
-) -> faust.Table:
+    app: faust.App, settings: Settings, name: str, store: str,
+    extra_configs: dict[str, str] | None = None,
+) -> faust.Table:  # fmt: skip
     return app.Table(
         name, default=None, key_type=bytes, value_type=bytes,
-        partitions=settings.partitions, use_partitioner=True, store=store, **options,
+        partitions=settings.partitions, use_partitioner=True, store=store,
+        extra_topic_configs={**changelog_configs(settings), **(extra_configs or {})},
     )  # fmt: skip
 
 
@@ -50,7 +59,7 @@ def decided_ids_table(app: faust.App, settings: Settings, policy: Policy) -> fau
     deletes what is older than the horizon and a day, whatever the creator's event rate."""
     retention = policy.dedup_horizon_ms + DAY_MS
     configs = {"cleanup.policy": "compact,delete", "retention.ms": str(retention)}
-    return state_table(app, settings, "decided-ids", settings.store, extra_topic_configs=configs)
+    return state_table(app, settings, IDS_TABLE, settings.store, configs)
 
 
 def create_app(settings: Settings, policy: Policy) -> tuple[faust.App, Runtime]:
@@ -65,8 +74,8 @@ def create_app(settings: Settings, policy: Policy) -> tuple[faust.App, Runtime]:
     setup_lean_prometheus_sensors(app, pattern="/metrics")
     # The creator states in the store LIVEGATE_STORE names (a million creators need RocksDB);
     # the expiry schedule (pending checks of live streams only) stays in memory.
-    states_table = state_table(app, settings, "creator-state", settings.store)
-    schedule_table = state_table(app, settings, "expiry-schedule", "memory://")
+    states_table = state_table(app, settings, STATE_TABLE, settings.store)
+    schedule_table = state_table(app, settings, SCHEDULE_TABLE, "memory://")
     ids_table = decided_ids_table(app, settings, policy)
     runtime = _runtime(app, settings, policy, states_table, schedule_table, ids_table)
     # Audit: the shadow policy, if any (never acts), and the policy history on which every
@@ -150,7 +159,9 @@ def _follow_rebalances(app: faust.App, rt: Runtime) -> None:
         rt.fence.assigned(assigned)
         # Forget the partitions this worker lost (the memory store keeps keys written
         # live): their outbox, expiry checks and states now belong to the new owner.
-        now = {tp.partition for tp in assigned}
+        # The input topics' partitions only: the assignment also holds the changelog
+        # partitions this worker keeps standby copies of, which are not its to decide.
+        now = {tp.partition for tp in assigned if tp.topic in rt.kinds}
         lost = owned - now
         if lost:
             rt.processor.forget(lost)

@@ -182,7 +182,8 @@ def document() -> dict[str, Any]:
                 "get": {
                     "summary": "Readiness: able to decide now",
                     "description": "200 when Kafka and Redis are reachable, the certification "
-                    "table is loaded, partitions are assigned and the tables recovered; "
+                    "table is loaded, partitions are assigned (or the worker is a spare: more "
+                    "workers than partitions) and the tables recovered; "
                     "503 with the reason otherwise.",
                     "security": [],
                     "responses": {

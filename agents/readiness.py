@@ -36,6 +36,10 @@ def _assigned(app: faust.App) -> Check:
     count = len(app.consumer.assignment())
     if count:
         return Check("assigned", True, f"{count} partitions assigned")
+    # A spare (more workers than partitions) is ready: it is healthy and takes over when
+    # another leaves, so a rollout or a PodDisruptionBudget must not wait for it.
+    if not app.rebalancing and app.tables.recovery.completed.is_set():
+        return Check("assigned", True, "spare: every partition is assigned to another worker")
     return Check("assigned", False, "no partition assigned to this worker (yet)")
 
 

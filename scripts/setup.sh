@@ -37,6 +37,7 @@ want() {  # want COMMAND PACKAGE REASON
 }
 if ((system)); then
   want redis-server redis-server "the local stack"
+  want redis-sentinel redis-sentinel "the Redis Sentinel tests"
   want java openjdk-17-jre-headless "Kafka"
   want mvn maven "fetching Kafka's jars"
   want openssl openssl "the secure local stack"
@@ -94,14 +95,40 @@ if ((venv)); then
     fi
     "$PYTHON" -m venv .venv
   fi
-  if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
+  # The exact versions, with hashes (requirements/dev.txt, `make lock`), then the project.
+  lock=requirements/dev.txt
+  if [[ ! -f $stamp || pyproject.toml -nt $stamp || $lock -nt $stamp ]]; then
     if ((dry_run)); then
       echo "setup: would install '.[dev]' into .venv"
       exit 0
     fi
     .venv/bin/python -m pip install -q --upgrade pip
-    .venv/bin/python -m pip install -q -e '.[dev]'
-    touch "$stamp"
+    if [[ -f $lock ]]; then
+      .venv/bin/python -m pip install -q --require-hashes -r "$lock"
+      .venv/bin/python -m pip install -q --no-deps -e .
+    else
+      .venv/bin/python -m pip install -q -e '.[dev]'
+    fi
+    : > "$stamp"
+  fi
+fi
+# helm (make check-deploy renders and validates the chart), built from its Go module into
+# .livegate/tools once (about 3 minutes on 2 cores), then found there.
+HELM_VERSION=v4.3.2
+helm_built=""
+[[ -f .livegate/tools/helm.version ]] && helm_built=$(<.livegate/tools/helm.version)
+if ((venv)) && ! command -v helm >/dev/null 2>&1 && [[ $helm_built != "$HELM_VERSION" ]]; then
+  go=$(command -v go || { [[ -x /usr/local/go/bin/go ]] && echo /usr/local/go/bin/go; } || true)
+  if [[ -z $go ]]; then
+    echo "setup: helm is missing and there is no Go to build it: install helm $HELM_VERSION" \
+      "(or Go >= 1.24), then run the command again; make check-deploy needs it" >&2
+  elif ((dry_run)); then
+    echo "setup: would build helm $HELM_VERSION into .livegate/tools ($go install)"
+    exit 0
+  else
+    echo "setup: building helm $HELM_VERSION into .livegate/tools (once)"
+    GOBIN="$PWD/.livegate/tools" "$go" install "helm.sh/helm/v4/cmd/helm@$HELM_VERSION"  # makes the dir
+    echo "$HELM_VERSION" > .livegate/tools/helm.version
   fi
 fi
 if ((dry_run)) && ! ((${#need[@]})); then

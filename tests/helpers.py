@@ -154,3 +154,14 @@ class Worker:
 
 def python() -> str:
     return os.environ.get("PYTHON", sys.executable)
+
+
+def going_live_unqualified(creator: str) -> tuple[bytes, dict[str, Any]]:
+    """A creator without qualifications starting a health stream: decided `enforce`."""
+    body = event("stream_started", creator, f"{creator}-e1", stream_id="s1", category="health")
+    return creator.encode(), body
+
+
+def about(creator: str) -> Callable[[list[Any]], bool]:
+    """A `wait_for` predicate: some record of the topic concerns the creator."""
+    return lambda records: any(r.get("creator_id") == creator for r in records)

@@ -11,12 +11,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 from pipeline.adapters import metrics
-from pipeline.adapters.settings import Settings
+from pipeline.adapters.settings import (
+    SENTINEL_SCHEME,
+    SentinelUrl,
+    Settings,
+    parse_sentinel_url,
+)
 from pipeline.domain.certifications import (
     Certification,
     CertSnapshot,
@@ -59,16 +67,50 @@ class Lookup:
     epoch: int
     loaded: bool
     snapshots: dict[str, Entry]
+    # Which master answered (Sentinel; "" for a plain server). After a failover the new
+    # master's epoch can equal, or be behind, the old one's: caches key on both.
+    server: str = ""
 
 
 def connect(settings: Settings, **options: object) -> aioredis.Redis:
-    return aioredis.Redis.from_url(
-        settings.redis_url.reveal(),
-        socket_timeout=options.pop("socket_timeout", 5.0),
-        socket_connect_timeout=options.pop("socket_connect_timeout", 3.0),
-        health_check_interval=30,
-        **options,
-    )
+    """A client of the Redis LIVEGATE_REDIS_URL names: a server, or the master that Redis
+    Sentinel names (`redis+sentinel://`), found again after every failover."""
+    url = settings.redis_url.reveal()
+    timeouts = {
+        "socket_timeout": options.pop("socket_timeout", 5.0),
+        "socket_connect_timeout": options.pop("socket_connect_timeout", 3.0),
+    }
+    if urlsplit(url).scheme == SENTINEL_SCHEME:
+        return _sentinel_master(parse_sentinel_url(url), timeouts, options)
+    return aioredis.Redis.from_url(url, health_check_interval=30, **timeouts, **options)
+
+
+class _SentinelMaster(aioredis.Redis):
+    """The master's client; closing it closes the Sentinels' clients too."""
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        await super().aclose(close_connection_pool)
+        pool = self.connection_pool
+        if isinstance(pool, SentinelConnectionPool):
+            for sentinel in pool.sentinel_manager.sentinels:
+                await sentinel.aclose()
+
+
+def _sentinel_master(
+    url: SentinelUrl, timeouts: dict[str, object], options: dict[str, object]
+) -> aioredis.Redis:
+    manager = Sentinel(url.sentinels, sentinel_kwargs=dict(timeouts))
+    client: aioredis.Redis = manager.master_for(
+        url.service, redis_class=_SentinelMaster, db=url.db, username=url.username,
+        password=url.password, health_check_interval=30, **timeouts, **options,
+    )  # fmt: skip
+    return client
+
+
+def master_address(client: aioredis.Redis) -> str:
+    """The master a Sentinel-managed client last connected to ("" for a plain server)."""
+    address = getattr(client.connection_pool, "master_address", None)
+    return f"{address[0]}:{address[1]}" if address else ""
 
 
 def parse_hash(raw: dict[bytes, bytes], creator_id: str = "?") -> CertSnapshot:
@@ -123,14 +165,30 @@ class CertStore:
         pipe.exists(self.loaded_key)
         for creator in names:
             pipe.hgetall(self.key(creator))
+        sentinel = isinstance(self.client.connection_pool, SentinelConnectionPool)
+        if sentinel:  # in the same trip: is the server that answers still the master?
+            pipe.execute_command("ROLE")
         # A bad key fails its own command, not the trip: every reply comes back.
         replies = await pipe.execute(raise_on_error=False)
         self._trip()
+        if sentinel:
+            await self._still_master(replies.pop())
         for reply in replies[:2]:
             if isinstance(reply, Exception):  # the epoch or loaded key itself is unusable
                 raise reply
         snaps = {c: parse_entry(self.key(c), r, c) for c, r in zip(names, replies[2:], strict=True)}
-        return Lookup(int(replies[0] or 0), bool(replies[1]), snaps)
+        return Lookup(int(replies[0] or 0), bool(replies[1]), snaps, master_address(self.client))
+
+    async def _still_master(self, role: object) -> None:
+        """A demoted master still answers reads (stale after a failover, until it syncs):
+        refuse them, reconnect through Sentinel, and let the caller retry."""
+        if isinstance(role, list) and role and role[0] in (b"master", "master"):
+            return
+        await self.client.connection_pool.disconnect()
+        raise RedisConnectionError(
+            f"Redis at {master_address(self.client)} is no longer the master (a Sentinel "
+            "failover): asking Sentinel for the new one"
+        )
 
     async def mark_loaded(self, at_ms: int) -> None:
         await self.client.set(self.loaded_key, str(at_ms))

@@ -8,6 +8,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -83,10 +84,25 @@ def topic_configs(default_name: str) -> dict[str, str]:
     return {**configs, **EXTRA_CONFIGS.get(default_name, {})}
 
 
+def replication_configs(settings: Settings) -> dict[str, str]:
+    """The topic configs the replication settings add (min.insync.replicas, when set)."""
+    if settings.min_insync_replicas is None:
+        return {}
+    return {"min.insync.replicas": str(settings.min_insync_replicas)}
+
+
+def new_topic(settings: Settings, name: str, partitions: int, configs: dict[str, str]) -> NewTopic:
+    """A topic as LiveGate creates every one: replicated as the settings say."""
+    return NewTopic(
+        name, partitions, settings.replication_factor,
+        topic_configs={**configs, **replication_configs(settings)},
+    )  # fmt: skip
+
+
 def contract_topics(settings: Settings, partitions: int | None = None) -> list[NewTopic]:
     count = partitions or settings.partitions
     return [
-        NewTopic(settings.topics[name], count, 1, topic_configs=topic_configs(name))
+        new_topic(settings, settings.topics[name], count, topic_configs(name))
         for name in TOPIC_DEFAULTS
     ]
 
@@ -103,8 +119,7 @@ def worker_topics(settings: Settings) -> list[NewTopic]:
     no worker is assigned its partitions.
     """
     week = {"cleanup.policy": "delete", "retention.ms": str(7 * 86_400_000)}
-    internal = NewTopic(expiries_topic_name(settings), settings.partitions, 1,
-                        topic_configs=week)  # fmt: skip
+    internal = new_topic(settings, expiries_topic_name(settings), settings.partitions, week)
     return [*contract_topics(settings), internal]
 
 
@@ -124,21 +139,130 @@ async def ensure_topics(where: Target, topics: Iterable[NewTopic]) -> list[str]:
         await admin.close()
 
 
-async def topic_config(where: Target, topic: str, name: str) -> str | None:
-    """One config value of a topic as the broker has it (None when it cannot say)."""
+@dataclass(frozen=True)
+class TopicDifference:
+    """An existing topic that is not what the settings would create."""
+
+    topic: str
+    what: str  # "partitions", "replication factor" or a topic config's name
+    actual: str
+    wanted: str
+
+    def __str__(self) -> str:
+        return f"{self.topic}: {self.what} is {self.actual}, the settings want {self.wanted}"
+
+
+async def topic_differences(
+    where: Target, topics: Iterable[NewTopic], configs: bool = True
+) -> list[TopicDifference]:
+    """How the existing ones of `topics` differ from them: partition count, replication
+    factor (the fewest replicas of a partition) and, with `configs`, every config the
+    NewTopic names (reading them needs DESCRIBE_CONFIGS)."""
+    wanted = {t.name: t for t in topics}
     bootstrap, security = target(where)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15_000, **security)
     await admin.start()
     try:
-        (res,) = await admin.describe_configs(
-            [ConfigResource(ConfigResourceType.TOPIC, topic, {name: None})]
-        )
-        for entry in res.resources[0][4]:
-            if entry[0] == name:
-                return str(entry[1])
-        return None
+        described = await admin.describe_topics(list(wanted))
+        existing = [e for e in described if e.get("topic") in wanted and not e.get("error_code")]
+        names = [e["topic"] for e in existing]
+        found = await _topic_configs(admin, names) if names and configs else {}
     finally:
         await admin.close()
+    out: list[TopicDifference] = []
+    for entry in sorted(existing, key=lambda e: e["topic"]):
+        topic = wanted[entry["topic"]]
+        parts = entry.get("partitions", [])
+        if len(parts) != topic.num_partitions:
+            out.append(TopicDifference(topic.name, "partitions", str(len(parts)),
+                                       str(topic.num_partitions)))  # fmt: skip
+        replicas = min((len(p.get("replicas", ())) for p in parts), default=0)
+        if replicas != topic.replication_factor:
+            out.append(TopicDifference(topic.name, "replication factor", str(replicas),
+                                       str(topic.replication_factor)))  # fmt: skip
+        if not configs:
+            continue
+        actual = found.get(topic.name, {})
+        for key, value in sorted((topic.topic_configs or {}).items()):
+            if actual.get(key) != str(value):
+                out.append(TopicDifference(topic.name, key, str(actual.get(key)), str(value)))
+    return out
+
+
+async def _topic_configs(
+    admin: AIOKafkaAdminClient, names: list[str], attempts: int = 40
+) -> dict[str, dict[str, str]]:
+    """Each topic's configs. A broker that has not yet learnt of a topic just created
+    answers with an error for it (UNKNOWN_TOPIC_OR_PARTITION): asked again, briefly."""
+    out: dict[str, dict[str, str]] = {}
+    errors: dict[str, str] = {}
+    for _ in range(attempts):
+        wanted = [n for n in names if n not in out]
+        responses = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, n) for n in wanted]
+        )
+        for response in responses:
+            # (error_code, error_message, resource_type, resource_name, config_entries)
+            for code, message, _, name, entries in response.resources:
+                if code:
+                    errors[name] = f"error {code} {message or ''}".strip()
+                else:
+                    out[name] = {e[0]: e[1] for e in entries}
+        if len(out) == len(names):
+            return out
+        await asyncio.sleep(0.25)
+    missing = ", ".join(f"{n} ({errors.get(n, 'no answer')})" for n in names if n not in out)
+    raise LiveGateError(f"cannot read the configs of {missing}")
+
+
+@dataclass(frozen=True)
+class PartitionLag:
+    """A consumer group's position on one partition, as the brokers report it."""
+
+    topic: str
+    partition: int
+    committed: int | None  # None: the group never committed here (it starts at `begin`)
+    begin: int
+    end: int
+
+    @property
+    def lag(self) -> int:
+        start = self.begin if self.committed is None else max(self.committed, self.begin)
+        return max(0, self.end - start)
+
+
+async def group_lag(where: Target, group: str, topics: Iterable[str]) -> list[PartitionLag]:
+    """The group's lag on every partition of `topics` and of any topic it committed on: its
+    committed offsets (OffsetFetch at the group coordinator) against the log end offsets."""
+    bootstrap, security = target(where)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15_000, **security)
+    await admin.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(group)
+        names = sorted(set(topics) | {tp.topic for tp in committed})
+        described = await admin.describe_topics(names)
+    finally:
+        await admin.close()
+    tps = [
+        TopicPartition(entry["topic"], p["partition"])
+        for entry in described if not entry.get("error_code")
+        for p in entry.get("partitions", [])
+    ]  # fmt: skip
+    if not tps:
+        return []
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, **security)
+    await consumer.start()
+    try:
+        begin = await consumer.beginning_offsets(tps)
+        end = await consumer.end_offsets(tps)
+    finally:
+        await consumer.stop()
+    rows = []
+    for tp in sorted(tps):
+        mark = committed.get(tp)
+        offset = mark.offset if mark is not None and mark.offset >= 0 else None
+        rows.append(PartitionLag(tp.topic, tp.partition, offset, begin[tp], end[tp]))
+    return rows
 
 
 async def wait_for_kafka(where: Target, timeout_s: float) -> None:

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from importlib.metadata import PackageNotFoundError, version
+
+from prometheus_client import Counter, Gauge, Histogram, Info
 
 EVENTS = Counter(
     "livegate_events_decided_total", "Input events decided, by topic kind and outcome",
@@ -96,3 +98,16 @@ CONSOLE_QUEUE_UNREADABLE = Counter(
     "Records of enforcement.queue the console could not read as an item (skipped)",
     ["reason"],  # invalid_json | schema
 )
+
+
+def _version() -> str:
+    try:
+        return version("livegate")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+# livegate_build_info{version="…"} 1: which version each worker runs (a rollout halfway,
+# LiveGateVersionsDiffer), and a join key for the dashboards.
+BUILD_INFO = Info("livegate_build", "The LiveGate version this process runs")
+BUILD_INFO.info({"version": _version()})

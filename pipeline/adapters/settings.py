@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,8 @@ TOPIC_DEFAULTS: dict[str, tuple[str, int, str]] = {
     "enforcement.restrictions": ("enforcement.restrictions", -1, "compact"),
     "enforcement.queue": ("enforcement.queue", -1, "compact"),
 }
+
+ANY_ADDRESS = ("0.0.0.0", "::", "")  # a bind address no other process can connect to
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -153,11 +156,22 @@ class Settings:
         default_factory=lambda: Topics({k: v[0] for k, v in TOPIC_DEFAULTS.items()})
     )
     partitions: int = 6
+    # Replication of every topic LiveGate and Faust create (README "Production"): 1 on the
+    # one-broker local stack, 3 in the Helm chart; min.insync.replicas None = the broker's.
+    replication_factor: int = 1
+    min_insync_replicas: int | None = None
     app_id: str = "livegate"
+    # Static group membership (KIP-345; Faust's consumer_group_instance_id): a worker that
+    # comes back under the same id within the session timeout keeps its partitions without
+    # a rebalance (the chart sets the pod name). None = dynamic membership.
+    group_instance_id: str | None = None
     policy_path: Path = REPO_ROOT / "config" / "policy.yaml"
     shadow_policy_path: Path | None = None
     web_port: int = 6066
     web_host: str = "127.0.0.1"
+    # The URL other workers and the console reach this worker at (Faust's canonical_url:
+    # the creator view forwards a creator to its owner's URL); None = http://host:port.
+    web_advertised_url: str | None = None
     web_token: Secret | None = None
     max_record_bytes: int = 65_536
     batch_max: int = 500
@@ -208,6 +222,16 @@ class Settings:
         if dict(self.seal_keys) == DEV_SEAL_KEYS:
             out.append("LIVEGATE_SEAL_KEYS")
         return out
+
+    @property
+    def web_url(self) -> str:
+        """This worker's URL as others reach it: the advertised one; else, bound to every
+        address (the image), the host name (docker compose resolves a container's); else
+        the bound host and port."""
+        if self.web_advertised_url:
+            return self.web_advertised_url
+        host = socket.gethostname() if self.web_host in ANY_ADDRESS else self.web_host
+        return f"http://{host}:{self.web_port}"
 
     @property
     def cert_prefix(self) -> str:
@@ -274,12 +298,95 @@ def _bootstrap(env: Mapping[str, str], var: str, default: str) -> str:
     return raw
 
 
+SENTINEL_SCHEME = "redis+sentinel"
+
+
+@dataclass(frozen=True)
+class SentinelUrl:
+    """`redis+sentinel://[user:password@]host1:26379,host2:26379/SERVICE/DB`: the Sentinels
+    to ask for SERVICE's master; the user and password are the master's (README "Redis HA")."""
+
+    sentinels: tuple[tuple[str, int], ...]
+    service: str
+    db: int
+    username: str | None
+    password: str | None
+
+
+def parse_sentinel_url(url: str) -> SentinelUrl:
+    parts = urlsplit(url)
+    expected = f"expected {SENTINEL_SCHEME}://[user:pass@]host:port[,host:port…]/SERVICE[/DB]"
+    hosts = parts.netloc.rpartition("@")[2]
+    sentinels = []
+    for server in hosts.split(","):
+        host, sep, port = server.strip().rpartition(":")
+        host = host.strip("[]")
+        if not host or not sep or not port.isdigit() or not 0 < int(port) < 65536:
+            raise SettingsError(f"{redact_url(url)!r}: {expected}")
+        sentinels.append((host, int(port)))
+    path = [p for p in parts.path.split("/") if p]
+    if not 1 <= len(path) <= 2 or (len(path) == 2 and not path[1].isdigit()):
+        raise SettingsError(f"{redact_url(url)!r}: {expected}")
+    return SentinelUrl(
+        tuple(sentinels), unquote(path[0]), int(path[1]) if len(path) == 2 else 0,
+        unquote(parts.username) if parts.username else None,
+        unquote(parts.password) if parts.password is not None else None,
+    )  # fmt: skip
+
+
 def _redis_url(env: Mapping[str, str], var: str, default: str) -> Secret:
     raw = env.get(var) or default
     parts = urlsplit(raw)
+    if parts.scheme == SENTINEL_SCHEME:
+        try:
+            parse_sentinel_url(raw)
+        except SettingsError as exc:
+            raise SettingsError(f"{var}={exc}") from None
+        return Secret(raw)
     if parts.scheme not in ("redis", "rediss", "unix") or not (parts.hostname or parts.path):
-        raise SettingsError(f"{var}={redact_url(raw)!r}: expected redis://[user:pass@]host:port/db")
+        raise SettingsError(
+            f"{var}={redact_url(raw)!r}: expected redis://[user:pass@]host:port/db "
+            f"or {SENTINEL_SCHEME}://[user:pass@]host:port,host:port/SERVICE/DB"
+        )
     return Secret(raw)
+
+
+def _replication(env: Mapping[str, str]) -> dict[str, Any]:
+    factor = _int(env, "LIVEGATE_REPLICATION_FACTOR", 1, 1, 32)
+    # acks=all with min.insync.replicas 2 of 3: a write survives one lost broker, and one
+    # broker may be down (a rolling restart) without stopping the writes.
+    default = min(2, factor) if factor > 1 else 0
+    min_isr = _int(env, "LIVEGATE_MIN_INSYNC_REPLICAS", default, 0, 32)
+    if min_isr > factor:
+        raise SettingsError(
+            f"LIVEGATE_MIN_INSYNC_REPLICAS={min_isr} is more than "
+            f"LIVEGATE_REPLICATION_FACTOR={factor}: no write could ever succeed"
+        )
+    return {"replication_factor": factor, "min_insync_replicas": min_isr or None}
+
+
+def _instance_id(env: Mapping[str, str]) -> str | None:
+    raw = env.get("LIVEGATE_GROUP_INSTANCE_ID") or None
+    if raw is not None and (len(raw) > 249 or not raw.isprintable()):
+        raise SettingsError(f"LIVEGATE_GROUP_INSTANCE_ID={raw!r}: 1-249 printable characters")
+    return raw
+
+
+def _advertised_url(env: Mapping[str, str]) -> str | None:
+    raw = env.get("LIVEGATE_WEB_ADVERTISED_URL") or None
+    if raw is None:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+        raise SettingsError(
+            f"LIVEGATE_WEB_ADVERTISED_URL={raw!r}: expected http://host:port (no path)"
+        )
+    if parts.hostname in ("0.0.0.0", "::"):
+        raise SettingsError(
+            f"LIVEGATE_WEB_ADVERTISED_URL={raw!r}: other workers cannot reach 0.0.0.0; "
+            "use this worker's address (in Kubernetes, the pod IP)"
+        )
+    return raw.rstrip("/")
 
 
 def _topic_name(env: Mapping[str, str], default: str) -> str:
@@ -386,11 +493,14 @@ def _from_env(env: Mapping[str, str]) -> Settings:
         redis_prefix=env.get("LIVEGATE_REDIS_PREFIX", base.redis_prefix),
         topics=Topics({name: _topic_name(env, name) for name in TOPIC_DEFAULTS}),
         partitions=_int(env, "LIVEGATE_PARTITIONS", base.partitions, 1, 1024),
+        **_replication(env),
         app_id=app_id,
+        group_instance_id=_instance_id(env),
         policy_path=_path(env, "LIVEGATE_POLICY", base.policy_path),
         shadow_policy_path=Path(shadow).expanduser() if shadow else None,
         web_port=_int(env, "LIVEGATE_WEB_PORT", base.web_port, 0, 65535),
         web_host=env.get("LIVEGATE_WEB_HOST", base.web_host),
+        web_advertised_url=_advertised_url(env),
         web_token=Secret(token) if token else None,
         max_record_bytes=_int(env, "LIVEGATE_MAX_RECORD_BYTES", base.max_record_bytes),
         batch_max=_int(env, "LIVEGATE_BATCH_MAX", base.batch_max, 1, 100_000),

@@ -184,6 +184,12 @@ class Proc:
     def peak_rss_mb(self) -> float:
         return _status_mb(self.pid, "VmHWM:")
 
+    def kill(self) -> None:
+        """kill -9: a crash, nothing flushed."""
+        if self.popen.poll() is None:
+            self.popen.kill()
+            self.popen.wait(10)
+
     async def stop(self, timeout: float = 20.0) -> None:
         if self.popen.poll() is None:
             self.popen.send_signal(signal.SIGTERM)

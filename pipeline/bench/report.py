@@ -35,6 +35,18 @@ def scale_table(scale: dict[str, Any]) -> str:
                 f"{'' if rate is None else f'{rate:,.0f}':>10} {f['rss_mb']:>6.0f} MB "
                 f"{f['peak_rss_mb']:>6.0f} MB"
             )
+    for store, figures in scale["stores"].items():
+        for key in ("failover_standby", "failover_no_standby"):
+            f = figures.get(key)
+            if f is None:
+                continue
+            done = f["to_all_decided_after_kill_s"]
+            rows.append(
+                f"{store:<10} failover, {f['standby_replicas']} standby replica(s): the "
+                f"survivor decides every probe {'never' if done is None else f'{done:.1f} s'}"
+                f" after a kill -9 (joined and ready in {f['second_ready_s']:.1f} s); RSS "
+                f"{f['rss_mb']:.0f} MB, peak {f['peak_rss_mb']:.0f} MB"
+            )
     return "\n".join(rows)
 
 

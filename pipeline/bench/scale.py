@@ -7,6 +7,9 @@ For each store (LIVEGATE_STORE: memory://, rocksdb://), on its own topics:
    partition the creator's events go to, as the worker itself writes it;
 2. a worker starts with an empty local store (first start), then again on the same data
    directory (restart); before each, a few probe events for known creators are produced;
+   with RocksDB, then a failover: a second worker joins on a fresh data directory (with
+   one standby replica, then with none), the first is killed (-9), and probes for every
+   partition are decided by the survivor;
 3. reported: time from the worker's spawn to the end of its recovery (its Faust sensor's
    rebalance done) and to its first decision, the restore rate that implies, the worker's
    resident memory then and its peak. A first decision that does not come within
@@ -148,6 +151,65 @@ class ScaleBench:
                 decided = "none" if first is None else f"{first:.1f}s"
                 self.say(f"scale {name} {phase}: ready (restored) after {ready:.1f}s, first "
                          f"decision {decided}, RSS {rss:.0f} MB, peak {peak:.0f} MB")  # fmt: skip
+            if store == "rocksdb://":
+                for standby in (1, 0):
+                    key = "failover_standby" if standby else "failover_no_standby"
+                    figures[key] = await self._failover(system, env, port, watch, now, standby)
         finally:
             await watch.stop()
         return figures
+
+    async def _failover(
+        self, system: System, env: dict[str, str], port: int, watch: OutputWatch, now: int,
+        standby: int,
+    ) -> dict[str, Any]:  # fmt: skip
+        """Two workers (the first on its warm data directory, the second fresh, on another
+        machine as it were); once both are ready and the second idle (its standby copies,
+        if any, caught up), the first is killed (-9): seconds from the kill to the first
+        decision of an event for one of the partitions it owned, and the survivor's RSS."""
+        env = {**env, "LIVEGATE_STANDBY_REPLICAS": str(standby)}
+        label = f"failover ({'a standby' if standby else 'no standby'})"
+        args = ["pipeline.cli", "worker", "--loglevel", "warning", "--web-port"]
+        first = self.spawn(f"scale worker (first, {label})", [*args, str(port)], system, env)
+        await self._ready(first, port, time.monotonic())
+        port2 = free_port()
+        second = self.spawn(f"scale worker (second, {label})", [*args, str(port2)], system, env)
+        try:
+            ready = await self._ready(second, port2, time.monotonic())
+            await _idle(second)
+            before = await watch.total()
+            probes = probe_records(self.creators, 10 + standby, now)
+            killed = time.monotonic()
+            first.kill()
+            await produce(self.run.settings, system.inputs, probes)
+            decided: float | None = None
+            try:
+                await watch.wait_for(before + len(probes), second.check, f"scale {label}",
+                                     stall_s=240, poll_s=0.05)  # fmt: skip
+                decided = time.monotonic() - killed
+            except BenchError as exc:
+                self.say(f"scale {label}: {exc}")
+            rss, peak = second.rss_mb(), second.peak_rss_mb()
+        finally:
+            await second.stop()
+            await first.stop()
+        shown = "none" if decided is None else f"{decided:.1f}s"
+        self.say(
+            f"scale {label}: the second worker ready after {ready:.1f}s; every probe "
+            f"decided {shown} after the kill -9; RSS {rss:.0f} MB, peak {peak:.0f} MB"
+        )
+        return {
+            "standby_replicas": standby, "second_ready_s": ready,
+            "to_all_decided_after_kill_s": decided, "rss_mb": rss, "peak_rss_mb": peak,
+        }  # fmt: skip
+
+
+async def _idle(proc: Proc, busy: float = 0.15, timeout: float = 300) -> None:
+    """Until the process uses less than `busy` of a core over a second (restores done)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        proc.check()
+        before = proc.cpu_seconds() or 0.0
+        await asyncio.sleep(1.0)
+        if (proc.cpu_seconds() or 0.0) - before < busy:
+            return

@@ -12,10 +12,8 @@ import sys
 import urllib.error
 import urllib.request
 
-from pipeline.adapters.settings import Settings
+from pipeline.adapters.settings import ANY_ADDRESS, Settings
 from pipeline.domain.errors import LiveGateError
-
-ANY_ADDRESS = ("0.0.0.0", "::", "")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -16,6 +16,7 @@ from pipeline.adapters.policyfile import load_policy_file
 from pipeline.adapters.settings import Settings
 from pipeline.cli.errors import require_services
 from pipeline.domain.errors import LiveGateError
+from pipeline.engine.faustconfig import changelog_topics
 from pipeline.ops.registry import warn_if_table_behind
 
 
@@ -38,6 +39,7 @@ def _worker(args: argparse.Namespace) -> int:
     # An unreachable Redis at start is one line, not a worker that waits in silence.
     require_services(settings, kafka=False)
     asyncio.run(kafka.ensure_topics(settings, kafka.worker_topics(settings)))
+    refuse_other_partition_counts(settings)
     warn_if_create_time(settings)
     # A Redis rolled back (failover, lost fsync) is not empty, only old: a cheap comparison
     # of the newest changes with the table says so in the log (`livegate certs reconcile`).
@@ -77,20 +79,20 @@ def _worker(args: argparse.Namespace) -> int:
 def warn_if_create_time(settings: Settings) -> None:
     """CONTRACT §12: the appeal window runs to the broker's append time on the reviews topic;
     a topic made before v3 keeps the producer's time until changed (README "Trust")."""
-    topic = settings.topics.reviews
+    reviews = [t for t in kafka.contract_topics(settings) if t.name == settings.topics.reviews]
     try:
-        kind = asyncio.run(kafka.topic_config(settings, topic, "message.timestamp.type"))
+        differences = asyncio.run(kafka.topic_differences(settings, reviews))
     except Exception:  # a check, not a reason to stop: an ACL may hide the configs
         return
-    if kind is not None and kind != "LogAppendTime":
-        print(
-            f"livegate worker: WARNING: {topic} has message.timestamp.type={kind}: appeal windows "
-            "run to a time its producers set; set it to LogAppendTime (kafka-configs --alter "
-            f"--entity-type topics --entity-name {topic} --add-config "
-            "message.timestamp.type=LogAppendTime)",
-            file=sys.stderr,
-            flush=True,
-        )
+    for d in differences:
+        if d.what == "message.timestamp.type":
+            print(
+                f"livegate worker: WARNING: {d}: appeal windows run to a time its producers "
+                f"set; kafka-configs --alter --entity-type topics --entity-name {d.topic} "
+                "--add-config message.timestamp.type=LogAppendTime",
+                file=sys.stderr,
+                flush=True,
+            )
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -109,3 +111,16 @@ def check_port_free(host: str, port: int) -> None:
                 f"the web port {host}:{port} is already in use (another worker?): "
                 "set LIVEGATE_WEB_PORT or pass --web-port to use another one"
             ) from None
+
+
+def refuse_other_partition_counts(settings: Settings) -> None:
+    """Stop before Faust starts when a topic has another partition count than the settings:
+    creators would be split across partitions the tables and decision chains do not share."""
+    topics = [*kafka.worker_topics(settings), *changelog_topics(settings)]
+    differences = asyncio.run(kafka.topic_differences(settings, topics, configs=False))
+    counts = [d for d in differences if d.what == "partitions"]
+    if counts:
+        raise LiveGateError(
+            "; ".join(str(d) for d in counts)
+            + " (LIVEGATE_PARTITIONS): set it to the topics' count, or see `livegate topics create`"
+        )

@@ -57,7 +57,7 @@ def console_topics(cs: ConsoleSettings) -> list[NewTopic]:
         else:
             cleanup, retention = CONSOLE_TOPICS[default]
             configs = {"cleanup.policy": cleanup, "retention.ms": str(retention)}
-        out.append(NewTopic(name, cs.base.partitions, 1, topic_configs=configs))
+        out.append(kafka.new_topic(cs.base, name, cs.base.partitions, configs))
     return out
 
 

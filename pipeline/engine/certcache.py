@@ -25,7 +25,9 @@ class CertCache:
     def __init__(self, store: CertStore, max_entries: int = 500_000) -> None:
         self.store = store
         self.max_entries = max_entries
-        self.epoch: int | None = None
+        # The epoch and the master that answered (a Sentinel failover may move to a master
+        # whose epoch is equal or behind: a new master drops the cache as a moved epoch does).
+        self.epoch: tuple[str, int] | None = None
         self.entries: dict[str, CertSnapshot] = {}
 
     async def get_many(self, creators: Collection[str]) -> dict[str, Entry]:
@@ -51,7 +53,7 @@ class CertCache:
         seen_epoch = self.epoch
         lookup = await self.store.lookup(wanted)
         read = len(wanted)
-        if lookup.loaded and lookup.epoch != seen_epoch and found:
+        if lookup.loaded and (lookup.server, lookup.epoch) != seen_epoch and found:
             # The table changed since the cached entries were read: read everyone again.
             lookup = await self.store.lookup(list(creators))
             read += len(creators)
@@ -62,9 +64,9 @@ class CertCache:
         misses = min(read, len(creators))
         metrics.CACHE.labels("hit").inc(len(creators) - misses)
         metrics.CACHE.labels("miss").inc(misses)
-        if lookup.epoch != self.epoch:
+        if (lookup.server, lookup.epoch) != self.epoch:
             self.entries.clear()
-            self.epoch = lookup.epoch
+            self.epoch = (lookup.server, lookup.epoch)
         if len(self.entries) + len(found) > self.max_entries:
             self.entries.clear()
         self.entries.update(

@@ -157,6 +157,11 @@ class Completer:
             if found.unreadable:
                 log.error("partition %d: outbox slots %s cannot be read", p, found.unreadable)
             head = found.head if found.head is not None else await self.legacy(p)
+            log.info(
+                "partition %d resumed: outbox through %d (%d pending), chain head %s…%s",
+                p, found.last_seq, len(found.pending), head[:12],
+                "" if found.head is not None else " (from the decision log: no outbox)",
+            )  # fmt: skip
             if found.pending:
                 deliveries = await self.apply(found.pending)
                 if deliveries:

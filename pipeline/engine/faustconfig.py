@@ -6,11 +6,17 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from aiokafka.admin import NewTopic
+
+from pipeline.adapters import kafka
 from pipeline.adapters.faust.credentials import faust_credentials
 from pipeline.adapters.settings import Settings
 
 # DESIGN: about 10 s instead of Faust's 60 s, so a dead worker's partitions move quickly.
 SESSION_TIMEOUT_S = 10.0
+# The worker's Faust tables; each has a changelog `<app id>-<table>-changelog`: compacted,
+# and the decided ids' also deleted past the deduplication horizon (engine/deciding.py).
+STATE_TABLE, SCHEDULE_TABLE, IDS_TABLE = "creator-state", "expiry-schedule", "decided-ids"
 
 
 def faust_options(settings: Settings) -> dict[str, Any]:
@@ -25,7 +31,10 @@ def faust_options(settings: Settings) -> dict[str, Any]:
         "datadir": str(settings.data_dir / f"{settings.app_id}-{settings.web_port}"),
         "autodiscover": False,
         "topic_partitions": settings.partitions,
-        "topic_replication_factor": 1,
+        # Faust's own topics (changelogs, the assignor's leader topic) replicated as ours;
+        # the changelogs' min.insync.replicas comes with their table (changelog_configs).
+        "topic_replication_factor": settings.replication_factor,
+        "consumer_group_instance_id": settings.group_instance_id,
         "broker_session_timeout": SESSION_TIMEOUT_S,
         "broker_heartbeat_interval": 2,
         "broker_commit_interval": 1.0,
@@ -45,7 +54,24 @@ def faust_options(settings: Settings) -> dict[str, Any]:
         "web_port": settings.web_port,
         "web_host": settings.web_host,
         "web_bind": settings.web_host,
+        # What other workers forward a creator's request to (table_route): never 0.0.0.0.
+        "canonical_url": settings.web_url,
     }
+
+
+def changelog_configs(settings: Settings) -> dict[str, str]:
+    """Topic configs of the tables' changelogs beyond Faust's (`extra_topic_configs`)."""
+    return kafka.replication_configs(settings)
+
+
+def changelog_topics(settings: Settings) -> list[NewTopic]:
+    """The tables' changelogs as Faust creates them (for comparing existing ones)."""
+    return [
+        kafka.new_topic(settings, f"{settings.app_id}-{table}-changelog", settings.partitions,
+                        {"cleanup.policy": cleanup})
+        for table, cleanup in ((STATE_TABLE, "compact"), (SCHEDULE_TABLE, "compact"),
+                               (IDS_TABLE, "compact,delete"))
+    ]  # fmt: skip
 
 
 def use_event_loop(settings: Settings) -> None:

@@ -336,8 +336,10 @@ class Processor:
         except Exception as exc:
             fatal("writing the batch's outbox entries failed", exc)
         if not await self._owns(batch.records, "write"):
-            # Its entries are durable: the partitions' new owner finishes them.
+            # Its entries are durable: whoever owns the partitions next (this worker too,
+            # should they come back) finishes them when it resumes them.
             self.decider.written(batch)
+            self.forget({r.partition for r in batch.records})
             issued.set_result(None)
             if previous_done is not None:
                 await previous_done

@@ -5,8 +5,8 @@ window, drawn with matplotlib.
     python -m pipeline.ops.dashplot --prometheus http://127.0.0.1:9090 --minutes 10 \\
         --out .livegate/plots/dashboard.png
 
-matplotlib is a development dependency (`pip install -e '.[dev]'`); the worker never imports
-this module.
+matplotlib is an extra (`pip install 'livegate[plots]'`, in `.[dev]` too): the worker never
+imports this module, and without it `render` says what to install.
 """
 
 from __future__ import annotations
@@ -24,6 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.adapters.settings import REPO_ROOT
+from pipeline.domain.errors import LiveGateError
+
+DASHBOARD_VARIABLES = ("namespace", "app_id")  # the dashboard's query variables
 
 DASHBOARD = REPO_ROOT / "config" / "grafana" / "dashboards" / "livegate.json"
 _LEGEND = re.compile(r"\{\{\s*(\w+)\s*\}\}")
@@ -60,6 +63,8 @@ def panel_series(
     out: list[Series] = []
     for target in panel.get("targets", []):
         expr = target["expr"].replace("$__rate_interval", rate_interval)
+        for variable in DASHBOARD_VARIABLES:  # every namespace and app id, as "All" does
+            expr = expr.replace(f'"${variable}"', '".*"')
         for item in query_range(base, expr, start, end, step):
             pts = [(float(t), float(v)) for t, v in item["values"]]
             out.append(
@@ -88,7 +93,12 @@ def render(
     rate_interval: str = "1m", dashboard: Path = DASHBOARD, columns: int = 4,
 ) -> Path:  # fmt: skip
     """Draw every panel of the dashboard into `out` (PNG); returns the path."""
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        raise LiveGateError(
+            "drawing the dashboard needs matplotlib: pip install 'livegate[plots]'"
+        ) from None
 
     matplotlib.use("Agg")
     import matplotlib.dates as mdates
@@ -156,10 +166,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rate-interval", default="1m", help="what $__rate_interval stands for")
     p.add_argument("--dashboard", type=Path, default=DASHBOARD)
     args = p.parse_args(argv)
-    path = render(
-        args.prometheus.rstrip("/"), args.out, args.minutes, args.step, args.rate_interval,
-        args.dashboard,
-    )  # fmt: skip
+    try:
+        path = render(
+            args.prometheus.rstrip("/"), args.out, args.minutes, args.step, args.rate_interval,
+            args.dashboard,
+        )  # fmt: skip
+    except LiveGateError as exc:
+        print(f"dashplot: {exc}", file=sys.stderr)
+        return 1
     print(f"wrote {path}", file=sys.stderr)
     return 0
 

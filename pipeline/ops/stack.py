@@ -320,7 +320,7 @@ class LocalStack:
         )
         if self.secure:
             _write_private(props, _secure_properties(props.read_text(), self))
-        jvm = self._jvm(java)
+        jvm = kafka_jvm(java, self.libs, self.s.kafka_heap, logs)
         if not (data / "meta.properties").exists():
             cluster_id = new_cluster_id()
             fmt_cmd = [
@@ -347,15 +347,8 @@ class LocalStack:
                 raise StackError(f"formatting Kafka storage failed: {detail}")
             if self.secure:
                 (self.dir / "principals").touch()
-        pid = _daemon([*jvm, "kafka.Kafka", str(props)], logs / "stdout.log", self.kafka_dir)
+        pid = daemon([*jvm, "kafka.Kafka", str(props)], logs / "stdout.log", self.kafka_dir)
         (self.kafka_dir / "kafka.pid").write_text(str(pid))
-
-    def _jvm(self, java: str) -> list[str]:
-        logs = self.kafka_dir / "logs"
-        log4j = f"-Dlog4j.configuration=file:{KAFKA_CONFIG / 'log4j.properties'}"
-        return [java, f"-Xmx{self.s.kafka_heap}", f"-Xms{self.s.kafka_heap}", "-XX:+UseG1GC",
-                "-XX:MaxGCPauseMillis=20", "-XX:TieredStopAtLevel=1", "-Djava.awt.headless=true",
-                f"-Dkafka.logs.dir={logs}", log4j, "-cp", f"{self.libs}/*"]  # fmt: skip
 
     def _secure_access(self, java: str) -> list[str]:
         """The role principals and their ACLs (once per stack directory), made through the
@@ -396,7 +389,7 @@ class LocalStack:
             acl = self.redis_dir / "users.acl"
             _write_private(acl, f"user {STACK_USER} on >{password} ~* &* +@all\nuser default off\n")
             cmd += ["--aclfile", str(acl)]
-        pid = _daemon(cmd, self.redis_dir / "stdout.log", self.redis_dir)
+        pid = daemon(cmd, self.redis_dir / "stdout.log", self.redis_dir)
         (self.redis_dir / "redis.pid").write_text(str(pid))
 
     def _wait_redis(self, timeout_s: float) -> None:
@@ -424,7 +417,7 @@ class LocalStack:
         ):
             pid = _alive(pid_file, marker)
             if pid is not None:
-                _stop(pid, timeout_s)
+                stop_process(pid, timeout_s)
                 notes.append(f"stopped {marker.split('.')[0]} (pid {pid})")
             pid_file.unlink(missing_ok=True)
         if wipe and self.dir.exists():
@@ -440,7 +433,7 @@ class LocalStack:
         }[name]
         pid = _alive(pid_file, marker)
         if pid is not None:
-            _stop(pid, 30.0)
+            stop_process(pid, 30.0)
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -505,7 +498,15 @@ def _port_free(port: int, variable: str, data_dir: Path) -> None:
             )
 
 
-def _daemon(cmd: list[str], log: Path, cwd: Path) -> int:
+def kafka_jvm(java: str, libs: Path, heap: str, logs: Path) -> list[str]:
+    """The JVM command line (up to the main class) of a local Kafka node, small for 2 cores."""
+    log4j = f"-Dlog4j.configuration=file:{KAFKA_CONFIG / 'log4j.properties'}"
+    return [java, f"-Xmx{heap}", f"-Xms{heap}", "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20", "-XX:TieredStopAtLevel=1", "-Djava.awt.headless=true",
+            f"-Dkafka.logs.dir={logs}", log4j, "-cp", f"{libs}/*"]  # fmt: skip
+
+
+def daemon(cmd: list[str], log: Path, cwd: Path) -> int:
     """Start cmd detached (own session, parent init), output appended to log; its pid."""
     launcher = 'log=$1; shift; "$@" >>"$log" 2>&1 </dev/null & echo $!'
     out = subprocess.run(
@@ -515,7 +516,7 @@ def _daemon(cmd: list[str], log: Path, cwd: Path) -> int:
     return int(out.stdout.strip())
 
 
-def _stop(pid: int, timeout_s: float) -> None:
+def stop_process(pid: int, timeout_s: float) -> None:
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:

@@ -37,7 +37,8 @@ ARTIFACTS = ROOT / ".livegate" / "test-artifacts"
 YEAR = 365 * 86_400_000
 # Every label a livegate_* series may carry: Prometheus' own, then pipeline/adapters/metrics.py's.
 ALLOWED_LABELS = {"__name__", "job", "instance", "kind", "outcome", "action", "rule", "error",
-                  "result", "reason", "le"}  # fmt: skip
+                  "result", "reason", "le",
+                  "version"}  # livegate_build_info: one value per build  # fmt: skip
 
 
 @dataclass

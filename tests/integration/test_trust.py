@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin import NewTopic
 
-from pipeline.adapters.kafka import client_kwargs, topic_config
+from pipeline.adapters.kafka import client_kwargs, topic_differences
 from pipeline.domain.audit import seal
 from pipeline.domain.signing import sign
 from tests.helpers import event, now_ms, produce, read_all, run_cli, signed, wait_for
@@ -268,9 +269,11 @@ async def test_a_forged_record_with_a_correct_hash_is_foreign_to_verify_and_rele
 
 async def test_the_reviews_topic_takes_the_brokers_time(pipeline: Pipeline):
     p, c = pipeline, cid("window")
-    stamp = "message.timestamp.type"
-    assert await topic_config(p.settings, p.settings.topics.reviews, stamp) == "LogAppendTime"
-    assert await topic_config(p.settings, p.settings.topics.live, stamp) == "CreateTime"
+    stamp = {"message.timestamp.type": "LogAppendTime"}
+    topics = [NewTopic(t, p.settings.partitions, 1, topic_configs=stamp)
+              for t in (p.settings.topics.reviews, p.settings.topics.live)]  # fmt: skip
+    (live,) = await topic_differences(p.settings, topics)  # the reviews topic: none
+    assert (live.topic, live.actual) == (p.settings.topics.live, "CreateTime")
 
     acts = await unqualified_stream(p, c)
     cut = of(acts, "cut_off_stream")[0]

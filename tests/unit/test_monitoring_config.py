@@ -69,7 +69,13 @@ def test_dashboard_has_the_panels_operators_need():
     assert spec["uid"] == "livegate"
     ids = [p["id"] for p in spec["panels"]]
     assert len(ids) == len(set(ids))
-    text = "\n".join(dashboard_exprs())
+    # Every selector is filtered by the dashboard's variables (namespace, app id).
+    variables = 'namespace=~"$namespace", app_id=~"$app_id"'
+    exprs = [e for e in dashboard_exprs() if "kafka_consumergroup_lag" not in e]
+    for name in {n for e in exprs for n in NAME.findall(e)}:
+        assert all(f"{name}{{{variables}" in e for e in exprs if name in e), name
+    text = "\n".join(dashboard_exprs()).replace(variables + ", ", "").replace(variables, "")
+    text = text.replace("{}", "")
     for needle in (
         "livegate_records_consumed_total",  # throughput per topic
         "sum by (action) (rate(livegate_actions_total",  # actions per type
@@ -84,10 +90,14 @@ def test_dashboard_has_the_panels_operators_need():
     datasource = yaml.safe_load(
         (CONFIG / "grafana" / "provisioning" / "datasources" / "prometheus.yml").read_text()
     )["datasources"][0]
+    # The data source is a variable whose default is the provisioned one.
+    (chosen,) = [v for v in spec["templating"]["list"] if v["type"] == "datasource"]
+    assert chosen["current"]["value"] == datasource["uid"]
+    assert {v["name"] for v in spec["templating"]["list"]} == {"datasource", "namespace", "app_id"}
     for panel in spec["panels"]:
         assert panel["gridPos"]["x"] + panel["gridPos"]["w"] <= 24
         for target in [panel, *panel["targets"]]:
-            assert target["datasource"]["uid"] == datasource["uid"]
+            assert target["datasource"]["uid"] == "${datasource}"
 
 
 def compose() -> dict:
@@ -141,3 +151,23 @@ def test_the_worker_health_check_asks_readyz_through_livegate_health():
     assert check[check.index("--url") + 1] == "http://127.0.0.1:6066/readyz"
     assert "LIVEGATE_WEB_PORT=6066" in (ROOT / "Dockerfile").read_text()
     assert "python -c" not in (ROOT / "docker-compose.yml").read_text()
+
+
+def test_every_alert_has_a_runbook_section():
+    runbooks = (ROOT / "docs" / "runbooks.md").read_text(encoding="utf-8")
+    headings = {
+        line.lstrip("#").strip().lower().replace(" ", "-")
+        for line in runbooks.splitlines()
+        if line.startswith("## ")
+    }
+    for group in yaml.safe_load(ALERTS.read_text())["groups"]:
+        for rule in group["rules"]:
+            url = rule["annotations"]["runbook_url"]
+            assert url == f"docs/runbooks.md#{rule['alert'].lower()}", url
+            assert url.split("#")[1] in headings, rule["alert"]
+
+
+def test_build_info_names_the_version():
+    from importlib.metadata import version
+
+    assert REGISTRY.get_sample_value("livegate_build_info", {"version": version("livegate")}) == 1

@@ -157,6 +157,81 @@ def test_a_kraft_cluster_id_never_reads_as_an_option():
     assert all(len(i) == 22 for i in ids)
 
 
+def test_replication_defaults_to_one_replica_without_min_isr():
+    s = Settings.from_env({})
+    assert (s.replication_factor, s.min_insync_replicas) == (1, None)
+    assert all(t.replication_factor == 1 for t in kafka.worker_topics(s))
+    assert all("min.insync.replicas" not in t.topic_configs for t in kafka.worker_topics(s))
+
+
+def test_replication_three_takes_min_isr_two_on_every_topic_and_faust_option():
+    from pipeline.engine.faustconfig import changelog_configs, faust_options
+
+    s = Settings.from_env({"LIVEGATE_REPLICATION_FACTOR": "3"})
+    assert (s.replication_factor, s.min_insync_replicas) == (3, 2)
+    topics = kafka.worker_topics(s)
+    assert {t.replication_factor for t in topics} == {3}
+    assert {t.topic_configs["min.insync.replicas"] for t in topics} == {"2"}
+    assert faust_options(s)["topic_replication_factor"] == 3
+    assert changelog_configs(s) == {"min.insync.replicas": "2"}
+
+
+def test_min_isr_is_configurable_and_never_above_the_replication_factor():
+    env = {"LIVEGATE_REPLICATION_FACTOR": "5", "LIVEGATE_MIN_INSYNC_REPLICAS": "3"}
+    assert Settings.from_env(env).min_insync_replicas == 3
+    with pytest.raises(SettingsError, match="LIVEGATE_MIN_INSYNC_REPLICAS=4 is more than"):
+        Settings.from_env({"LIVEGATE_REPLICATION_FACTOR": "3", "LIVEGATE_MIN_INSYNC_REPLICAS": "4"})
+
+
+def test_advertised_url_is_faust_canonical_url_and_never_the_any_address():
+    from pipeline.engine.faustconfig import faust_options
+
+    s = Settings.from_env(
+        {"LIVEGATE_WEB_HOST": "0.0.0.0", "LIVEGATE_WEB_ADVERTISED_URL": "http://10.1.2.3:6066/"}
+    )
+    assert faust_options(s)["canonical_url"] == "http://10.1.2.3:6066"
+    assert faust_options(Settings.from_env({}))["canonical_url"] == "http://127.0.0.1:6066"
+    for bad in ("http://0.0.0.0:6066", "10.1.2.3:6066", "http://h:1/creators"):
+        with pytest.raises(SettingsError, match="LIVEGATE_WEB_ADVERTISED_URL"):
+            Settings.from_env({"LIVEGATE_WEB_ADVERTISED_URL": bad})
+
+
+def test_bound_to_every_address_without_an_advertised_url_the_host_name_is_advertised():
+    import socket
+
+    s = Settings.from_env({"LIVEGATE_WEB_HOST": "0.0.0.0", "LIVEGATE_WEB_PORT": "7000"})
+    assert s.web_url == f"http://{socket.gethostname()}:7000"
+
+
+def test_group_instance_id_is_fausts_static_membership():
+    from pipeline.engine.faustconfig import faust_options
+
+    assert faust_options(Settings.from_env({}))["consumer_group_instance_id"] is None
+    s = Settings.from_env({"LIVEGATE_GROUP_INSTANCE_ID": "livegate-worker-2"})
+    assert faust_options(s)["consumer_group_instance_id"] == "livegate-worker-2"
+
+
+def test_redis_sentinel_urls_name_the_sentinels_the_service_and_the_db():
+    from pipeline.adapters.settings import parse_sentinel_url
+
+    url = "redis+sentinel://lg:p%40ss@s1:26379,s2:26380,[::1]:26381/certs/2"
+    s = Settings.from_env({"LIVEGATE_REDIS_URL": url})
+    assert "p%40ss" not in s.redis_url_redacted and s.redis_username == "lg"
+    parsed = parse_sentinel_url(s.redis_url.reveal())
+    assert parsed.sentinels == (("s1", 26379), ("s2", 26380), ("::1", 26381))
+    assert (parsed.service, parsed.db, parsed.username, parsed.password) == (
+        "certs", 2, "lg", "p@ss",
+    )  # fmt: skip
+    assert parse_sentinel_url("redis+sentinel://s1:26379/mymaster").db == 0
+    for bad in (
+        "redis+sentinel://s1:26379/",
+        "redis+sentinel://s1/m/0",
+        "redis+sentinel://s1:1/m/x",
+    ):
+        with pytest.raises(SettingsError, match=r"LIVEGATE_REDIS_URL=.*redis\+sentinel://"):
+            Settings.from_env({"LIVEGATE_REDIS_URL": bad})
+
+
 def test_verdict_and_seal_keys_rotate_and_default_to_the_dev_keys():
     s = Settings.from_env({})
     assert s.dev_keys == ["LIVEGATE_VERDICT_KEYS", "LIVEGATE_SEAL_KEYS"]

@@ -20,6 +20,7 @@ CHMOD = shutil.which("chmod") or "/bin/chmod"  # the stubs' own tools, outside t
 # The commands the script looks for, and the Debian package of each.
 PROVIDES = {
     "redis-server": "redis-server",
+    "redis-sentinel": "redis-sentinel",
     "java": "openjdk-17-jre-headless",
     "mvn": "maven",
     "openssl": "openssl",
@@ -64,6 +65,8 @@ class Machine:
         for cmd in PROVIDES:
             if cmd not in lacking:
                 self.stub(cmd, PYTHON3 if cmd == "python3" else f"#!{BASH}\nexit 0\n")
+        if "helm" not in lacking:  # not an apt package: built from its Go module
+            self.stub("helm", f"#!{BASH}\nexit 0\n")
         (self.bin / ".ensurepip").touch()
         if "ensurepip" in lacking:
             (self.bin / ".ensurepip").unlink()
@@ -199,3 +202,24 @@ def test_make_and_ci_call_the_one_script():
     assert "scripts/setup.sh" in makefile
     ci = (ROOT / ".ci" / "run").read_text()
     assert "bash scripts/setup.sh\nmake test\n" in ci and "apt-get" not in ci
+
+
+def test_helm_is_built_from_its_go_module_once(tmp_path: Path):
+    m = Machine(tmp_path, lacking={"helm"})
+    mkdir = shutil.which("mkdir") or "/bin/mkdir"  # go install makes GOBIN
+    m.stub("go", f'#!{BASH}\necho "go $* GOBIN=$GOBIN" >> "$APT_LOG"; {mkdir} -p "$GOBIN"\n')
+    script = copy_of_the_project(tmp_path)
+    project = script.parent.parent
+    (project / ".venv" / "bin").mkdir(parents=True)
+    (project / ".venv" / "bin" / "python").write_text(f"#!{BASH}\n")
+    (project / ".venv" / "bin" / "python").chmod(0o755)
+    (project / ".venv" / ".installed").touch()
+    os.utime(project / ".venv" / ".installed", (4e9, 4e9))  # newer than pyproject.toml
+    dry = m.run("--dry-run", script=script)
+    assert dry.stdout.splitlines()[0].startswith("setup: would build helm v4.3.2 into .livegate")
+    done = m.run(script=script)
+    assert done.returncode == 0, done.stderr
+    tools = project / ".livegate" / "tools"
+    assert m.apt() == [f"go install helm.sh/helm/v4/cmd/helm@v4.3.2 GOBIN={tools}"]
+    assert m.run(script=script).stdout == ""  # built once: found by its version stamp
+    assert len(m.apt()) == 1

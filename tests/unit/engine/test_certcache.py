@@ -51,3 +51,29 @@ async def test_unreadable_entries_are_returned_and_never_cached():
     found = await cache.get_many({"x", "y"})
     assert isinstance(found["x"], Unreadable) and found["y"] == {}
     assert "x" not in cache.entries and "y" in cache.entries
+
+
+class FailoverStore(MovingStore):
+    """A Sentinel-managed table: the master that answers can change at the same epoch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.server = "10.0.0.1:6379"
+
+    async def lookup(self, creators):
+        names = list(creators)
+        self.trips.append(names)
+        return Lookup(self.epoch, True, {c: {} for c in names}, self.server)
+
+
+async def test_a_new_master_at_the_same_epoch_drops_the_cache():
+    store = FailoverStore()
+    cache = CertCache(store)  # type: ignore[arg-type]
+    await cache.get_many({"a"})
+    store.trips.clear()
+    await cache.get_many({"a", "b"})
+    assert store.trips == [["b"]]  # same master, same epoch: "a" from the cache
+    store.server = "10.0.0.2:6379"  # failover to a replica whose epoch reads the same
+    store.trips.clear()
+    await cache.get_many({"a", "b"})
+    assert [sorted(t) for t in store.trips] == [[], ["a", "b"]]  # everyone read again
