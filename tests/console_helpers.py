@@ -28,7 +28,7 @@ def console_env(base_env: dict[str, str], uid: str, tmp: Path, worker_url: str =
     for name in V2_TOPICS:
         env.setdefault(env_var_for_topic(name), f"t{uid}.{name}")
     users = tmp / "reviewers"
-    users.write_text("".join(f"{r}:{hash_password(p)}\n" for r, p in REVIEWERS.items()))
+    users.write_text("".join(f"{r}:{hash_password(p)}:senior\n" for r, p in REVIEWERS.items()))
     env["LIVEGATE_CONSOLE_USERS"] = str(users)
     env["LIVEGATE_CONSOLE_PORT"] = str(free_port())
     env["LIVEGATE_CONSOLE_SECRET"] = f"test-secret-{uid}-0123456789abcdef"

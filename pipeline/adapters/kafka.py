@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,8 +69,11 @@ def producer(settings: Settings, **overrides: object) -> AIOKafkaProducer:
 # The queue holds open items and those closed within the appeal window (older ones are
 # tombstoned, pipeline/engine/queuewatch.py): a segment a day, cleaned once a tenth of it is
 # dirty, so compaction drops them within days (Kafka's defaults: 7 days, half dirty).
+# Verdicts and appeals carry the broker's append time, which no producer sets: the appeal
+# window runs to it (CONTRACT §12).
 EXTRA_CONFIGS: dict[str, dict[str, str]] = {
     "enforcement.queue": {"segment.ms": str(86_400_000), "min.cleanable.dirty.ratio": "0.1"},
+    "moderation.reviews": {"message.timestamp.type": "LogAppendTime"},
 }
 
 
@@ -318,12 +321,32 @@ async def read_topic(
 
     `progress(read, total)` is called after each fetch.
     """
+    out: dict[int, list[Record]] = {}
+    async for batch in stream_topic(where, topic, progress, required, last, _seen=out):
+        for r in batch:
+            out[r.partition].append(r)
+    return out
+
+
+async def stream_topic(
+    where: Target,
+    topic: str,
+    progress: Callable[[int, int], None] | None = None,
+    required: bool = True,
+    last: int | None = None,
+    _seen: dict[int, list[Record]] | None = None,
+) -> AsyncIterator[list[Record]]:
+    """The topic's records up to its end as of the start, one fetch at a time (each
+    partition's in offset order): what a reader that keeps little of the log iterates, so
+    its memory does not follow the log's length."""
     bootstrap, security = target(where)
     numbers = await partitions(where, topic)
     if not numbers:
         if required:
             raise TopicMissing(f"topic {topic} not found at {bootstrap}")
-        return {}
+        return
+    if _seen is not None:
+        _seen.update({p: [] for p in numbers})
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
         enable_auto_commit=False,
@@ -333,7 +356,6 @@ async def read_topic(
         **security,
     )
     await consumer.start()
-    out: dict[int, list[Record]] = {p: [] for p in numbers}
     try:
         tps = [TopicPartition(topic, p) for p in numbers]
         consumer.assign(tps)
@@ -349,8 +371,8 @@ async def read_topic(
         remaining = {tp for tp in tps if end[tp] > begin[tp]}
         while remaining:
             batch = await consumer.getmany(*remaining, timeout_ms=1000, max_records=20_000)
+            rows: list[Record] = []
             for tp, records in batch.items():
-                rows = out[tp.partition]
                 for r in records:
                     if r.offset >= end[tp]:
                         remaining.discard(tp)
@@ -367,6 +389,7 @@ async def read_topic(
                         remaining.discard(tp)
             if progress:
                 progress(done, total)
+            if rows:
+                yield rows
     finally:
         await consumer.stop()
-    return out

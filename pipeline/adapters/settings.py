@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from pipeline.domain.errors import LiveGateError
+from pipeline.domain.signing import KeyListError, parse_keys
 
 # Contract §1: default topic names, their retention (ms, -1 = forever) and cleanup policy.
 TOPIC_DEFAULTS: dict[str, tuple[str, int, str]] = {
@@ -61,6 +62,13 @@ class Secret(str):
 
     def reveal(self) -> str:
         return str.__str__(self)
+
+
+# CONTRACT §12's keys when none are set: the local stack and the tests work out of the box,
+# and the worker says loudly at start that it runs on them (README "Trust").
+DEV_KEY_ID = "dev"
+DEV_VERDICT_KEYS = {DEV_KEY_ID: Secret("livegate-dev-verdict-key (not for production)")}
+DEV_SEAL_KEYS = {DEV_KEY_ID: Secret("livegate-dev-seal-key (not for production)")}
 
 
 def env_var_for_topic(name: str) -> str:
@@ -188,6 +196,32 @@ class Settings:
     # Faust standby replicas of every table (creator state, outbox, decided ids): a worker
     # keeps a copy of partitions it does not own, so a failover needs little or no restore.
     standby_replicas: int = 1
+    # CONTRACT §12: verdict signing keys (workers verify with all, signers use the key id)
+    # and decision-record seal keys; {key_id: Secret}. The dev defaults when unset.
+    verdict_keys: Mapping[str, Secret] = field(default_factory=lambda: dict(DEV_VERDICT_KEYS))
+    verdict_key_id: str = DEV_KEY_ID
+    seal_keys: Mapping[str, Secret] = field(default_factory=lambda: dict(DEV_SEAL_KEYS))
+    seal_key_id: str = DEV_KEY_ID
+
+    @property
+    def seal_key(self) -> tuple[str, str]:
+        """(key_id, secret) to seal decision records with."""
+        return self.seal_key_id, self.seal_keys[self.seal_key_id].reveal()
+
+    @property
+    def verdict_key(self) -> tuple[str, str]:
+        """(key_id, secret) to sign verdicts with (the console, the CLI, the simulator)."""
+        return self.verdict_key_id, self.verdict_keys[self.verdict_key_id].reveal()
+
+    @property
+    def dev_keys(self) -> list[str]:
+        """Which of the keys are the built-in development ones (said at start)."""
+        out = []
+        if dict(self.verdict_keys) == DEV_VERDICT_KEYS:
+            out.append("LIVEGATE_VERDICT_KEYS")
+        if dict(self.seal_keys) == DEV_SEAL_KEYS:
+            out.append("LIVEGATE_SEAL_KEYS")
+        return out
 
     @property
     def web_url(self) -> str:
@@ -232,6 +266,7 @@ class Settings:
         """Every secret this object holds, for scrubbing text before it is shown."""
         redis_password = urlsplit(self.redis_url).password
         values = [self.kafka_sasl_password, self.web_token, redis_password]
+        values += [*self.verdict_keys.values(), *self.seal_keys.values()]
         if redis_password:
             values.append(unquote(redis_password))
         return sorted({str.__str__(v) for v in values if v}, key=len, reverse=True)
@@ -404,6 +439,27 @@ def _kafka_security(env: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
+def _keys(
+    env: Mapping[str, str], var: str, id_var: str, default: Mapping[str, Secret]
+) -> tuple[dict[str, Secret], str]:
+    raw = env.get(var)
+    if not raw:
+        keys = dict(default)
+    else:
+        try:
+            keys = {k: Secret(v) for k, v in parse_keys(raw).items()}
+        except KeyListError as exc:
+            raise SettingsError(f"{var}: {exc}") from None
+        if not keys:
+            raise SettingsError(f"{var} is set but holds no KEY_ID=SECRET pair")
+    key_id = env.get(id_var) or (next(iter(keys)) if len(keys) == 1 else "")
+    if key_id not in keys:
+        raise SettingsError(
+            f"{id_var}={key_id!r} names no key of {var} (it holds {', '.join(sorted(keys))})"
+        )
+    return keys, key_id
+
+
 def _from_env(env: Mapping[str, str]) -> Settings:
     base = Settings()
     log_format = env.get("LIVEGATE_LOG_FORMAT", "text")
@@ -422,7 +478,15 @@ def _from_env(env: Mapping[str, str]) -> Settings:
     app_id = env.get("LIVEGATE_APP_ID", base.app_id)
     if not app_id or not app_id.replace("-", "").replace("_", "").replace(".", "").isalnum():
         raise SettingsError(f"LIVEGATE_APP_ID={app_id!r} must be letters, digits, . _ -")
+    verdict_keys, verdict_key_id = _keys(
+        env, "LIVEGATE_VERDICT_KEYS", "LIVEGATE_VERDICT_KEY_ID", DEV_VERDICT_KEYS
+    )
+    seal_keys, seal_key_id = _keys(env, "LIVEGATE_SEAL_KEYS", "LIVEGATE_SEAL_KEY_ID", DEV_SEAL_KEYS)
     return Settings(
+        verdict_keys=verdict_keys,
+        verdict_key_id=verdict_key_id,
+        seal_keys=seal_keys,
+        seal_key_id=seal_key_id,
         kafka_bootstrap=_bootstrap(env, "LIVEGATE_KAFKA_BOOTSTRAP", base.kafka_bootstrap),
         **_kafka_security(env),
         redis_url=_redis_url(env, "LIVEGATE_REDIS_URL", base.redis_url.reveal()),

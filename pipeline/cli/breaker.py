@@ -9,6 +9,13 @@ A re-sent event lands at the end of its topic, after whatever came since, so two
 re-sent: one whose event was decided again since (a release already ran), and a held
 `stream_started` / `stream_updated` whose stream has a later `stream_ended` on its topic
 (re-sent, it would reopen a stream that has ended). Both are listed as skipped.
+
+Only LiveGate's records count (CONTRACT §12): a record whose hash and seal verify (or, in a
+partition with no sealed record before it, an unsealed one of before v3). Anything else
+on the topic, whoever wrote it, is counted and re-sends nothing; so is a held record whose
+event does not belong on the topic it names (an event type of another topic, another
+creator). The log is streamed, never held whole: what is kept is the held decisions of the
+period.
 """
 
 from __future__ import annotations
@@ -22,13 +29,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.adapters import kafka
-from pipeline.adapters.kafka import read_topic
+from pipeline.adapters.kafka import expiries_topic_name, read_topic, stream_topic
 from pipeline.adapters.records import Record
 from pipeline.adapters.settings import Settings
 from pipeline.adapters.textsafety import printable
 from pipeline.adapters.times import HELP as TIME_HELP
 from pipeline.adapters.times import format_ms, parse_time
+from pipeline.domain.audit import record_status
 from pipeline.domain.errors import LiveGateError
+from pipeline.domain.events import KIND_OF_TYPE
+from pipeline.domain.signing import SEALED, UNSEALED, Keys
 
 REOPENING = ("stream_started", "stream_updated")
 
@@ -85,6 +95,77 @@ class ReleaseError(LiveGateError):
 class Selection:
     send: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[tuple[dict[str, Any], str]] = field(default_factory=list)
+    foreign: list[tuple[int, int]] = field(default_factory=list)  # (partition, offset)
+
+
+class Selector:
+    """Held decisions of [start, end) by decided_at, fed the log a fetch at a time."""
+
+    def __init__(self, start: int, end: int, keys: Keys, topics: dict[str, str]) -> None:
+        self.start, self.end, self.keys, self.topics = start, end, keys, topics
+        self.held: dict[tuple[str, str], dict[str, Any]] = {}
+        self.later: set[tuple[str, str]] = set()
+        self.sealed_seen: set[int] = set()
+        self.out = Selection()
+
+    def feed(self, rec: Record) -> None:
+        d = _json(rec)
+        if d is None or not self._livegates(rec.partition, d):
+            self.out.foreign.append((rec.partition, rec.offset))
+            return
+        key = (str(d.get("creator_id")), str(d.get("event_id")))
+        if d.get("held"):
+            at = d.get("decided_at")
+            if isinstance(at, int) and self.start <= at < self.end:
+                self.held[key] = d
+                self.later.discard(key)
+        elif key in self.held:
+            self.later.add(key)
+
+    def _livegates(self, partition: int, d: dict[str, Any]) -> bool:
+        digest, status = record_status(d, self.keys)
+        if digest is None:
+            return False
+        if status == SEALED:
+            self.sealed_seen.add(partition)
+            return True
+        return status == UNSEALED and partition not in self.sealed_seen  # pre-v3
+
+    def result(self) -> Selection:
+        out = self.out
+        for key, d in self.held.items():
+            why = (
+                "decided again since (released before?)"
+                if key in self.later
+                else _misfit(d, self.topics)
+            )
+            if why:
+                out.skipped.append((d, why))
+            else:
+                out.send.append(d)
+        return out
+
+
+def _misfit(d: dict[str, Any], topics: dict[str, str]) -> str | None:
+    """Why the held record's event does not belong where it would be re-sent, or None."""
+    event = d.get("event")
+    source = d.get("source")
+    if not isinstance(event, dict) or not isinstance(source, dict):
+        return "the record has no event or source to re-send"
+    etype = event.get("type")
+    if etype != d.get("event_type") or event.get("creator_id") != d.get("creator_id"):
+        return "the event's type or creator differs from the record's"
+    expected = topics.get(KIND_OF_TYPE.get(str(etype), ""))
+    if expected is None or source.get("topic") != expected:
+        return f"a {str(etype)[:40]} event does not come from topic {str(source.get('topic'))[:80]}"
+    return None
+
+
+def source_topics(settings: Settings) -> dict[str, str]:
+    """Event kind -> the topic its events come from (CONTRACT §1)."""
+    t = settings.topics
+    return {"live": t.live, "commerce": t.commerce, "reports": t.reports, "certs": t.certs,
+            "reviews": t.reviews, "expiries": expiries_topic_name(settings)}  # fmt: skip
 
 
 def _json(rec: Record) -> dict[str, Any] | None:
@@ -95,30 +176,15 @@ def _json(rec: Record) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def select(decisions: Iterable[Record], start: int, end: int) -> Selection:
+def select(
+    decisions: Iterable[Record], start: int, end: int, keys: Keys, topics: dict[str, str]
+) -> Selection:
     """The held decisions of [start, end) by decided_at, one per (creator_id, event_id),
-    minus those decided again (not held) later in the log."""
-    held: dict[tuple[str, str], dict[str, Any]] = {}
-    later: set[tuple[str, str]] = set()
+    minus those decided again (not held) later in the log; LiveGate's records only."""
+    selector = Selector(start, end, keys, topics)
     for rec in decisions:
-        d = _json(rec)
-        if d is None:
-            continue
-        key = (str(d.get("creator_id")), str(d.get("event_id")))
-        if d.get("held"):
-            at = d.get("decided_at")
-            if isinstance(at, int) and start <= at < end:
-                held[key] = d
-                later.discard(key)
-        elif key in held:
-            later.add(key)
-    out = Selection()
-    for key, d in held.items():
-        if key in later:
-            out.skipped.append((d, "decided again since (released before?)"))
-        else:
-            out.send.append(d)
-    return out
+        selector.feed(rec)
+    return selector.result()
 
 
 def ended_streams(live: Iterable[Record]) -> dict[tuple[str, str], list[tuple[int, int, int]]]:
@@ -136,7 +202,7 @@ def ended_streams(live: Iterable[Record]) -> dict[tuple[str, str], list[tuple[in
 def skip_reopening(selection: Selection, ended: dict[tuple[str, str], list[tuple[int, int, int]]]
                    ) -> Selection:  # fmt: skip
     """Move a held stream start/update whose stream ended after it to `skipped`."""
-    out = Selection(skipped=list(selection.skipped))
+    out = Selection(skipped=list(selection.skipped), foreign=selection.foreign)
     for d in selection.send:
         event = d.get("event") or {}
         source = d.get("source") or {}
@@ -159,8 +225,11 @@ async def _scan(settings: Settings, start: int, end: int, say: Callable[[str], N
     def progress(name: str) -> Callable[[int, int], None]:
         return lambda done, total: say(f"reading {name}: {done}/{total} records")
 
-    decisions = await read_topic(settings, settings.topics.decisions, progress("decisions"))
-    selection = select((r for p in sorted(decisions) for r in decisions[p]), start, end)
+    selector = Selector(start, end, settings.seal_keys, source_topics(settings))
+    async for batch in stream_topic(settings, settings.topics.decisions, progress("decisions")):
+        for rec in batch:
+            selector.feed(rec)
+    selection = selector.result()
     topics = {str((d.get("source") or {}).get("topic")) for d in selection.send
               if d.get("event_type") in REOPENING}  # fmt: skip
     ended: dict[tuple[str, str], list[tuple[int, int, int]]] = {}
@@ -213,6 +282,11 @@ def _release(args: argparse.Namespace) -> int:
         print(f"held: {_line(d)}")
     for d, why in selection.skipped:
         print(f"skipped: {_line(d)}: {why}")
+    if selection.foreign:
+        shown = ", ".join(f"[{p}]@{o}" for p, o in selection.foreign[:10])
+        more = " …" if len(selection.foreign) > 10 else ""
+        print(f"foreign: {len(selection.foreign)} record(s) on {settings.topics.decisions} not "
+              f"sealed by LiveGate, ignored: {shown}{more}")  # fmt: skip
     n = len(selection.send)
     summary = f"{n} held decision(s) to re-send, {len(selection.skipped)} skipped"
     if args.dry_run or not n:

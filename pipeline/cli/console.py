@@ -14,6 +14,7 @@ from aiokafka.errors import KafkaError
 
 from pipeline.adapters import security
 from pipeline.console.auth import (
+    DEFAULT_ROLE,
     UsersFileError,
     hash_password,
     load_users,
@@ -22,6 +23,7 @@ from pipeline.console.auth import (
 )
 from pipeline.console.config import ConsoleSettings, parse_proxies, read_review_sla
 from pipeline.domain.errors import LiveGateError
+from pipeline.domain.signing import ROLES
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -48,6 +50,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--users", type=Path, dest="users_file", help="default $LIVEGATE_CONSOLE_USERS"
     )
     add.add_argument("--password-stdin", action="store_true", help="read the secret from stdin")
+    add.add_argument(
+        "--role", choices=list(ROLES), default=DEFAULT_ROLE,
+        help="reviewer: reviews only (default); senior: appeals too; admin: everything signed",
+    )  # fmt: skip
     add.set_defaults(handler=_add_user)
     hp = actions.add_parser("hash-password", help="print the hash of a secret (for a users file)")
     hp.add_argument("--password-stdin", action="store_true", help="read the secret from stdin")
@@ -77,14 +83,14 @@ def _add_user(args: argparse.Namespace) -> int:
     if path is None:
         raise UsersFileError("no users file: give --users FILE or set LIVEGATE_CONSOLE_USERS")
     if not valid_reviewer_id(args.reviewer_id):
-        raise LiveGateError(f"{args.reviewer_id!r}: a reviewer id is 1-128 of A-Z a-z 0-9 . _ -")
+        raise LiveGateError(f"{args.reviewer_id!r}: a reviewer id is 1-64 of A-Z a-z 0-9 . _ @ -")
     encoded = hash_password(_read_secret(args.password_stdin))
     text = path.read_text(encoding="utf-8") if path.exists() else ""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(set_user_line(text, args.reviewer_id, encoded))
-    print(f"livegate console: {args.reviewer_id} can sign in ({path})")
+        out.write(set_user_line(text, args.reviewer_id, encoded, args.role))
+    print(f"livegate console: {args.reviewer_id} can sign in as {args.role} ({path})")
     return 0
 
 

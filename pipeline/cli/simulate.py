@@ -49,7 +49,9 @@ def _simulate(args: argparse.Namespace) -> int:
     run = args.run or uuid.uuid4().hex[:6]
     traffic = Traffic(args.creators, run, args.seed)
     people = (
-        People(run, args.seed, int(args.review_delay * 1000)) if args.review_delay > 0 else None
+        People(run, args.seed, int(args.review_delay * 1000), key=settings.verdict_key)
+        if args.review_delay > 0
+        else None
     )
     asyncio.run(_run(settings, traffic, args, people))
     return 0

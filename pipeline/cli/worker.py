@@ -40,6 +40,7 @@ def _worker(args: argparse.Namespace) -> int:
     require_services(settings, kafka=False)
     asyncio.run(kafka.ensure_topics(settings, kafka.worker_topics(settings)))
     refuse_other_partition_counts(settings)
+    warn_if_create_time(settings)
     # A Redis rolled back (failover, lost fsync) is not empty, only old: a cheap comparison
     # of the newest changes with the table says so in the log (`livegate certs reconcile`).
     asyncio.run(warn_if_table_behind(settings))
@@ -58,11 +59,40 @@ def _worker(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
+    if settings.dev_keys:
+        # CONTRACT §12's keys have development defaults so that `make dev` and the tests
+        # work out of the box; a deployment sets its own (README "Trust").
+        print(
+            f"livegate worker: WARNING: {' and '.join(settings.dev_keys)} not set: verdicts "
+            "and decision records use the built-in development keys, which anyone can read "
+            "in the source; set your own outside a local stack",
+            file=sys.stderr,
+            flush=True,
+        )
     from pipeline.adapters.faust.worker import run_worker
 
     logging.getLogger("livegate").setLevel(logging.INFO)
     run_worker(app, args.loglevel, logging_config(settings.log_format, args.loglevel))
     return 0
+
+
+def warn_if_create_time(settings: Settings) -> None:
+    """CONTRACT §12: the appeal window runs to the broker's append time on the reviews topic;
+    a topic made before v3 keeps the producer's time until changed (README "Trust")."""
+    reviews = [t for t in kafka.contract_topics(settings) if t.name == settings.topics.reviews]
+    try:
+        differences = asyncio.run(kafka.topic_differences(settings, reviews))
+    except Exception:  # a check, not a reason to stop: an ACL may hide the configs
+        return
+    for d in differences:
+        if d.what == "message.timestamp.type":
+            print(
+                f"livegate worker: WARNING: {d}: appeal windows run to a time its producers "
+                f"set; kafka-configs --alter --entity-type topics --entity-name {d.topic} "
+                "--add-config message.timestamp.type=LogAppendTime",
+                file=sys.stderr,
+                flush=True,
+            )
 
 
 def check_port_free(host: str, port: int) -> None:

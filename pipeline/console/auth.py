@@ -1,7 +1,9 @@
 """Reviewers, their hashed secrets, signed session cookies and CSRF tokens (pure, no I/O
 but reading the users file).
 
-Users file: one `reviewer_id:hash` per line (`#` comments and blank lines ignored), the hash
+Users file: one `reviewer_id:hash[:role]` per line (`#` comments and blank lines ignored),
+the role one of `reviewer` (reviews only; the default), `senior` (appeals too) or `admin`
+(CONTRACT §12: the role travels in the signed verdict and the worker checks it), the hash
 made by `livegate console add-user` (scrypt from the standard library, N=2^17: about 128 MiB
 and a few hundred ms a check). A session is a cookie signed with HMAC-SHA256 that names the
 reviewer's session epoch (store.py: a sign-out moves it, ending the session everywhere);
@@ -17,16 +19,19 @@ import hmac
 import json
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
 from pipeline.domain.errors import LiveGateError
+from pipeline.domain.signing import ROLES
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**17, 8, 1
 MAX_SCRYPT_N = 2**18  # a hash asking for more memory than this is not checked
 _MAXMEM = 128 * SCRYPT_R * MAX_SCRYPT_N + 2**24
-_REVIEWER = re.compile(r"^[A-Za-z0-9._-]{1,128}$")  # an event-id-safe name without ':'
+# CONTRACT §12's reviewer_id: a sign-in name, never free text (and no ':').
+_REVIEWER = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
+DEFAULT_ROLE = "reviewer"
 
 
 class UsersFileError(LiveGateError):
@@ -88,6 +93,13 @@ def _dummy() -> str:
 @dataclass(frozen=True)
 class Users:
     hashes: dict[str, str]
+    roles: dict[str, str] = field(default_factory=dict)
+
+    def role(self, reviewer_id: str) -> str:
+        return self.roles.get(reviewer_id, DEFAULT_ROLE)
+
+    def may_decide(self, reviewer_id: str, event_type: str) -> bool:
+        return event_type in ROLES[self.role(reviewer_id)]
 
     def check(self, reviewer_id: str, password: str) -> bool:
         encoded = self.hashes.get(reviewer_id)
@@ -106,18 +118,25 @@ class Users:
 
 def parse_users(text: str, source: str = "users file") -> Users:
     hashes: dict[str, str] = {}
+    roles: dict[str, str] = {}
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        reviewer, sep, encoded = line.partition(":")
+        reviewer, sep, rest = line.partition(":")
+        encoded, _, role = rest.partition(":")
         if not sep or not valid_reviewer_id(reviewer) or not encoded.startswith("scrypt$"):
             raise UsersFileError(
-                f"{source} line {number}: expected reviewer_id:scrypt$… "
+                f"{source} line {number}: expected reviewer_id:scrypt$…[:role] "
                 "(make lines with `livegate console add-user`)"
             )
+        if role and role not in ROLES:
+            raise UsersFileError(
+                f"{source} line {number}: role {role[:32]!r} is not one of {', '.join(ROLES)}"
+            )
         hashes[reviewer] = encoded
-    return Users(hashes)
+        roles[reviewer] = role or DEFAULT_ROLE
+    return Users(hashes, roles)
 
 
 def load_users(path: Path) -> Users:
@@ -131,10 +150,10 @@ def load_users(path: Path) -> Users:
     return users
 
 
-def set_user_line(text: str, reviewer_id: str, encoded: str) -> str:
+def set_user_line(text: str, reviewer_id: str, encoded: str, role: str = DEFAULT_ROLE) -> str:
     """The users file text with reviewer_id's line replaced (or added)."""
     kept = [line for line in text.splitlines() if line.partition(":")[0].strip() != reviewer_id]
-    return "\n".join([*kept, f"{reviewer_id}:{encoded}"]) + "\n"
+    return "\n".join([*kept, f"{reviewer_id}:{encoded}:{role}"]) + "\n"
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,7 @@
 """The console's view of the compacted `enforcement.queue` topic (CONTRACT §9): the latest
-item per id, open items oldest first with their age and a late mark past `review.sla`.
+item per key (`creator_id:kind:id`, CONTRACT §12; a record under an item's old key, its
+bare id, is the same item), open items oldest first with their age and a late mark past
+`review.sla`.
 
 Pure: records are applied as they are read, time comes in as an argument.
 """
@@ -10,13 +12,13 @@ import heapq
 import json
 import re
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import msgspec
 
 from pipeline.adapters import metrics
-from pipeline.domain.queue import QueueItem
+from pipeline.domain.queue import QueueItem, queue_key
 
 KINDS = ("review", "appeal")
 CLOSED_KEPT = 2_000  # closed items kept for the "recently closed" list and their pages
@@ -36,6 +38,7 @@ class Entry:
 
     item: QueueItem
     more: dict[str, Any] | None = None
+    source: str = ""  # the record key it was read under (an old one: its bare id)
 
     @property
     def key(self) -> str:
@@ -64,8 +67,8 @@ def decode_record(value: bytes) -> Entry:
     times_ok = all(t is None or 0 <= t <= MAX_MS for t in (item.opened_at, item.closed_at))
     if (
         item.kind not in KINDS or item.status not in ("open", "closed") or not times_ok
-        or not _IDENT.fullmatch(item.creator_id) or not _IDENT.fullmatch(item.key)
-        or (item.key != (item.review_id if item.kind == "review" else item.appeal_id))
+        or not _IDENT.fullmatch(item.creator_id) or not _IDENT.fullmatch(item.item_id)
+        or (item.item_id != (item.review_id if item.kind == "review" else item.appeal_id))
     ):  # fmt: skip
         raise ValueError("schema")
     more = {k: v for k, v in raw.items() if k not in _FIELDS}
@@ -82,6 +85,11 @@ class Row:
     def item_id(self) -> str:
         return item_id(self.item)
 
+    @property
+    def key(self) -> str:
+        """The item's page: its queue key."""
+        return item_key(self.item)
+
 
 @dataclass(frozen=True)
 class Page:
@@ -94,6 +102,10 @@ class Page:
 
 def item_id(item: dict[str, Any]) -> str:
     return str(item.get("review_id") or item.get("appeal_id") or "")
+
+
+def item_key(item: dict[str, Any]) -> str:
+    return queue_key(str(item.get("creator_id")), str(item.get("kind")), item_id(item))
 
 
 def is_open(item: dict[str, Any]) -> bool:
@@ -116,16 +128,19 @@ class QueueView:
         self.closed_kept = closed_kept
         self.records = 0
         self.unreadable = 0
+        self.aliases: dict[str, str] = {}  # old record key (a bare id) -> the item's key
 
     def apply(self, key: bytes | None, value: bytes | None) -> None:
         """One record of the topic: the latest per key wins, a tombstone removes it, a
         record that is not a queue item is skipped and counted."""
         self.records += 1
-        name = key.decode("utf-8", "replace") if key else None
+        source = key.decode("utf-8", "replace") if key else None
         if value is None:
-            if name is not None:
-                self.open.pop(name, None)
-                self.closed.pop(name, None)
+            if source is not None:
+                name = self.aliases.pop(source, source)
+                for held in (self.open, self.closed):
+                    if (entry := held.get(name)) is not None and entry.source == source:
+                        del held[name]
             return
         try:
             record = decode_record(value)
@@ -133,7 +148,15 @@ class QueueView:
             self.unreadable += 1
             metrics.CONSOLE_QUEUE_UNREADABLE.labels(str(exc)).inc()
             return
-        name = name or record.key
+        name = record.key
+        source = source or name
+        if source != name:
+            self.aliases[source] = name
+            if name in self.open or name in self.closed:  # the new key's record is newer
+                current = self.open.get(name) or self.closed.get(name)
+                if current is not None and current.source == name:
+                    return
+        record = replace(record, source=source)
         self.open.pop(name, None)
         self.closed.pop(name, None)
         if record.item.status == "open":
@@ -144,7 +167,12 @@ class QueueView:
             self.closed.popitem(last=False)
 
     def get(self, name: str) -> dict[str, Any] | None:
+        """The item of a queue key; of a bare id (an old link) only when one item has it."""
         record = self.open.get(name) or self.closed.get(name)
+        if record is None:
+            found = [e for held in (self.open, self.closed) for e in held.values()
+                     if e.item.item_id == name]  # fmt: skip
+            record = found[0] if len(found) == 1 else None
         return record.as_dict() if record is not None else None
 
     def open_rows(

@@ -9,6 +9,7 @@ from typing import Any
 
 from pipeline.console.queue import is_open, item_id
 from pipeline.domain.errors import LiveGateError
+from pipeline.domain.signing import ROLES
 
 VERDICTS = {"review": ("confirm", "dismiss"), "appeal": ("uphold", "overturn")}
 EVENT_TYPES = {"review": "review_decided", "appeal": "appeal_decided"}
@@ -40,13 +41,17 @@ def valid_verdict_id(event_id: str) -> bool:
 
 
 def build_verdict(
-    item: dict[str, Any], verdict: str, reviewer_id: str, note: str, now_ms: int, event_id: str
-) -> tuple[bytes, dict[str, Any]]:
+    item: dict[str, Any], verdict: str, reviewer_id: str, note: str, now_ms: int, event_id: str,
+    role: str = "senior",
+) -> tuple[bytes, dict[str, Any]]:  # fmt: skip
     """(record key, event) for a verdict on an open queue item, or VerdictRefused.
-    `event_id` is the form's (`new_verdict_id`)."""
+    `event_id` is the form's (`new_verdict_id`); `role` the reviewer's (the users file),
+    carried in the event, which the console then signs (CONTRACT §12)."""
     kind = item.get("kind")
     if kind not in VERDICTS:
         raise VerdictRefused("bad_item", f"item of unknown kind {kind!r}")
+    if EVENT_TYPES[kind] not in ROLES.get(role, ()):
+        raise VerdictRefused("role", f"a {role} may not decide {kind}s: nothing was sent")
     name = item_id(item)
     if not is_open(item):
         by = f" ({item.get('verdict')} by {item.get('reviewer_id')})" if item.get("verdict") else ""
@@ -72,6 +77,7 @@ def build_verdict(
         f"{kind}_id": name,
         "verdict": verdict,
         "reviewer_id": reviewer_id,
+        "role": role,
     }
     if item.get("platform"):
         event["platform"] = item["platform"]

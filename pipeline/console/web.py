@@ -36,6 +36,7 @@ from pipeline.console.verdicts import (
     valid_verdict_id,
 )
 from pipeline.domain.events import DOMAINS
+from pipeline.domain.signing import sign
 
 OPEN_PATHS = frozenset({"/login", "/metrics"})  # /metrics: counters only, as the worker's
 SENT_KEPT = 10_000  # verdicts remembered for the "waiting for the pipeline" note
@@ -251,12 +252,16 @@ async def _verdict(request: web.Request) -> web.Response:
     event_id = str(form.get("event_id") or "")
     try:
         # reviewer_id is the signed-in reviewer's, whatever the form says.
-        key, event = build_verdict(item, verdict, session.reviewer_id, note, now_ms(), event_id)
+        key, event = build_verdict(
+            item, verdict, session.reviewer_id, note, now_ms(), event_id,
+            console.users.role(session.reviewer_id),
+        )  # fmt: skip
     except VerdictRefused as refused:
-        status = 409 if refused.code == "stale" else 400
+        status = {"stale": 409, "role": 403}.get(refused.code, 400)
         return await _render_item(request, name, status, str(refused), note, event_id)
+    signed = sign(event, *console.cs.base.verdict_key)  # CONTRACT §12: the worker checks it
     await console.producer.send_and_wait(
-        console.cs.reviews_topic, json.dumps(event).encode(), key=key
+        console.cs.reviews_topic, json.dumps(signed, ensure_ascii=False).encode(), key=key
     )
     console.audit.write(
         "verdict", event["ts"], signin.client(request).address, session.reviewer_id,

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 
+from pipeline.domain import signing
 from pipeline.domain.events import Event, event_to_builtins, event_type
 
 if TYPE_CHECKING:  # decide imports the view, which imports decision_id from here
@@ -60,6 +61,11 @@ class DecisionRecord(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     actions: list[Any] | msgspec.UnsetType = msgspec.UNSET
     active: ActiveDecision | msgspec.UnsetType = msgspec.UNSET
     agrees: bool | msgspec.UnsetType = msgspec.UNSET
+    # v3: the input record's Kafka timestamp (the appeal window runs to it, CONTRACT §12).
+    record_ts: int | msgspec.UnsetType = msgspec.UNSET
+    # v3: a signed event (CONTRACT §12) as received, signature and all, so a replay can
+    # check the signature again (the decoded `event` drops what the schema does not know).
+    signed: str | msgspec.UnsetType = msgspec.UNSET
     prev_hash: str | msgspec.UnsetType = msgspec.UNSET  # set by seal()
 
 
@@ -102,8 +108,8 @@ def canonical_json(obj: Any) -> bytes:
 
 
 def chain_hash(prev_hash: str, record: dict[str, Any]) -> str:
-    """The hash of a record read back (a dict, with or without its `hash`)."""
-    body = {k: v for k, v in record.items() if k != "hash"}
+    """The hash of a record read back (a dict, with or without its `hash` and `seal`)."""
+    body = {k: v for k, v in record.items() if k not in ("hash", "seal")}
     return _digest(prev_hash, canonical_json(body))
 
 
@@ -111,18 +117,39 @@ def verify_hash(record: dict[str, Any]) -> bool:
     return chain_hash(str(record.get("prev_hash", "")), record) == record.get("hash")
 
 
-def seal(record: DecisionRecord | dict[str, Any], prev_hash: str) -> tuple[bytes, str]:
-    """The record's bytes with `prev_hash` and `hash`, and the hash.
+def record_status(record: Any, keys: signing.Keys) -> tuple[str | None, str]:
+    """(hash, SEALED | UNSEALED | FOREIGN) of a record read back (CONTRACT §12): UNSEALED is
+    a record whose hash verifies and that has no seal (pre-v3); FOREIGN anything else that
+    is not SEALED, with no hash to continue from."""
+    if not isinstance(record, dict):
+        return None, signing.FOREIGN
+    digest, prev = record.get("hash"), record.get("prev_hash")
+    if not isinstance(digest, str) or not isinstance(prev, str) or not verify_hash(record):
+        return None, signing.FOREIGN
+    status = signing.seal_status(record, keys)
+    return (None if status == signing.FOREIGN else digest), status
 
-    hash = SHA-256(prev_hash + canonical JSON of the record with prev_hash, without hash);
-    the emitted bytes are that canonical form with `hash` appended as the last member.
+
+def seal(
+    record: DecisionRecord | dict[str, Any], prev_hash: str, key: tuple[str, str] | None = None
+) -> tuple[bytes, str]:
+    """The record's bytes with `prev_hash`, `hash` and (with `key` = (key_id, secret)) `seal`,
+    and the hash.
+
+    hash = SHA-256(prev_hash + canonical JSON of the record with prev_hash, without hash and
+    seal); the emitted bytes are that canonical form with `hash` appended, then `seal`, the
+    HMAC of the hash (CONTRACT §12: what makes the record LiveGate's, not just well formed).
     """
     if isinstance(record, DecisionRecord):
         body = canonical_json(msgspec.structs.replace(record, prev_hash=prev_hash))
-    else:
-        body = canonical_json({**record, "prev_hash": prev_hash})
+    else:  # a record read back: its old hash and seal are not part of what is hashed
+        fields = {k: v for k, v in record.items() if k not in ("hash", "seal")}
+        body = canonical_json({**fields, "prev_hash": prev_hash})
     digest = _digest(prev_hash, body)
-    return body[:-1] + b',"hash":"' + digest.encode("ascii") + b'"}', digest
+    tail = b""
+    if key is not None:
+        tail = b',"seal":' + canonical_json(signing.seal_of(digest, *key))
+    return body[:-1] + b',"hash":"' + digest.encode("ascii") + b'"' + tail + b"}", digest
 
 
 def _digest(prev_hash: str, body: bytes) -> str:

@@ -99,6 +99,7 @@ def decide_as_recorded(
     policy: Policy,
     now_ms: int,
     source: Source | None = None,
+    record_ts: int | None = None,
 ) -> Decision | None:
     """An event whose decision is in the log already, but whose state was never written (a
     crash or a fence in between), decided again with the recorded certifications and time.
@@ -110,14 +111,14 @@ def decide_as_recorded(
     CONTRACT v2 §2), and the state kept is this event applied to the state as it is now, so
     the later events' effects stay.
     """
-    now = decide(event, certs, state, policy, now_ms, source)
+    now = decide(event, certs, state, policy, now_ms, source, record_ts)
     if now is None or now.rejected is not None or now.state_before == recorded_before:
         return now
     try:
         then_state = state_from_view(recorded_before)
     except LiveGateError:
         return now  # a record this version cannot read: the event as decided now
-    then = decide(event, certs, then_state, policy, now_ms, source)
+    then = decide(event, certs, then_state, policy, now_ms, source, record_ts)
     if then is None or then.rejected is not None:
         return now
     return msgspec.structs.replace(
@@ -133,9 +134,14 @@ def decide(
     policy: Policy,
     now_ms: int,
     source: Source | None = None,
+    record_ts: int | None = None,
 ) -> Decision | None:
     """Decide one event; None when it was already decided for this creator: its record's
-    place (`source`, a redelivery) or its event_id (a producer retry, a replay)."""
+    place (`source`, a redelivery) or its event_id (a producer retry, a replay).
+
+    `record_ts` is the input record's Kafka timestamp (on `moderation.reviews` the broker's
+    append time, which no producer sets): the appeal window runs to it (CONTRACT §12).
+    Decisions recorded before v3 have none: their event's `ts` stands in."""
     if state is None:
         state = CreatorState.new(policy)
     elif event.event_id in state.decided or (source is not None and seen_offset(state, source)):
@@ -144,7 +150,7 @@ def decide(
     forget_idle(work, event.ts, policy)
     before = state_view(work)
     standing_before = (effective_credit(work, event.ts, policy), work.restrictions)
-    ctx = Context(event, certs, work, policy, now_ms)
+    ctx = Context(event, certs, work, policy, now_ms, record_ts)
     _HANDLERS[type(event)](ctx, event)
     if ctx.rejection is not None:
         return Decision(

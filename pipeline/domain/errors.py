@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-# The dead-letter codes: CONTRACT §6 (v1 and v2), and `decision_failed`, LiveGate's own for
-# a record whose decision raised an unexpected error (README "Contract additions"). One
-# vocabulary, whoever detects it: decoding, the worker, the engine.
+# The dead-letter codes: CONTRACT §6 (v1, v2, and v3's `unauthenticated` and
+# `already_decided`), and `decision_failed`, LiveGate's own for a record whose decision
+# raised an unexpected error (README "Contract additions"). One vocabulary, whoever
+# detects it: decoding, the worker, the engine.
 DLQ_CODES = frozenset(
     {
         "invalid_json", "schema", "unknown_type", "key_mismatch", "wrong_partition",
         "too_large", "bad_certification", "ts_out_of_range", "unknown_reference",
-        "decision_failed",
+        "decision_failed", "unauthenticated", "already_decided",
     }
 )  # fmt: skip
 

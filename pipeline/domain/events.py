@@ -107,6 +107,8 @@ class CertificationRevoked(_Event, frozen=True, gc=False, tag="certification_rev
 
 
 Note = Annotated[str, msgspec.Meta(max_length=2000)]
+# A reviewer's id (CONTRACT §12): a sign-in name, never free text.
+ReviewerId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9._@-]{1,64}$")]
 
 
 class ReviewDecided(_Event, frozen=True, gc=False, tag="review_decided"):
@@ -114,7 +116,7 @@ class ReviewDecided(_Event, frozen=True, gc=False, tag="review_decided"):
 
     review_id: Ref
     verdict: Literal["confirm", "dismiss"]
-    reviewer_id: Ref
+    reviewer_id: ReviewerId
     note: Note | None = None
 
 
@@ -127,7 +129,7 @@ class AppealFiled(_Event, frozen=True, gc=False, tag="appeal_filed"):
 class AppealDecided(_Event, frozen=True, gc=False, tag="appeal_decided"):
     appeal_id: Ident
     verdict: Literal["uphold", "overturn"]
-    reviewer_id: Ref
+    reviewer_id: ReviewerId
     note: Note | None = None
 
 

@@ -10,8 +10,14 @@ import msgspec
 from pipeline.domain.state import AppealItem, ReviewItem
 
 
+def queue_key(creator_id: str, kind: str, item_id: str) -> str:
+    """The item's key on `enforcement.queue` (CONTRACT §12): ids are unique per creator
+    only, so two creators' `appeal-1`, or an appeal and a review of one id, never collide."""
+    return f"{creator_id}:{kind}:{item_id}"
+
+
 class QueueItem(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults=True):
-    """One item of the compacted queue topic; keyed by `review_id` or `appeal_id`. A closed
+    """One item of the compacted queue topic; keyed by `creator_id:kind:id`. A closed
     item carries everything the open one did, so the topic's latest record is the item."""
 
     kind: str  # review | appeal
@@ -34,8 +40,12 @@ class QueueItem(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaul
     closed_at: int | None = None
 
     @property
-    def key(self) -> str:
+    def item_id(self) -> str:
         return self.review_id or self.appeal_id or ""
+
+    @property
+    def key(self) -> str:
+        return queue_key(self.creator_id, self.kind, self.item_id)
 
 
 class Rejection(msgspec.Struct, frozen=True, gc=False):

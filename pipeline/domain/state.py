@@ -94,6 +94,9 @@ class Enforcement(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defa
     deduct_rule: str | None = None  # the rule whose deduction it was (repeat escalation)
     lifted: tuple[str, ...] = ()  # its action ids already ended by a lifting action
     overturned: bool = False
+    # Appeals of its actions that were decided: (action_id, appeal_id, verdict). Such an
+    # action cannot be appealed again (CONTRACT §12, `already_decided`).
+    verdicts: tuple[tuple[str, str, str], ...] = ()
 
 
 class ReviewItem(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults=True):

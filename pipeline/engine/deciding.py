@@ -31,8 +31,9 @@ from pipeline.domain.audit import DecisionRecord, Source, decision_record, seal
 from pipeline.domain.certifications import CertSnapshot
 from pipeline.domain.decide import Decision, decide, decide_as_recorded
 from pipeline.domain.errors import InvalidEvent
-from pipeline.domain.events import Event, event_from_builtins
+from pipeline.domain.events import Event, event_from_builtins, event_type
 from pipeline.domain.policy import Policy
+from pipeline.domain.signing import SIGNED_TYPES
 from pipeline.domain.state import CreatorState, decode_state, encode_state, seen_offset
 from pipeline.engine.breaker import Breaker
 from pipeline.engine.decoding import Dead, Decoded, Decoder
@@ -100,6 +101,7 @@ class Decider:
         self.breaker = breaker
         self.clock = clock
         self.hooks: list[DecisionHook] = []
+        self.seal_key = settings.seal_key  # CONTRACT §12: every decision record is sealed
         self.heads: dict[int, str] = {}  # each decisions partition's chain head
         # Decided, not yet in the stores (their batch's entry is being written or applied).
         self.unwritten: dict[bytes, CreatorState] = {}
@@ -161,10 +163,13 @@ class Decider:
             try:
                 where = (f"{r.topic}:{r.partition}", r.offset)
                 if recorded is None:
-                    decision = decide(event, snapshot, state, self.policy, now, where)
+                    decision = decide(event, snapshot, state, self.policy, now, where,
+                                      r.timestamp_ms)  # fmt: skip
                 else:
-                    decision = decide_as_recorded(event, snapshot, state, recorded.state_before,
-                                                  self.policy, now, where)  # fmt: skip
+                    decision = decide_as_recorded(
+                        event, snapshot, state, recorded.state_before, self.policy, now, where,
+                        r.timestamp_ms,
+                    )  # fmt: skip
             except Exception as exc:
                 log.exception("deciding %s failed", event.event_id)
                 self._reject(p, "decision_failed", repr(exc)[:500], r, now)
@@ -186,7 +191,7 @@ class Decider:
                 if decision.expiries or decision.cancelled_expiries:
                     schedule.setdefault(key, []).extend(schedule_changes(decision))
             record = self._decision_record(event, decision, r, now, held)
-            value, self.heads[r.partition] = seal(record, self.heads[r.partition])
+            value, self.heads[r.partition] = seal(record, self.heads[r.partition], self.seal_key)
             p.out.append(OutRecord(topics.decisions, key, value, r.partition))
             if not held:
                 for action in decision.actions:
@@ -324,11 +329,28 @@ class Decider:
         self, event: Event, d: Decision, r: Record, now: int, held: bool
     ) -> DecisionRecord:
         source = Source(r.topic, r.partition, r.offset)
+        extra = trust_fields(event, r)
         if not held:
-            return decision_record(event, d, self.policy.version, now, source)
+            return decision_record(event, d, self.policy.version, now, source, **extra)
         held_actions = [msgspec.to_builtins(a) for a in d.actions]
         return decision_record(event, d, self.policy.version, now, source,
-                               held=True, held_actions=held_actions)  # fmt: skip
+                               held=True, held_actions=held_actions, **extra)  # fmt: skip
+
+
+SIGNED_KEPT = 16_384  # bytes of a signed event kept in its decision record
+
+
+def trust_fields(event: Event, r: Record) -> dict[str, Any]:
+    """CONTRACT §12's additions to a decision record: the input record's Kafka timestamp
+    (the appeal window runs to it) and a signed event as received (replays check it)."""
+    extra: dict[str, Any] = {}
+    if r.timestamp_ms >= 0:
+        extra["record_ts"] = r.timestamp_ms
+    # Bounded, so no decision record passes 256 KB: a larger signed event (its fields beyond
+    # the schema's) is checked by the worker but not again by replays.
+    if r.value is not None and event_type(event) in SIGNED_TYPES and len(r.value) <= SIGNED_KEPT:
+        extra["signed"] = bytes(r.value).decode("utf-8")
+    return extra
 
 
 def _partition_of_id(ik: bytes, partition_of: dict[bytes, int]) -> int:

@@ -5,12 +5,17 @@ reads nothing back from the log, but for a partition that has no outbox yet (a n
 the first start after an upgrade from a version without it): its chain continues from the
 last record actually in the log, so the new owner extends the chain instead of forking it.
 
-Only a record LiveGate sealed can continue the chain: a record at the tail that is not one
-(another producer's, a partial write: not JSON, no hash, a hash that does not verify) is
-skipped, reported (metric, log line; `livegate replay verify` names it too), and the chain
-continues from the last sealed record before it, looked for within the last SCAN_BACK
-records. A fetch that returns nothing before the tail was read is retried, never taken for
-an empty partition: the chain would silently restart at genesis.
+Only a record LiveGate sealed can continue the chain (CONTRACT §12): its hash verifies and
+its `seal`, an HMAC of the hash under a key of LIVEGATE_SEAL_KEYS, verifies too. A record at
+the tail that is not one (another producer's, a partial write: not JSON, no hash, a hash
+that does not verify, a correct hash without a valid seal) is skipped, reported (metric,
+log line; `livegate replay verify` names it FOREIGN too), and the chain continues from the
+last sealed record before it, looked for within the last SCAN_BACK records. Records written
+before v3 carry no seal at all: while the tail holds no sealed record they are taken as the
+previous version's (unsealed, pre-v3), so an upgraded worker continues their chain; once a
+partition has a sealed record, an unsealed one after it is foreign. A fetch that returns
+nothing before the tail was read is retried, never taken for an empty partition: the chain
+would silently restart at genesis.
 """
 
 from __future__ import annotations
@@ -24,7 +29,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaTimeoutError
 
 from pipeline.adapters import kafka, metrics
-from pipeline.domain.audit import GENESIS, verify_hash
+from pipeline.adapters.settings import DEV_SEAL_KEYS, Settings
+from pipeline.domain import audit
+from pipeline.domain.audit import GENESIS
+from pipeline.domain.signing import FOREIGN, SEALED, UNSEALED, Keys
 
 log = logging.getLogger("livegate.decisionlog")
 _decoder = msgspec.json.Decoder()
@@ -39,6 +47,7 @@ class ChainHeads:
         self.bootstrap = bootstrap
         self.topic = topic
         self.heads: dict[int, str] = {}
+        self.keys = seal_keys(bootstrap)
 
     def forget(self) -> None:
         """After a rebalance another worker may have written: read the tails again."""
@@ -47,31 +56,40 @@ class ChainHeads:
     async def ensure(self, partitions: set[int]) -> None:
         missing = [p for p in partitions if p not in self.heads]
         if missing:
-            self.heads.update(await read_tails(self.bootstrap, self.topic, missing))
+            self.heads.update(await read_tails(self.bootstrap, self.topic, missing, keys=self.keys))
 
     async def read(self, partition: int) -> str:
         """The hash to continue one partition's chain from, read from the log's tail: only
         for a partition without an outbox (a new one, or after an upgrade)."""
-        return (await read_tails(self.bootstrap, self.topic, [partition]))[partition]
+        return (await read_tails(self.bootstrap, self.topic, [partition], keys=self.keys))[
+            partition
+        ]
 
 
-def sealed_hash(value: bytes | None) -> str | None:
-    """The record's hash if LiveGate sealed it (a JSON object whose hash verifies), else None."""
+def seal_keys(where: kafka.Target) -> Keys:
+    """The seal keys of the settings the reader was given (the dev keys for a bare address)."""
+    return where.seal_keys if isinstance(where, Settings) else DEV_SEAL_KEYS
+
+
+def record_status(value: bytes | None, keys: Keys) -> tuple[str | None, str]:
+    """(hash, SEALED | UNSEALED | FOREIGN) of a record's bytes (audit.record_status)."""
     try:
         record: Any = _decoder.decode(value or b"")
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
-        return None
-    if not isinstance(record, dict):
-        return None
-    digest, prev = record.get("hash"), record.get("prev_hash")
-    if not isinstance(digest, str) or not isinstance(prev, str) or not verify_hash(record):
-        return None
-    return digest
+        return None, FOREIGN
+    return audit.record_status(record, keys)
+
+
+def sealed_hash(value: bytes | None, keys: Keys = DEV_SEAL_KEYS) -> str | None:
+    """The record's hash if LiveGate sealed it (hash and seal verify), else None."""
+    digest, status = record_status(value, keys)
+    return digest if status == SEALED else None
 
 
 async def read_tails(
-    where: kafka.Target, topic: str, partitions: list[int], scan_back: int = SCAN_BACK
-) -> dict[int, str]:
+    where: kafka.Target, topic: str, partitions: list[int], scan_back: int = SCAN_BACK,
+    keys: Keys | None = None,
+) -> dict[int, str]:  # fmt: skip
     """The hash to continue each partition's chain from. Raises KafkaTimeoutError (the
     processor retries) when a tail could not be read."""
     bootstrap, security = kafka.target(where)
@@ -93,7 +111,9 @@ async def read_tails(
                 continue
             start = max(begin, end - scan_back)
             tail = await _read_range(consumer, tp, start, end)
-            heads[tp.partition] = _continue_from(tp.partition, tail, start, begin, end, topic)
+            heads[tp.partition] = _continue_from(
+                tp.partition, tail, start, begin, end, topic, keys or seal_keys(where)
+            )
         return heads
     finally:
         await consumer.stop()
@@ -123,13 +143,16 @@ async def _read_range(
 
 def _continue_from(
     partition: int, tail: list[tuple[int, bytes | None]], start: int, begin: int, end: int,
-    topic: str,
+    topic: str, keys: Keys = DEV_SEAL_KEYS,
 ) -> str:  # fmt: skip
+    read = [(offset, *record_status(value, keys)) for offset, value in tail]
+    # Unsealed (pre-v3) records count only where no sealed record follows the upgrade.
+    counts = (SEALED,) if any(st == SEALED for _, _, st in read) else (SEALED, UNSEALED)
     foreign = []
-    for offset, value in reversed(tail):
-        digest = sealed_hash(value)
-        if digest is not None:
-            _report(topic, partition, foreign, f"continuing the chain from offset {offset}")
+    for offset, digest, status in reversed(read):
+        if digest is not None and status in counts:
+            what = "" if status == SEALED else " (unsealed, pre-v3)"
+            _report(topic, partition, foreign, f"continuing the chain from offset {offset}{what}")
             return digest
         foreign.append(offset)
     if start > begin:

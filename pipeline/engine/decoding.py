@@ -3,6 +3,7 @@ letter (an out-record on the dead-letter topic, with its place and the original 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 
 from aiokafka.partitioner import murmur2
@@ -10,7 +11,8 @@ from aiokafka.partitioner import murmur2
 from pipeline.adapters.records import Record
 from pipeline.adapters.settings import Settings
 from pipeline.domain.errors import InvalidEvent
-from pipeline.domain.events import Event, decode_event
+from pipeline.domain.events import Event, decode_event, event_type
+from pipeline.domain.signing import SIGNED_TYPES, check_signature
 from pipeline.engine.deadletters import dead_letter
 from pipeline.engine.outbox import OutRecord
 
@@ -39,6 +41,8 @@ class Decoder:
                     r.kind, r.key, r.value or b"", max_bytes=max_bytes, record_ts_ms=r.timestamp_ms
                 )
                 self._check_partition(r)
+                if r.kind == "reviews" and event_type(event) in SIGNED_TYPES:
+                    self._check_signature(r)
             except InvalidEvent as exc:
                 dead.append((r, self.dead(exc.error, exc.detail, r, now), exc.error))
                 continue
@@ -51,6 +55,14 @@ class Decoder:
             self.settings.max_record_bytes,
         )  # fmt: skip
         return OutRecord(self.settings.topics.dlq, r.key, body, None)
+
+    def _check_signature(self, r: Record) -> None:
+        """CONTRACT §12: a verdict (or another signed type) takes effect only when its
+        signature verifies under a key this worker holds and its role may decide it."""
+        body = json.loads(r.value or b"")  # it decoded as an event: a JSON object
+        why = check_signature(body, self.settings.verdict_keys)
+        if why is not None:
+            raise InvalidEvent("unauthenticated", why)
 
     def _check_partition(self, r: Record) -> None:
         key = r.key or b""

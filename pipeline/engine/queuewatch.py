@@ -12,6 +12,10 @@ holds the open items and the recently closed ones only. The watcher is the place
 it already reads every record of the topic on every worker, whatever the partition
 assignment, and runs wherever the pipeline runs (a console may not). Every worker sweeps:
 a tombstone is idempotent, so two workers writing one for the same key change nothing.
+
+The upgrade to `creator_id:kind:id` keys (CONTRACT §12): a record under an item's old key
+(its bare id, written before v3) is tombstoned once it is closed or once the same item has
+a record under its new key; an open one stays (the console shows it) until then.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from aiokafka import AIOKafkaConsumer
 from pipeline.adapters import kafka, metrics
 from pipeline.adapters.settings import Settings
 from pipeline.adapters.times import now_ms
+from pipeline.domain.queue import queue_key
 
 log = logging.getLogger("livegate.queuewatch")
 KINDS: Final = ("review", "appeal")
@@ -69,12 +74,52 @@ class ClosedSweep:
         return out
 
 
+def new_key(item: Any) -> bytes | None:
+    """The item's key on the queue topic since v3 (`creator_id:kind:id`), if it has one."""
+    if not isinstance(item, dict):
+        return None
+    creator, kind = item.get("creator_id"), item.get("kind")
+    name = item.get("review_id") if kind == "review" else item.get("appeal_id")
+    if not isinstance(creator, str) or kind not in KINDS or not isinstance(name, str):
+        return None
+    return queue_key(creator, kind, name).encode()
+
+
 class QueueView:
     """Open items (key -> kind, opened_at) from the queue topic's records, latest wins."""
 
     def __init__(self, sweep: ClosedSweep | None = None) -> None:
         self.open: dict[bytes, tuple[str, int]] = {}
         self.sweep = sweep
+        # The v3 re-keying: old keys waiting for their item's new key, new keys seen while
+        # reading the topic the first time, and old keys to tombstone.
+        self.legacy: dict[bytes, bytes] = {}
+        self.seen: set[bytes] | None = set()
+        self.retire: list[bytes] = []
+
+    def caught_up(self) -> None:
+        self.seen = None  # nothing writes old keys any more: the first read found them all
+
+    def _rekey(self, key: bytes, item: Any) -> bool:
+        """True when the record is under an old key that is retired (not to be counted)."""
+        nk = new_key(item)
+        if nk is None:
+            return False
+        if nk == key:
+            if self.seen is not None:
+                self.seen.add(key)
+            old = self.legacy.pop(key, None)
+            if old is not None:
+                self.retire.append(old)
+                self.open.pop(old, None)
+            return False
+        if item.get("status") != "open" or (self.seen is not None and nk in self.seen):
+            self.legacy.pop(nk, None)
+            self.retire.append(key)
+            self.open.pop(key, None)
+            return True
+        self.legacy[nk] = key
+        return False
 
     def apply(self, key: bytes | None, value: bytes | None) -> None:
         if key is None:
@@ -82,6 +127,8 @@ class QueueView:
         try:
             item: Any = json.loads(value) if value else None
         except ValueError:
+            return
+        if self._rekey(key, item):
             return
         if self.sweep is not None:
             self.sweep.note(key, item)
@@ -95,6 +142,9 @@ class QueueView:
 
     def clear(self) -> None:
         self.open.clear()
+        self.legacy.clear()
+        self.seen = set()
+        self.retire.clear()
         if self.sweep is not None:
             self.sweep.clear()
 
@@ -136,9 +186,12 @@ async def follow(settings: Settings, view: QueueView, clock: Callable[[], int] =
                         view.apply(r.key, r.value)
                 # Sweep only once the topic has been read to its end: a closed record read
                 # early could have a later record for its key still unread.
-                caught_up = caught_up or not batches
+                if not batches and not caught_up:
+                    caught_up = True
+                    view.caught_up()
                 if producer is not None and view.sweep is not None and caught_up:
                     await _tombstones(producer, settings.topics.queue, view.sweep, clock())
+                    await _retire(producer, settings.topics.queue, view)
                 view.publish(clock())
                 delay = 1.0
         except asyncio.CancelledError:
@@ -153,11 +206,23 @@ async def follow(settings: Settings, view: QueueView, clock: Callable[[], int] =
                 await producer.stop()
 
 
+async def _retire(producer: Any, topic: str, view: QueueView) -> None:
+    """Tombstone the old-format keys (bare ids, before v3) whose item moved on."""
+    keys, view.retire = view.retire, []
+    await _send_tombstones(producer, topic, keys, "retired %d queue keys of the old format")
+
+
 async def _tombstones(producer: Any, topic: str, sweep: ClosedSweep, now: int) -> None:
     keys = sweep.take_due(now)
+    await _send_tombstones(
+        producer, topic, keys, "ended %d closed queue items past the appeal window"
+    )
+
+
+async def _send_tombstones(producer: Any, topic: str, keys: list[bytes], said: str) -> None:
     for key in keys:
         await producer.send(topic, None, key=key)
     if keys:
         await producer.flush()
         metrics.QUEUE_TOMBSTONES.inc(len(keys))
-        log.info("ended %d closed queue items past the appeal window", len(keys))
+        log.info(said, len(keys))

@@ -24,8 +24,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from pipeline.adapters import kafka
 from pipeline.adapters.times import now_ms
 from pipeline.domain.certifications import Certification, CertSnapshot
+from pipeline.domain.signing import FOREIGN, SEALED
 from pipeline.domain.state import Source
-from pipeline.engine.decisionlog import sealed_hash
+from pipeline.engine.decisionlog import record_status, seal_keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +70,7 @@ class RecentDecisions:
         self.topic = topic
         self.window_ms = window_ms
         self.clock = clock
+        self.keys = seal_keys(where)
         self.loaded: set[int] = set()
         self.index: dict[tuple[str, str], Recorded] = {}
         # By creator, in log order: what a state read from the table may not know yet.
@@ -115,6 +117,7 @@ class RecentDecisions:
             since = self.clock() - self.window_ms
             starts = await consumer.offsets_for_times({tp: since for tp in tps})
             remaining = set()
+            sealed_seen: set[int] = set()  # partitions where a sealed record was read
             for tp in tps:
                 start = starts.get(tp)
                 if start is not None and start.offset < ends[tp]:
@@ -126,17 +129,24 @@ class RecentDecisions:
                     break  # nothing more arrives within the timeout: what was read is the tail
                 for tp, records in batch.items():
                     for r in records:
-                        self._add(found, r.value)
+                        self._add(found, r.value, sealed_seen, tp.partition)
                         if r.offset + 1 >= ends[tp]:
                             remaining.discard(tp)
         finally:
             await consumer.stop()
         return found
 
-    @staticmethod
-    def _add(found: dict[tuple[str, str], Recorded], value: bytes | None) -> None:
-        if sealed_hash(value) is None:
+    def _add(
+        self, found: dict[tuple[str, str], Recorded], value: bytes | None, sealed_seen: set[int],
+        partition: int,
+    ) -> None:  # fmt: skip
+        digest, status = record_status(value, self.keys)
+        if digest is None or status == FOREIGN:
             return  # not a record LiveGate sealed (another producer's): nothing to re-apply
+        if status == SEALED:
+            sealed_seen.add(partition)
+        elif partition in sealed_seen:
+            return  # unsealed after a sealed one: not the previous version's, a foreign one
         try:
             d = _decode(value or b"")
         except (msgspec.DecodeError, msgspec.ValidationError):

@@ -21,7 +21,7 @@ from pipeline.adapters import metrics
 from pipeline.adapters.settings import Settings
 from pipeline.adapters.times import now_ms
 from pipeline.domain.actions import Action, action_subject
-from pipeline.domain.audit import ActiveDecision, Source, canonical_json, decision_record
+from pipeline.domain.audit import GENESIS, ActiveDecision, Source, decision_record, seal
 from pipeline.domain.decide import Decision, decide
 from pipeline.domain.events import KIND_OF_TYPE, Event, event_type
 from pipeline.domain.policy import Policy
@@ -49,6 +49,7 @@ class ShadowHook:
         self.candidate = candidate
         self.active = active
         self.clock = clock
+        self.seal_key = settings.seal_key
 
     def __call__(
         self, event: Event, decision: Decision, certs: Any, record: Any
@@ -84,8 +85,10 @@ class ShadowHook:
             agrees=agrees,
         )  # fmt: skip
         key = event.creator_id.encode()
+        # Sealed on its own (no chain: prev_hash is 64 zeros), so it reads as LiveGate's.
+        value, _ = seal(body, GENESIS, self.seal_key)
         # Partition by key (murmur2), like the inputs: never a partition the topic lacks.
-        return [OutRecord(self.topic, key, canonical_json(body))]
+        return [OutRecord(self.topic, key, value)]
 
 
 def install(settings: Settings, active: Policy, processor: Any) -> Policy | None:

@@ -12,6 +12,9 @@ import heapq
 import random
 from dataclasses import dataclass, field
 
+from pipeline.adapters.settings import Settings
+from pipeline.domain.signing import SIGNED_TYPES, sign
+
 REGULATED = {
     "health": ["health", "medical"],
     "finance": ["finance", "investment", "insurance"],
@@ -181,8 +184,11 @@ class People:
     def __init__(
         self, run: str, seed: int = 7, delay_ms: int = 20_000, review_share: float = 0.8,
         confirm_share: float = 0.5, appeal_share: float = 0.1, overturn_share: float = 0.4,
+        key: tuple[str, str] | None = None,
     ) -> None:  # fmt: skip
         self.rng = random.Random(seed + 1)
+        # Verdicts are signed (CONTRACT §12) with LIVEGATE_VERDICT_KEY_ID's key.
+        self.key = key or Settings().verdict_key
         self.run = run
         self.prefix = f"sim-{run}-"
         self.delay_ms = delay_ms
@@ -211,7 +217,7 @@ class People:
             verdict = "confirm" if self.rng.random() < self.confirm_share else "dismiss"
             self._later(now, creator, self._event(
                 creator, "review_decided", review_id=action["action_id"], verdict=verdict,
-                reviewer_id=f"sim-reviewer-{self.rng.randrange(5)}"))  # fmt: skip
+                reviewer_id=f"sim-reviewer-{self.rng.randrange(5)}", role="reviewer"))  # fmt: skip
         elif name not in APPEAL_NEVER:
             evidence = action.get("evidence")
             trigger = (creator, *(map(str, evidence) if isinstance(evidence, list) else ()))
@@ -232,12 +238,15 @@ class People:
         while self.pending and self.pending[0].at <= now:
             item = heapq.heappop(self.pending)
             event = {**item.event, "ts": now}
+            if event["type"] in SIGNED_TYPES:
+                event = sign(event, *self.key)
             out.append(("reviews", item.creator_id, event))
             if event["type"] == "appeal_filed":
                 verdict = "overturn" if self.rng.random() < self.overturn_share else "uphold"
                 decided = self._event(
                     item.creator_id, "appeal_decided", appeal_id=event["appeal_id"],
                     verdict=verdict, reviewer_id=f"sim-reviewer-{self.rng.randrange(5)}",
+                    role="senior",
                 )  # fmt: skip
                 self._later(now, item.creator_id, decided)
         return out

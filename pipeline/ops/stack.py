@@ -26,6 +26,7 @@ import redis
 from pipeline.adapters import kafka
 from pipeline.adapters.settings import REPO_ROOT, Secret, Settings, redact_url
 from pipeline.domain.errors import LiveGateError
+from pipeline.ops import acls
 
 KAFKA_CONFIG = REPO_ROOT / "config" / "kafka"
 STACK_USER = "livegate"  # the SCRAM user and the Redis ACL user of a secure stack
@@ -143,6 +144,7 @@ class LocalStack:
         self.dir.mkdir(parents=True, exist_ok=True)
         self._make_certs()
         if self.secrets_file.exists():
+            self._add_role_passwords()
             return
         kafka_password = secrets.token_urlsafe(24)
         redis_password = secrets.token_urlsafe(24)
@@ -154,6 +156,23 @@ class LocalStack:
             f"LIVEGATE_REDIS_URL={url}\n"
         )
         _write_private(self.secrets_file, text)
+        self._add_role_passwords()
+
+    def _add_role_passwords(self) -> None:
+        """One SCRAM principal per role (pipeline/ops/acls.py), each with its password."""
+        found = self._secrets()
+        missing = [r for r in acls.PRINCIPALS if acls.password_var(r) not in found]
+        if not missing:
+            return
+        text = self.secrets_file.read_text()
+        text += "# Kafka principals per role (User:livegate-<role>), each allowed only its topics\n"
+        text += "".join(f"{acls.password_var(r)}={secrets.token_urlsafe(24)}\n" for r in missing)
+        _write_private(self.secrets_file, text)
+
+    def _role_scram(self) -> list[tuple[str, str]]:
+        """(SCRAM user, password) of each role principal."""
+        found = self._secrets()
+        return [(user, found[acls.password_var(role)]) for role, user in acls.PRINCIPALS.items()]
 
     def _make_certs(self) -> None:
         if (self.tls_dir / "broker-keystore.pem").exists():
@@ -266,6 +285,8 @@ class LocalStack:
         )
         if created:
             notes.append(f"created {len(created)} topics")
+        if self.secure:
+            notes += self._secure_access(java)
         marker.touch()
         return notes
 
@@ -315,14 +336,44 @@ class LocalStack:
                 # SCRAM credentials are part of the KRaft metadata from the first record on.
                 password = self._secrets()["LIVEGATE_KAFKA_SASL_PASSWORD"]
                 fmt_cmd += ["--add-scram", f"SCRAM-SHA-512=[name={STACK_USER},password={password}]"]
+                for user, secret in self._role_scram():
+                    fmt_cmd += ["--add-scram", f"SCRAM-SHA-512=[name={user},password={secret}]"]
             fmt = subprocess.run(fmt_cmd, capture_output=True, text=True, check=False)
             if fmt.returncode != 0:
                 detail = fmt.stderr.strip()[-500:]
                 if self.secure:
-                    detail = detail.replace(self._secrets()["LIVEGATE_KAFKA_SASL_PASSWORD"], "***")
+                    for secret in self._secrets().values():
+                        detail = detail.replace(secret, "***")
                 raise StackError(f"formatting Kafka storage failed: {detail}")
+            if self.secure:
+                (self.dir / "principals").touch()
         pid = daemon([*jvm, "kafka.Kafka", str(props)], logs / "stdout.log", self.kafka_dir)
         (self.kafka_dir / "kafka.pid").write_text(str(pid))
+
+    def _secure_access(self, java: str) -> list[str]:
+        """The role principals and their ACLs (once per stack directory), made through the
+        broker's own plaintext listener on 127.0.0.1 (a super user)."""
+        notes = []
+        log4j = f"-Dlog4j.configuration=file:{KAFKA_CONFIG / 'log4j.properties'}"
+        logs = self.kafka_dir / "logs"
+        tool = [java, "-Xmx256m", "-XX:TieredStopAtLevel=1", "-Djava.awt.headless=true",
+                f"-Dkafka.logs.dir={logs}", log4j, "-cp", f"{self.libs}/*"]  # fmt: skip
+        internal = f"127.0.0.1:{self.internal_port}"
+        if not (self.dir / "principals").exists():  # a secure stack made before the roles
+            for user, secret in self._role_scram():
+                cmd = [*tool, "kafka.admin.ConfigCommand", "--bootstrap-server", internal,
+                       "--alter", "--add-config", f"SCRAM-SHA-512=[password={secret}]",
+                       "--entity-type", "users", "--entity-name", user]  # fmt: skip
+                done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+                if done.returncode != 0:
+                    raise StackError(f"adding the Kafka user {user} failed")
+            (self.dir / "principals").touch()
+        marker = self.dir / "acls"
+        if not marker.exists():
+            count = acls.apply_acls(tool, internal, self.s)
+            marker.touch()
+            notes.append(f"kafka ACLs: {count} grants for {', '.join(acls.PRINCIPALS.values())}")
+        return notes
 
     def _start_redis(self) -> None:
         self.redis_dir.mkdir(parents=True, exist_ok=True)
@@ -413,6 +464,11 @@ def _secure_properties(plain: str, stack: LocalStack) -> str:
         "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,INTERNAL:PLAINTEXT,"
         "SASL_SSL:SASL_SSL",
         "inter.broker.listener.name": "INTERNAL",
+        # CONTRACT §12: each principal only its topics (pipeline/ops/acls.py). The admin
+        # user and the broker's own plaintext traffic on 127.0.0.1 are super users.
+        "authorizer.class.name": acls.AUTHORIZER,
+        "super.users": f"User:{STACK_USER};User:ANONYMOUS",
+        "allow.everyone.if.no.acl.found": "false",
     }
     lines = [line for line in plain.splitlines() if line.partition("=")[0].strip() not in overrides]
     lines += [f"{k}={v}" for k, v in overrides.items()]

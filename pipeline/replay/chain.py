@@ -11,8 +11,12 @@ Rules, for each record in offset order:
   content (`decided_at`, `prev_hash`, `hash` aside): a duplicate, not a break;
 - anything else is a break: a record before it is missing or was altered;
 - a record LiveGate did not seal (not a JSON object with a hash, or one whose hash does not
-  verify and that does not continue the chain: another producer, a partial write) is
-  `foreign`: named, not part of the chain; the worker continues the chain past it.
+  verify and that does not continue the chain: another producer, a partial write; or one
+  whose hash verifies but whose `seal` does not, CONTRACT §12: an append by another writer
+  who recomputed the hash) is `foreign`: named, not part of the chain, never re-decided;
+  the worker continues the chain past it. A record without any `seal` before the
+  partition's first sealed one was written before v3 (`unsealed`, counted); after it, it is
+  foreign.
 A decision id seen before with different content is a conflict (two different decisions
 of one event).
 """
@@ -24,8 +28,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.domain.audit import GENESIS, canonical_json, verify_hash
+from pipeline.domain.signing import SEALED, UNSEALED, Keys, seal_status
 
-_VOLATILE = ("decided_at", "prev_hash", "hash")
+_VOLATILE = ("decided_at", "prev_hash", "hash", "seal")
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,11 @@ class ChainResult:
     forks: int = 0
     duplicates: set[int] = field(default_factory=set)  # offsets of re-emitted decisions
     foreign: list[Finding] = field(default_factory=list)  # records LiveGate did not seal
+    unsealed: int = 0  # records written before v3 (no seal, before the first sealed one)
+
+    @property
+    def foreign_offsets(self) -> set[int]:
+        return {f.offset for f in self.foreign}
 
 
 def content_key(record: dict[str, Any]) -> bytes:
@@ -61,9 +71,11 @@ def content_key(record: dict[str, Any]) -> bytes:
 
 
 def check_partition(
-    partition: int, rows: list[tuple[int, dict[str, Any] | None]], starts_at_zero: bool = True
-) -> ChainResult:
-    """rows: (offset, decoded record or None when the value is not a JSON object)."""
+    partition: int, rows: list[tuple[int, dict[str, Any] | None]], starts_at_zero: bool = True,
+    keys: Keys | None = None,
+) -> ChainResult:  # fmt: skip
+    """rows: (offset, decoded record or None when the value is not a JSON object); `keys`
+    the seal keys (None: seals are not checked, as before v3)."""
     result = ChainResult()
     # How often each decision, with its content, is in the partition: a fork is a
     # re-emission when what it forks with, or what it forks past, is there twice.
@@ -78,6 +90,7 @@ def check_partition(
     seen: dict[str, tuple[bytes, int]] = {}  # decision_id -> (content key, first offset)
     last_hash: str | None = GENESIS if starts_at_zero else None
     last_offset: int | None = None
+    sealed_seen = False
     for offset, rec in rows:
         result.records += 1
 
@@ -106,6 +119,24 @@ def check_partition(
                 )
             )
             continue
+        if sealed and keys is not None:
+            status = seal_status(rec, keys)
+            if status == SEALED:
+                sealed_seen = True
+            elif status == UNSEALED and not sealed_seen:
+                result.unsealed += 1
+            else:
+                what = (
+                    "carries no seal" if status == UNSEALED else "has a seal that does not verify"
+                )
+                result.foreign.append(
+                    finding(
+                        "foreign",
+                        f"its hash verifies but it {what} (CONTRACT §12): not written by "
+                        "LiveGate; not part of the chain, not re-decided",
+                    )
+                )
+                continue
         if not sealed:
             result.breaks.append(
                 finding("break", "hash does not match the record's content: the record was altered")

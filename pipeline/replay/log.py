@@ -3,6 +3,7 @@ loading everything a replay needs (decisions, actions, policies, certification h
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,9 @@ class ReplayInputs:
     history_bad: int
     records_read: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    # CONTRACT §12: seals make a record LiveGate's; verdict keys re-check signed events.
+    seal_keys: Mapping[str, str] | None = None
+    verdict_keys: Mapping[str, str] = field(default_factory=dict)
 
 
 def decode_json(value: bytes | None) -> dict[str, Any] | None:
@@ -143,4 +147,6 @@ async def load_inputs(
         CertHistory(changes),
         bad,
         sum(len(v) for v in raw.values()),
+        seal_keys=settings.seal_keys,
+        verdict_keys=settings.verdict_keys,
     )

@@ -25,7 +25,10 @@ def verify_text(r: VerifyReport, max_shown: int = MAX_SHOWN) -> str:
         f"  mismatches:             {len(r.mismatches):,}",
         f"  chain breaks:           {len(r.breaks):,} (forks by re-emission: {r.forks:,})",
         f"  foreign records:        {len(r.foreign):,} (not sealed by LiveGate; skipped by the "
-        "chain)",
+        "chain, never re-decided)",
+        f"  unsealed (pre-v3):      {r.unsealed:,} (written before seals; chained as LiveGate's)",
+        f"  unverified signatures:  {len(r.unverified):,} (keys this replay does not hold; "
+        "re-decided as recorded)",
         f"  stale snapshots:        {len(r.stale):,} (warnings; {r.in_flight:,} more only missed "
         "a change made within the grace period)",
         f"  replay speed:           {r.rate:,.0f} decisions/s re-decided "
@@ -33,7 +36,7 @@ def verify_text(r: VerifyReport, max_shown: int = MAX_SHOWN) -> str:
     ]
     for p in r.problems:
         lines.append(f"PROBLEM  {p}")
-    for group in (r.breaks, r.foreign, r.mismatches, r.stale):
+    for group in (r.breaks, r.foreign, r.mismatches, r.unverified, r.stale):
         for f in group[:max_shown]:
             lines.append(f.line(r.decisions_topic))
         if len(group) > max_shown:

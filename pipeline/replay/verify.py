@@ -23,12 +23,14 @@ from pipeline.domain.certifications import Certification
 from pipeline.domain.decide import Decision, decide
 from pipeline.domain.errors import LiveGateError
 from pipeline.domain.events import Event, event_type
+from pipeline.domain.signing import SIGNED_TYPES, check_signature
 from pipeline.domain.state import CreatorState, forget_idle, state_view, working_copy
 from pipeline.replay.chain import Finding, check_partition
 from pipeline.replay.log import (
     ReplayError,
     ReplayInputs,
     Row,
+    decode_json,
     in_period,
     recorded_certs,
     recorded_event,
@@ -57,6 +59,10 @@ class VerifyReport:
     breaks: list[Finding] = field(default_factory=list)
     # Records LiveGate did not seal: named, not failures of LiveGate's chain.
     foreign: list[Finding] = field(default_factory=list)
+    unsealed: int = 0  # records written before v3 (no seal): LiveGate's, not checked by seal
+    # Signed events (CONTRACT §12) whose key this replay does not hold: re-decided as
+    # recorded, their signature not checked again.
+    unverified: list[Finding] = field(default_factory=list)
     stale: list[Finding] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     decide_seconds: float = 0.0
@@ -119,13 +125,17 @@ class Verifier:
                 partition,
                 [(r.offset, r.record) for r in rows],
                 self.i.starts_at_zero.get(partition, True),
+                self.i.seal_keys,
             )
+            rep.unsealed += chain.unsealed
             rep.records += chain.records
             rep.forks += chain.forks
             rep.breaks.extend(chain.breaks)
             rep.foreign.extend(chain.foreign)
             rep.mismatches.extend(chain.conflicts)
-            self._partition(rows, chain.duplicates, bar, total)
+            foreign = chain.foreign_offsets
+            self._partition([r for r in rows if r.offset not in foreign], chain.duplicates, bar,
+                            total)  # fmt: skip
         bar.close()
         self._orphans()
         rep.total_seconds = time.perf_counter() - started
@@ -184,9 +194,12 @@ class Verifier:
             decided_at = rec.get("decided_at")
             if not isinstance(decided_at, int):
                 raise ReplayError("decided_at is not an integer")
-            d = decide(event, certs, state, policy, decided_at)
+            record_ts = rec.get("record_ts")
+            record_ts = record_ts if isinstance(record_ts, int) else None
+            d = decide(event, certs, state, policy, decided_at, None, record_ts)
         except LiveGateError as exc:
             return [str(exc)], None
+        signature = self._signature(row, rec)
         if d is None:  # a rebuilt state remembers no event ids
             return ["the replay found nothing to decide"], None
         checks = [
@@ -203,13 +216,35 @@ class Verifier:
             _diff(rec.get("state_before"), d.state_before, "state_before"),
             _diff(rec.get("certifications"), d.certifications, "certifications"),
         ]
-        problems = [c for c in checks if c]
+        problems = [c for c in [*checks, signature] if c]
         for action in d.actions:
             self.report.actions_checked += 1
             problem = self._action(action.action_id, _decoder.decode(encode_action(action)))
             if problem:
                 problems.append(problem)
         return problems, (event, d, policy)
+
+    def _signature(self, row: Row, rec: dict[str, Any]) -> str | None:
+        """A signed event's signature, checked again from the event as received (`signed`);
+        one whose key this replay does not hold (retired) is UNVERIFIED, not a mismatch."""
+        if rec.get("event_type") not in SIGNED_TYPES or not isinstance(rec.get("signed"), str):
+            return None  # not a signed type, or recorded before v3
+        body = decode_json(rec["signed"].encode("utf-8"))
+        if body is None:
+            return "the signed event recorded is not a JSON object"
+        recorded = rec.get("event") or {}
+        for k in ("event_id", "type", "creator_id", "ts", "reviewer_id", "verdict"):
+            if k in recorded and body.get(k) != recorded.get(k):
+                return f"the signed event recorded differs from the decided event in {k}"
+        sig = body.get("signature")
+        key_id = sig.get("key_id") if isinstance(sig, dict) else None
+        if isinstance(key_id, str) and key_id not in self.i.verdict_keys:
+            why = f"signed with key {key_id[:64]!r}, which this replay does not hold: "
+            why += "re-decided as recorded"
+            self.report.unverified.append(self._finding("unverified", row, rec, why))
+            return None
+        why = check_signature(body, self.i.verdict_keys)
+        return None if why is None else f"signature: {why}"
 
     def _action(self, action_id: str, replayed: dict[str, Any]) -> str | None:
         copies = self.i.actions.get(action_id)

@@ -95,9 +95,10 @@ def _period_rows(inputs: ReplayInputs, start: int, end: int) -> tuple[list[Any],
     rows, dups = [], 0
     for p in sorted(inputs.decisions):
         part = inputs.decisions[p]
-        chain = check_partition(p, [(r.offset, r.record) for r in part])
+        chain = check_partition(p, [(r.offset, r.record) for r in part], True, inputs.seal_keys)
+        foreign = chain.foreign_offsets  # not LiveGate's (CONTRACT §12): never replayed
         for r in part:
-            if r.record is None or not in_period(r.record, start, end):
+            if r.record is None or not in_period(r.record, start, end) or r.offset in foreign:
                 continue
             if r.offset in chain.duplicates:
                 dups += 1
@@ -123,7 +124,11 @@ def _run(
             out.append(None)
             continue
         certs = inputs.history.snapshot_as_of(event.creator_id, event.ts)
-        d = decide(event, certs, states.get(event.creator_id), policy, int(rec["decided_at"]))
+        record_ts = rec.get("record_ts")
+        d = decide(
+            event, certs, states.get(event.creator_id), policy, int(rec["decided_at"]), None,
+            record_ts if isinstance(record_ts, int) else None,
+        )  # fmt: skip
         if d is None or d.rejected is not None:  # a verdict on what this policy never did
             out.append(None)
             continue

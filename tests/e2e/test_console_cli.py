@@ -45,7 +45,7 @@ def test_hash_password_prints_a_hash_of_the_secret():
     ("args", "stdin", "message"),
     [
         (("console", "add-user", "b ob", "--users", "{f}", "--password-stdin"), "long-secret",
-         "a reviewer id is 1-128 of"),
+         "a reviewer id is 1-64 of"),
         (("console", "add-user", "bob", "--users", "{f}", "--password-stdin"), "short",
          "a secret needs at least 8 characters"),
         (("console", "--users", "{f}"), "", "cannot read the users file"),

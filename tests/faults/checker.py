@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-VOLATILE_DECISION = ("decided_at", "prev_hash", "hash")
+VOLATILE_DECISION = ("decided_at", "prev_hash", "hash", "seal")
 
 
 @dataclass

@@ -15,6 +15,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from pipeline.adapters.certstore import CertStore, connect
 from pipeline.adapters.settings import Settings
 from pipeline.domain.events import CertificationGranted
+from pipeline.domain.signing import check_signature
 from tests.conftest import ROOT, isolated_env
 from tests.console_helpers import (
     REVIEWERS,
@@ -99,7 +100,9 @@ async def test_a_confirm_produces_the_exact_verdict_and_the_page_shows_the_outco
         assert len(records) == 1
         (verdict,) = records
         assert before <= verdict["ts"] <= after
-        assert dict(verdict) == {
+        # Signed with the verdict key, the reviewer's role inside (CONTRACT §12).
+        assert check_signature(dict(verdict), Settings().verdict_keys) is None
+        assert {k: v for k, v in verdict.items() if k != "signature"} == {
             "event_id": form["event_id"],  # the form's own, random
             "type": "review_decided",
             "ts": verdict["ts"],
@@ -108,6 +111,7 @@ async def test_a_confirm_produces_the_exact_verdict_and_the_page_shows_the_outco
             "review_id": review_id,
             "verdict": "confirm",
             "reviewer_id": "bob",
+            "role": "senior",
             "note": "live health advice",
         }
         assert verdict.key == creator.encode()

@@ -31,30 +31,34 @@ async def test_closed_items_past_the_appeal_window_get_a_tombstone(settings, uid
     still_open = review_item(f"c-{uid}", f"open-{uid}")
     reopened_key = {**old, "review_id": f"later-{uid}"}
     await produce(settings, topic, [
-        (old["review_id"].encode(), old), (recent["review_id"].encode(), recent),
-        (still_open["review_id"].encode(), still_open),
+        (key(old), old), (key(recent), recent), (key(still_open), still_open),
         # closed long ago, then a later record for the key: the later one is the item
-        (reopened_key["review_id"].encode(), reopened_key),
-        (reopened_key["review_id"].encode(), {**reopened_key, "closed_at": now_ms()}),
+        (key(reopened_key), reopened_key),
+        (key(reopened_key), {**reopened_key, "closed_at": now_ms()}),
     ])  # fmt: skip
     watcher = asyncio.create_task(follow(settings, QueueView(ClosedSweep(WINDOW))))
     try:
         records = await wait_for(settings, topic, lambda rs: any(
-            r.key == old["review_id"].encode() and r.get("_value", 0) is None for r in rs
+            r.key == key(old) and r.get("_value", 0) is None for r in rs
         ))  # fmt: skip
     finally:
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
     tombstoned = {r.key for r in records if r.get("_value", 0) is None}
-    assert tombstoned == {old["review_id"].encode()}
+    assert tombstoned == {key(old)}
 
     # A reader starting now (the console, a worker) keeps the open item and the recent one.
     console = ConsoleQueue()
     for r in await read_all(settings, topic):
         console.apply(r.key, None if r.get("_value", 0) is None else _bytes(r))
-    assert set(console.open) == {still_open["review_id"]}
-    assert set(console.closed) == {recent["review_id"], reopened_key["review_id"]}
+    assert set(console.open) == {key(still_open).decode()}
+    assert set(console.closed) == {key(recent).decode(), key(reopened_key).decode()}
+
+
+def key(item: dict) -> bytes:
+    """The queue key since v3 (CONTRACT §12): creator_id:kind:id."""
+    return f"{item['creator_id']}:review:{item['review_id']}".encode()
 
 
 def _bytes(record: dict) -> bytes:

@@ -223,7 +223,7 @@ async def test_a_snapshot_that_disagrees_with_the_history_is_stale(pipeline, per
                     for j in range(i, len(rows)):
                         body = d if j == i else json.loads(rows[j][1])
                         body.pop("hash")
-                        value, head = seal(body, head)
+                        value, head = seal(body, head, p.settings.seal_key)  # LiveGate's key
                         rows[j] = (rows[j][0], value)
                     where.update(partition=part, offset=i)
                     return

@@ -61,6 +61,7 @@ async def decided(p: Pipeline, eid: str) -> dict:
 
 
 async def queue_item(p: Pipeline, key: str, status: str) -> dict:
+    """The item of queue key `key` (CONTRACT §12: `creator_id:kind:id`) once in `status`."""
     records = await wait_for(
         p.settings, p.settings.topics.queue,
         lambda rs: any(r.key == key.encode() and r["status"] == status for r in rs),
@@ -128,7 +129,7 @@ async def flagged_suspect(p: Pipeline, c: str) -> tuple[dict, dict, int]:
         title="ask a doctor about your symptoms"))  # fmt: skip
     acts = await actions_until(p, c, lambda a: len(a) >= 2)
     flag, limit = of(acts, "flag_for_review")[0], of(acts, "limit_recommendation")[0]
-    item = await queue_item(p, flag["action_id"], "open")
+    item = await queue_item(p, f"{c}:review:{flag['action_id']}", "open")
     assert (item["kind"], item["rule_id"], item["domain"], item["stream_id"]) == (
         "review",
         "live.suspected",
@@ -168,7 +169,7 @@ async def test_a_confirmed_review_cuts_off_and_deducts(pipeline: Pipeline, start
     (deduct,) = of(acts, "deduct_credit", rule_id="review.confirmed")
     assert (deduct["points"], deduct["credit_after"]) == (4, 8)
     assert set(deduct["evidence"]) == {f"{c}-v1", f"{c}-s1"}
-    item = await queue_item(p, flag["action_id"], "closed")
+    item = await queue_item(p, f"{c}:review:{flag['action_id']}", "closed")
     assert (item["verdict"], item["reviewer_id"], item["closed_at"]) == ("confirm", "rev-7", vts)
     assert item["note"] == "medical advice, no licence"
     await metric(p, 'livegate_queue_time_to_verdict_seconds_count{kind="review"}',
@@ -271,7 +272,7 @@ async def test_a_ban_appealed_and_overturned(pipeline: Pipeline):
         action_id=ban["action_id"],
         statement="I was not live that day",
     )
-    item = await queue_item(p, f"{c}-ap", "open")
+    item = await queue_item(p, f"{c}:appeal:{c}-ap", "open")
     assert (item["kind"], item["action_id"], item["rule_id"]) == (
         "appeal",
         ban["action_id"],
@@ -298,7 +299,7 @@ async def test_a_ban_appealed_and_overturned(pipeline: Pipeline):
     commerce = of(acts, "restore_commerce")[0]
     assert commerce["lifts"] == [revoke["action_id"]]
     assert sorted(commerce["surfaces"]) == ["live", "short_video", "showcase"]
-    assert (await queue_item(p, f"{c}-ap", "closed"))["verdict"] == "overturn"
+    assert (await queue_item(p, f"{c}:appeal:{c}-ap", "closed"))["verdict"] == "overturn"
     view = await snapshot_matches_explain(p, c, vts)
     assert view["credit"] == 12 and view["in_force"] == [] and view["deductions"][0]["points"] == 4
 
@@ -329,7 +330,7 @@ async def test_an_overturn_leaves_what_another_decision_imposed(pipeline: Pipeli
     await verdict(
         p, c, f"{c}-appeal", "appeal_filed", appeal_id=f"{c}-ap", action_id=cut["action_id"]
     )
-    await queue_item(p, f"{c}-ap", "open")
+    await queue_item(p, f"{c}:appeal:{c}-ap", "open")
     vts = now_ms()
     await verdict(
         p,

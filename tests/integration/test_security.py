@@ -173,15 +173,7 @@ async def test_worker_decides_end_to_end_and_the_creator_view_needs_the_token(se
     try:
         await asyncio.to_thread(worker.wait_ready, 90)
         s, creator = secure.settings, f"sec-{uuid.uuid4().hex[:8]}"
-        stream = event("stream_started", creator, f"{creator}-e1", stream_id="s1",
-                       category="health")  # fmt: skip
-        await produce(s, s.topics.live, [(creator.encode(), stream)])
-        actions = await wait_for(
-            s, s.topics.actions,
-            lambda rs: any(r.get("creator_id") == creator and
-                           r["action"] == "cut_off_stream" for r in rs),
-            timeout=40,
-        )  # fmt: skip
+        actions = await cut_off(s, creator)
         assert any(a["rule_id"] == "live.unqualified" for a in actions)
 
         url = f"http://127.0.0.1:{port}/creators/{creator}"
@@ -212,6 +204,19 @@ async def test_worker_decides_end_to_end_and_the_creator_view_needs_the_token(se
     assert_no_secret(text, *secure.secrets)
 
 
+async def cut_off(s: Settings, creator: str) -> list:
+    """An unqualified health stream of the creator; the actions once it is cut off."""
+    stream = event("stream_started", creator, f"{creator}-e1", stream_id="s1",
+                   category="health")  # fmt: skip
+    await produce(s, s.topics.live, [(creator.encode(), stream)])
+    return await wait_for(
+        s, s.topics.actions,
+        lambda rs: any(r.get("creator_id") == creator and
+                       r["action"] == "cut_off_stream" for r in rs),
+        timeout=60,
+    )  # fmt: skip
+
+
 async def wait_until_ok(urls: list[str], authorization: str, timeout: float) -> None:
     """Until every URL answers 200 (after the rebalance, both workers know the owner)."""
     deadline = asyncio.get_running_loop().time() + timeout
@@ -233,3 +238,64 @@ def status_of(url: str, authorization: str | None) -> int:
             return int(response.status)
     except urllib.error.HTTPError as exc:
         return int(exc.code)
+
+
+async def test_each_role_principal_may_write_only_its_topics(secure: Secure):
+    """CONTRACT §12: Kafka ACLs keep other writers off the topics. The appeal intake may
+    file appeals on moderation.reviews and nothing else: enforcement.decisions refuses it;
+    the console's principal writes its verdicts to moderation.reviews."""
+    import dataclasses
+
+    from aiokafka.errors import TopicAuthorizationFailedError
+
+    from pipeline.adapters.settings import Secret
+    from pipeline.ops.acls import PRINCIPALS, password_var
+
+    def as_role(role: str) -> Settings:
+        return dataclasses.replace(
+            secure.settings, kafka_sasl_username=PRINCIPALS[role],
+            kafka_sasl_password=Secret(secure.env[password_var(role)]),
+        )  # fmt: skip
+
+    s, creator = secure.settings, f"acl-{uuid.uuid4().hex[:8]}"
+    appeal = event("appeal_filed", creator, f"{creator}-ap", appeal_id="a1", action_id="0" * 64)
+    forged = {"decision_id": "f" * 64, "event_id": "x", "creator_id": creator}
+    with pytest.raises(TopicAuthorizationFailedError):
+        await asyncio.wait_for(
+            produce(as_role("intake"), s.topics.decisions, [(creator.encode(), forged)]), 60
+        )
+    with pytest.raises(TopicAuthorizationFailedError):
+        await asyncio.wait_for(
+            produce(as_role("console"), s.topics.certs, [(creator.encode(), forged)]), 60
+        )
+    await produce(as_role("intake"), s.topics.reviews, [(creator.encode(), appeal)])
+    verdict = event("review_decided", creator, f"{creator}-v", review_id="f" * 64,
+                    verdict="confirm", reviewer_id="alice")  # fmt: skip
+    await produce(as_role("console"), s.topics.reviews, [(creator.encode(), verdict)])
+    records = await wait_for(
+        s, s.topics.reviews, lambda rs: sum(r.get("creator_id") == creator for r in rs) == 2
+    )
+    assert {r["event_id"] for r in records if r.get("creator_id") == creator} == {
+        f"{creator}-ap", f"{creator}-v",
+    }  # fmt: skip
+    decisions = await read_all(s, s.topics.decisions)
+    assert not [d for d in decisions if d.get("creator_id") == creator and d["event_id"] == "x"]
+
+
+async def test_a_worker_runs_as_its_own_principal(secure: Secure):
+    """The worker's grants (pipeline/ops/acls.py) are enough to decide end to end."""
+    from pipeline.ops.acls import PRINCIPALS, password_var
+
+    env = secure.with_env(
+        LIVEGATE_KAFKA_SASL_USERNAME=PRINCIPALS["worker"],
+        LIVEGATE_KAFKA_SASL_PASSWORD=secure.env[password_var("worker")],
+        LIVEGATE_APP_ID="livegate",  # its grants cover the app id's topics and group
+    )
+    log = ROOT / ".livegate" / "test-logs" / f"worker-acl-{uuid.uuid4().hex[:8]}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    worker = Worker(env, free_port(), log).start()
+    try:
+        await asyncio.to_thread(worker.wait_ready, 120)
+        await cut_off(secure.settings, f"aclw-{uuid.uuid4().hex[:8]}")
+    finally:
+        worker.stop()

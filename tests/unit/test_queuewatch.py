@@ -37,3 +37,34 @@ def test_a_closed_item_is_due_for_a_tombstone_once_the_window_has_passed():
     assert sweep.take_due(6_000) == []  # each once
     view.apply(b"r2", None)  # tombstoned meanwhile (by another worker)
     assert sweep.take_due(10**9) == []
+
+
+def full(name, creator="c1", kind="review", status="open", **more):
+    key = "review_id" if kind == "review" else "appeal_id"
+    return json.dumps({"status": status, "kind": kind, "opened_at": 1_000, key: name,
+                       "creator_id": creator, **more}).encode()  # fmt: skip
+
+
+def test_old_format_keys_are_retired_once_their_item_moved_on():
+    """CONTRACT §12: keys `creator_id:kind:id`; a record under a bare id (before v3) is
+    tombstoned once closed or superseded; an open one stays until then (the console shows it)."""
+    view = QueueView(ClosedSweep(window_ms=1_000))
+    view.apply(b"r-open", full("r-open"))  # open, not yet superseded: kept
+    view.apply(b"r-done", full("r-done", status="closed", closed_at=5))  # closed: retired
+    view.apply(b"c1:review:r-moved", full("r-moved", status="closed", closed_at=5))
+    view.apply(b"r-moved", full("r-moved"))  # read after its new key's record: retired
+    assert view.retire == [b"r-done", b"r-moved"]
+    assert view.figures(2_000)["review"] == (1, 1.0)
+    view.caught_up()
+    view.apply(b"c1:review:r-open", full("r-open", status="closed", closed_at=7))
+    assert view.retire == [b"r-done", b"r-moved", b"r-open"]
+    assert view.figures(2_000)["review"] == (0, 0.0)
+
+
+def test_two_creators_items_of_one_id_are_two_items():
+    view = QueueView()
+    view.apply(b"c1:appeal:appeal-1", full("appeal-1", "c1", "appeal"))
+    view.apply(b"c2:appeal:appeal-1", full("appeal-1", "c2", "appeal"))
+    view.apply(b"c1:review:appeal-1", full("appeal-1", "c1", "review"))
+    assert view.figures(1_000) == {"review": (1, 0.0), "appeal": (2, 0.0)}
+    assert view.retire == []

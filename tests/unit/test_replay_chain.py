@@ -148,3 +148,36 @@ def test_a_fork_with_a_decision_found_nowhere_else_is_a_break():
     after = chain([record(5)], owner[-1]["hash"])
     result = check_partition(0, rows([*head, *owner, *forged, *after]))
     assert len(result.breaks) == 2
+
+
+KEYS = {"k1": "s3cret"}
+
+
+def sealed_chain(records: list[dict[str, Any]], head: str = GENESIS) -> list[dict[str, Any]]:
+    out = []
+    for r in records:
+        body, head = seal(dict(r), head, ("k1", "s3cret"))
+        out.append(json.loads(body))
+    return out
+
+
+def test_an_append_with_a_recomputed_hash_but_no_valid_seal_is_foreign():
+    """CONTRACT §12: an unkeyed hash chain stops edits, not appends: the seal says whose."""
+    recs = sealed_chain([record(n) for n in range(3)])
+    forged = chain([record(9)], head=recs[-1]["hash"])[0]  # continues the chain, no seal
+    badly = sealed_chain([record(8)], head=recs[-1]["hash"])[0]
+    badly["seal"] = {"key_id": "k1", "mac": "0" * 64}
+    after = sealed_chain([record(3)], head=recs[-1]["hash"])[0]
+    result = check_partition(0, rows([*recs, forged, badly, after]), keys=KEYS)
+    assert [f.offset for f in result.foreign] == [3, 4]
+    assert all("hash verifies" in f.detail for f in result.foreign)
+    assert result.breaks == [] and result.unsealed == 0
+    # Without keys (before v3) the forgery would have passed as LiveGate's.
+    assert check_partition(0, rows([*recs, forged])).foreign == []
+
+
+def test_records_of_before_v3_are_unsealed_not_foreign_and_the_chain_goes_on():
+    old = chain([record(n) for n in range(2)])
+    new = sealed_chain([record(n) for n in range(2, 4)], head=old[-1]["hash"])
+    result = check_partition(0, rows([*old, *new]), keys=KEYS)
+    assert result.foreign == [] and result.breaks == [] and result.unsealed == 2

@@ -85,13 +85,16 @@ def test_bad_security_values_name_the_variable(var, value):
 
 def test_no_secret_in_repr_or_errors():
     url = f"redis://livegate:{REDIS_PASSWORD}@127.0.0.1:6379/0"
-    s = Settings.from_env(sasl_env(LIVEGATE_REDIS_URL=url, LIVEGATE_WEB_TOKEN="tok-123456"))
+    keys = {"LIVEGATE_VERDICT_KEYS": "v1=verdict-s3cret", "LIVEGATE_SEAL_KEYS": "s1=seal-s3cret"}
+    s = Settings.from_env(sasl_env(LIVEGATE_REDIS_URL=url, LIVEGATE_WEB_TOKEN="tok-123456", **keys))
     shown = repr(s)
-    for secret in (PASSWORD, REDIS_PASSWORD, "tok-123456"):
+    for secret in (PASSWORD, REDIS_PASSWORD, "tok-123456", "verdict-s3cret", "seal-s3cret"):
         assert secret not in shown
     assert REDIS_PASSWORD not in s.redis_url_redacted
     assert s.redis_username == "livegate"
-    assert set(s.secret_values()) == {PASSWORD, REDIS_PASSWORD, "tok-123456"}
+    assert set(s.secret_values()) == {
+        PASSWORD, REDIS_PASSWORD, "tok-123456", "verdict-s3cret", "seal-s3cret"
+    }  # fmt: skip
     assert scrub(f"failed at {url} with {PASSWORD}", s) == (
         "failed at redis://livegate:***@127.0.0.1:6379/0 with ***"
     )
@@ -227,3 +230,19 @@ def test_redis_sentinel_urls_name_the_sentinels_the_service_and_the_db():
     ):
         with pytest.raises(SettingsError, match=r"LIVEGATE_REDIS_URL=.*redis\+sentinel://"):
             Settings.from_env({"LIVEGATE_REDIS_URL": bad})
+
+
+def test_verdict_and_seal_keys_rotate_and_default_to_the_dev_keys():
+    s = Settings.from_env({})
+    assert s.dev_keys == ["LIVEGATE_VERDICT_KEYS", "LIVEGATE_SEAL_KEYS"]
+    s = Settings.from_env(
+        {"LIVEGATE_VERDICT_KEYS": "old=a,new=b", "LIVEGATE_VERDICT_KEY_ID": "new",
+         "LIVEGATE_SEAL_KEYS": "s1=c"}
+    )  # fmt: skip
+    assert s.verdict_key == ("new", "b") and set(s.verdict_keys) == {"old", "new"}
+    assert s.seal_key == ("s1", "c") and s.dev_keys == []
+    with pytest.raises(SettingsError, match="LIVEGATE_VERDICT_KEY_ID"):
+        Settings.from_env({"LIVEGATE_VERDICT_KEYS": "old=a,new=b"})  # which one signs?
+    with pytest.raises(SettingsError, match="LIVEGATE_SEAL_KEYS") as err:
+        Settings.from_env({"LIVEGATE_SEAL_KEYS": "s1=top-secret,broken"})
+    assert "top-secret" not in str(err.value)

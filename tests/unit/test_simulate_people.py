@@ -1,6 +1,8 @@
 """The simulated people in the loop: verdicts on flags, appeals of enforcements and their
 verdicts, after a delay, only for the run's own creators, one appeal per decision."""
 
+from pipeline.adapters.settings import Settings
+from pipeline.domain.signing import check_signature
 from pipeline.ops.simulate import People
 
 C = "sim-run1-00001"
@@ -29,6 +31,11 @@ def test_flags_get_verdicts_and_enforcements_appeals_then_verdicts():
     (decided,) = [e for _, _, e in people.due(10_000)]
     assert decided["type"] == "appeal_decided" and decided["appeal_id"] == filed["appeal_id"]
     assert decided["verdict"] in ("uphold", "overturn")
+    # Verdicts are signed (CONTRACT §12), by roles that may decide them; filings are not.
+    keys = Settings().verdict_keys
+    assert check_signature(review, keys) is None and check_signature(decided, keys) is None
+    assert (review["role"], decided["role"]) == ("reviewer", "senior")
+    assert "signature" not in filed
     assert all(kind == "reviews" and creator == C for kind, creator, _ in first)
     ids = [e["event_id"] for _, _, e in first] + [decided["event_id"]]
     assert len(set(ids)) == 3

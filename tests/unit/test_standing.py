@@ -33,7 +33,8 @@ def test_a_flag_writes_the_snapshot_and_opens_an_item():
     assert snap[2]["banned_until"] is None and snap[2]["commerce_revoked"] == {}
     assert snap[2]["updated_at"] == ev.ts and snap[2]["policy_version"] == d.standing.policy_version
     flag = only(d, "flag_for_review")
-    assert item[:2] == ("enforcement.queue", flag.action_id.encode())
+    # CONTRACT §12: keyed by creator, kind and id (ids are unique per creator only).
+    assert item[:2] == ("enforcement.queue", f"{CREATOR}:review:{flag.action_id}".encode())
     assert item[2]["status"] == "open" and item[2]["kind"] == "review"
 
 

@@ -32,12 +32,27 @@ def on_appeal_filed(ctx: Context, ev: AppealFiled) -> None:
         )
         return
     enforcement, rule_id = found
-    if enforcement.event_ts < ev.ts - window:
-        days = (ev.ts - enforcement.event_ts) // 86_400_000
+    earlier = _decided_appeal(enforcement, ev.action_id)
+    if earlier is not None:
+        ctx.reject("already_decided", earlier)
+        return
+    # The window runs from when the action was decided to when the appeal reached the
+    # broker (moderation.reviews uses LogAppendTime): facts the creator cannot set. An
+    # appeal dated before the action's own event cannot be about it either.
+    days = window // 86_400_000
+    if ev.ts < enforcement.event_ts:
         ctx.reject(
             "unknown_reference",
-            f"action_id {ev.action_id[:80]!r} was decided {days} days before the appeal, "
-            f"outside the appeal window of {window // 86_400_000} days",
+            f"action_id {ev.action_id[:80]!r} was triggered at {enforcement.event_ts}, after the "
+            f"appeal's ts {ev.ts}: outside the appeal window of {days} days",
+        )
+        return
+    if ctx.record_ts - enforcement.decided_at > window:
+        late = (ctx.record_ts - enforcement.decided_at) // 86_400_000
+        ctx.reject(
+            "unknown_reference",
+            f"action_id {ev.action_id[:80]!r} was decided {late} days before the appeal "
+            f"reached LiveGate, outside the appeal window of {days} days",
         )
         return
     item = AppealItem(
@@ -51,6 +66,20 @@ def on_appeal_filed(ctx: Context, ev: AppealFiled) -> None:
         closing = (None, None, OVER_CAP, ev.ts)
         ctx.queue.append(appeal_item(old, ev.creator_id, ev.platform, closing))
     ctx.queue.append(appeal_item(item, ev.creator_id, ev.platform, None))
+
+
+def _decided_appeal(e: Enforcement, action_id: str) -> str | None:
+    """Why the action cannot be appealed again, naming the earlier verdict; else None."""
+    for done_action, appeal_id, verdict in e.verdicts:
+        if done_action == action_id or verdict == "overturn":
+            what = "overturned" if verdict == "overturn" else "upheld"
+            return (
+                f"action_id {action_id[:80]!r}: appeal {appeal_id!r} of this decision was already "
+                f"decided ({what}); an action is appealed once"
+            )
+    if e.overturned:
+        return f"action_id {action_id[:80]!r}: its decision was already overturned on appeal"
+    return None
 
 
 def _find(enforcements: dict[str, Enforcement], action_id: str) -> tuple[Enforcement, str] | None:
@@ -75,6 +104,10 @@ def on_appeal_decided(ctx: Context, ev: AppealDecided) -> None:
     state.closed[item.appeal_id] = ev.ts
     closed = (ev.verdict, ev.reviewer_id, ev.note, ev.ts)
     ctx.queue.append(appeal_item(item, ev.creator_id, ev.platform, closed))
+    e = state.enforcements.get(item.trigger)
+    if e is not None:
+        done = (*e.verdicts, (item.action_id, item.appeal_id, ev.verdict))
+        state.enforcements[e.trigger] = msgspec.structs.replace(e, verdicts=done)
     if ev.verdict == "overturn":
         _overturn(ctx, item, ev)
 

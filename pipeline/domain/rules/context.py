@@ -37,15 +37,18 @@ Duration = int | msgspec.UnsetType | None
 class Context:
     __slots__ = (
         "actions", "certs", "cut", "deduct_rule", "event", "evidence", "expiries", "now_ms",
-        "policy", "queue", "rejection", "removed", "state", "taken", "ts",
+        "policy", "queue", "record_ts", "rejection", "removed", "state", "taken", "ts",
     )  # fmt: skip
 
     def __init__(
-        self, event: Event, certs: CertSnapshot, state: CreatorState, policy: Policy, now_ms: int
-    ) -> None:
+        self, event: Event, certs: CertSnapshot, state: CreatorState, policy: Policy, now_ms: int,
+        record_ts: int | None = None,
+    ) -> None:  # fmt: skip
         self.event = event
         self.now_ms = now_ms
         self.ts = event.ts
+        # When the input record reached the broker; the event's own time if unknown.
+        self.record_ts = event.ts if record_ts is None or record_ts < 0 else record_ts
         self.certs = certs
         self.state = state
         self.policy = policy

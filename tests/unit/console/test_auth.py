@@ -57,8 +57,22 @@ def test_a_bad_users_line_is_refused_with_its_number(line: str):
 
 def test_set_user_line_replaces_or_adds():
     text = "# r\nalice:scrypt$old\nbob:scrypt$b\n"
-    assert set_user_line(text, "alice", "scrypt$new") == "# r\nbob:scrypt$b\nalice:scrypt$new\n"
-    assert set_user_line("", "carol", "scrypt$c") == "carol:scrypt$c\n"
+    assert set_user_line(text, "alice", "scrypt$new") == (
+        "# r\nbob:scrypt$b\nalice:scrypt$new:reviewer\n"
+    )
+    assert set_user_line("", "carol", "scrypt$c", "senior") == "carol:scrypt$c:senior\n"
+
+
+def test_roles_come_from_the_users_file_and_decide_what_a_reviewer_may_send():
+    users = parse_users("alice:scrypt$a:senior\nbob:scrypt$b\nroot:scrypt$r:admin\n")
+    assert (users.role("alice"), users.role("bob"), users.role("root")) == (
+        "senior", "reviewer", "admin",
+    )  # fmt: skip
+    assert users.may_decide("bob", "review_decided")
+    assert not users.may_decide("bob", "appeal_decided")
+    assert users.may_decide("alice", "appeal_decided")
+    with pytest.raises(UsersFileError, match="role 'boss'"):
+        parse_users("carol:scrypt$c:boss\n")
 
 
 def test_a_session_cookie_round_trips_and_expires():

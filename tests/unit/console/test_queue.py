@@ -165,3 +165,33 @@ def test_pages_of_open_items_oldest_first():
     last = q.open_rows(10_000, SLA, page=3, per_page=100)
     assert [r.item_id for r in last.rows][-1] == "r000" and len(last.rows) == 50
     assert q.open_rows(10_000, SLA, page=99, per_page=100).number == 3
+
+
+def test_items_are_keyed_by_creator_kind_and_id():
+    """CONTRACT §12: two creators' `appeal-1`, and an appeal reusing an open review's id, are
+    separate items; a record under an item's old key (its bare id) is the same item."""
+    q = QueueView()
+    a1, a2 = item("appeal-1", 1, kind="appeal"), {**item("appeal-1", 2, kind="appeal"),
+                                                  "creator_id": "c2"}  # fmt: skip
+    review = item("appeal-1", 3)
+    for i in (a1, a2, review):
+        key = f"{i['creator_id']}:{i['kind']}:appeal-1"
+        q.apply(key.encode(), json.dumps(i).encode())
+    rows = q.open_rows(10, SLA).rows
+    assert [r.key for r in rows] == [
+        "c1:appeal:appeal-1",
+        "c2:appeal:appeal-1",
+        "c1:review:appeal-1",
+    ]
+    assert q.get("c2:appeal:appeal-1")["creator_id"] == "c2"
+    assert q.get("appeal-1") is None  # a bare id names three items: no guess
+
+
+def test_an_old_key_record_is_the_same_item_and_its_tombstone_keeps_the_new_one():
+    q = QueueView()
+    q.apply(b"r9", json.dumps(item("r9", 1)).encode())  # written before v3
+    assert q.get("r9")["status"] == "open" and q.get("c1:review:r9") is not None
+    q.apply(b"c1:review:r9", json.dumps(item("r9", 1, status="closed")).encode())
+    q.apply(b"r9", None)  # the watcher retires the old key
+    assert q.get("c1:review:r9")["status"] == "closed"
+    assert q.open_rows(10, SLA).total == 0

@@ -25,6 +25,7 @@ def test_a_confirm_is_a_review_decided_event_keyed_by_creator():
         "review_id": "ab12",
         "verdict": "confirm",
         "reviewer_id": "alice",
+        "role": "senior",
         "platform": "douyin",
         "note": "seen it",
     }
@@ -91,3 +92,14 @@ def test_dismiss_and_uphold_with_notes_go_through():
         build_verdict(REVIEW, "dismiss", "alice", "not health", 1, EID)[1]["note"] == "not health"
     )
     assert build_verdict(APPEAL, "uphold", "alice", "", 1, EID)[1]["verdict"] == "uphold"
+
+
+def test_a_reviewer_decides_reviews_only_and_the_role_travels_in_the_event():
+    """CONTRACT §12: `reviewer` reviews; `senior` appeals too (the worker checks it again)."""
+    with pytest.raises(VerdictRefused) as refused:
+        build_verdict(APPEAL, "overturn", "bob", "wrong domain", 7, EID, role="reviewer")
+    assert refused.value.code == "role" and "nothing was sent" in str(refused.value)
+    _, event = build_verdict(REVIEW, "confirm", "bob", "", 7, EID, role="reviewer")
+    assert event["role"] == "reviewer"
+    _, event = build_verdict(APPEAL, "uphold", "ann", "", 7, EID, role="senior")
+    assert event["role"] == "senior"

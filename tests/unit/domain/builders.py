@@ -219,9 +219,11 @@ def appeal_verdict(
 
 def decide_raw(
     event: Event, certifications: CertSnapshot | None = None, st: CreatorState | None = None,
+    record_ts: int | None = None,
 ) -> Decision:  # fmt: skip
-    """decide() without the duplicate assertion's companion: rejections come back too."""
-    d = decide(event, certifications or {}, st, POLICY, event.ts + 5)
+    """decide() without the duplicate assertion's companion: rejections come back too.
+    `record_ts`: the input record's Kafka timestamp (default: none known, the event's ts)."""
+    d = decide(event, certifications or {}, st, POLICY, event.ts + 5, None, record_ts)
     assert d is not None, "event was treated as a duplicate"
     return d
 

@@ -12,12 +12,20 @@ from aiokafka import TopicPartition
 from aiokafka.errors import KafkaTimeoutError
 
 from pipeline.adapters import metrics
+from pipeline.adapters.settings import Settings
 from pipeline.domain.audit import GENESIS, seal
 from pipeline.engine import decisionlog
 from pipeline.engine.decisionlog import _continue_from, _read_range, sealed_hash
 
+KEY = Settings().seal_key
+
 
 def sealed(n: int, prev: str) -> tuple[bytes, str]:
+    return seal({"decision_id": f"d{n}", "event_id": f"e{n}", "outcome": "allow"}, prev, KEY)
+
+
+def unsealed(n: int, prev: str) -> tuple[bytes, str]:
+    """A record whose hash verifies but that carries no seal: pre-v3, or a forger's."""
     return seal({"decision_id": f"d{n}", "event_id": f"e{n}", "outcome": "allow"}, prev)
 
 
@@ -51,6 +59,24 @@ def test_the_chain_continues_from_the_last_sealed_record_past_foreign_ones(caplo
     assert foreign_count() - before == len(FOREIGN)
     assert "not sealed by LiveGate" in caplog.text and "t.decisions[3]" in caplog.text
     assert "continuing the chain from offset 11" in caplog.text
+
+
+def test_a_correct_hash_without_a_valid_seal_does_not_continue_a_sealed_chain(caplog):
+    v1, h1 = sealed(1, GENESIS)
+    forged, _ = unsealed(2, h1)  # hash recomputed by whoever can write the topic
+    wrong, _ = seal({"decision_id": "d3", "event_id": "e3"}, h1, ("dev", "a guessed secret"))
+    stranger, _ = seal({"decision_id": "d4", "event_id": "e4"}, h1, ("other", "x"))
+    tail = [(0, v1), (1, forged), (2, wrong), (3, stranger)]
+    assert _continue_from(0, tail, 0, 0, 4, "t") == h1
+    assert "offsets 1, 2, 3" in caplog.text
+    assert sealed_hash(forged) is None and sealed_hash(wrong) is None
+
+
+def test_records_of_the_previous_version_unsealed_continue_their_chain_after_an_upgrade(caplog):
+    v1, h1 = unsealed(1, GENESIS)
+    v2, h2 = unsealed(2, h1)
+    assert _continue_from(0, [(0, v1), (1, v2)], 0, 0, 2, "t") == h2
+    assert "not sealed" not in caplog.text
 
 
 def test_a_partition_of_only_foreign_records_starts_at_genesis():

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from pipeline.bench.engine_harness import Harness, stream_started
 from pipeline.engine.standing import StandingHook
+from tests.helpers import signed
 
 
 def verdict(creator: str, eid: str, ts: int, review_id: str, verdict: str = "dismiss") -> dict:
-    return {"event_id": eid, "type": "review_decided", "ts": ts, "creator_id": creator,
-            "review_id": review_id, "verdict": verdict, "reviewer_id": "rev-1"}  # fmt: skip
+    return signed({"event_id": eid, "type": "review_decided", "ts": ts, "creator_id": creator,
+                   "review_id": review_id, "verdict": verdict, "reviewer_id": "rev-1"})  # fmt: skip
 
 
 async def test_an_unknown_review_is_a_dead_letter_and_decides_nothing():
