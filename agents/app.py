@@ -26,6 +26,8 @@ from pipeline.engine.decisionlog import ChainHeads
 from pipeline.engine.expiries import ExpirySchedule
 from pipeline.engine.faustconfig import (
     IDS_TABLE,
+    OUTBOX_CONFIGS,
+    OUTBOX_TABLE,
     SCHEDULE_TABLE,
     SESSION_TIMEOUT_S,
     STATE_TABLE,
@@ -77,7 +79,8 @@ def create_app(settings: Settings, policy: Policy) -> tuple[faust.App, Runtime]:
     states_table = state_table(app, settings, STATE_TABLE, settings.store)
     schedule_table = state_table(app, settings, SCHEDULE_TABLE, "memory://")
     ids_table = decided_ids_table(app, settings, policy)
-    runtime = _runtime(app, settings, policy, states_table, schedule_table, ids_table)
+    outbox_table = state_table(app, settings, OUTBOX_TABLE, settings.store, OUTBOX_CONFIGS)
+    runtime = _runtime(app, settings, policy, states_table, schedule_table, ids_table, outbox_table)
     # Audit: the shadow policy, if any (never acts), and the policy history on which every
     # recorded decision's policy_version can be found (engine/shadow.py, policyhistory.py).
     shadow_policy = shadow.install(settings, policy, runtime.processor)
@@ -92,6 +95,7 @@ def create_app(settings: Settings, policy: Policy) -> tuple[faust.App, Runtime]:
 def _runtime(
     app: faust.App, settings: Settings, policy: Policy,
     states_table: faust.Table, schedule_table: faust.Table, ids_table: faust.Table,
+    outbox_table: faust.Table,
 ) -> Runtime:  # fmt: skip
     store = CertStore(connect(settings), settings)
     fence = Fence(app)
@@ -106,7 +110,7 @@ def _runtime(
         # (add_topic) keeps the topic in every later metadata refresh, which otherwise
         # covers only the topics the producer has sent to.
         producer = aiokafka_producer(app)
-        for table in (states_table, schedule_table, ids_table):
+        for table in (states_table, schedule_table, ids_table, outbox_table):
             topic = table.changelog_topic.get_topic_name()
             await producer.client.add_topic(topic)
             await producer.partitions_for(topic)
@@ -115,6 +119,7 @@ def _runtime(
                               settings.partitions)  # fmt: skip
     sender: Send = send
     ids = TableStates(ids_table, lambda: aiokafka_producer(app))
+    outbox = TableStates(outbox_table, lambda: aiokafka_producer(app))
     processor = Processor(
         settings, policy, CertCache(store), states, sender,
         ChainHeads(settings, settings.topics.decisions),
@@ -124,7 +129,7 @@ def _runtime(
         recent=RecentDecisions(settings, settings.topics.decisions),
         ids=ids,
         generation=lambda: app.consumer_generation_id,
-        breaker_history=BreakerHistory(store.client, settings),
+        breaker_history=BreakerHistory(store.client, settings), outbox=outbox,
     )  # fmt: skip
     processor.hooks.append(decision_logger())  # decision log lines (adapters/logs.py)
     processor.hooks.append(StandingHook(settings))  # enforcement.restrictions and .queue
@@ -167,6 +172,7 @@ def _follow_rebalances(app: faust.App, rt: Runtime) -> None:
             rt.processor.forget(lost)
             dropped = rt.states.forget(lost) + rt.schedule.store.forget(lost)
             dropped += rt.ids.forget(lost) if rt.ids is not None else 0
+            dropped += rt.processor.completer.outbox.forget(lost)  # type: ignore[attr-defined]
             log.info("forgot %d keys of lost partitions %s", dropped, sorted(lost))
         owned.clear()
         owned.update(now)

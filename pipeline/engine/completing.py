@@ -67,9 +67,12 @@ class Legacy(Protocol):
 class Completer:
     def __init__(
         self, states: StateStore, ids: StateStore, schedule: Schedule, send: Send,
-        legacy: Legacy,
+        legacy: Legacy, outbox: StateStore | None = None,
     ) -> None:  # fmt: skip
         self.states = states
+        # The entries and claims: a store of their own, whose changelog is compacted within
+        # a minute (the ring's keys), so a restore reads little of it whatever the rate.
+        self.outbox = outbox if outbox is not None else states
         self.ids = ids
         self.schedule = schedule
         self.send = send
@@ -95,7 +98,7 @@ class Completer:
         for e in entries:
             writes.extend((k, v, e.partition) for k, v in encode_entry(e))
         metrics.OUTBOX_ENTRIES.inc(len(entries))
-        return await self.states.set_many(writes)
+        return await self.outbox.set_many(writes)
 
     # ---- 2. visible -----------------------------------------------------------------------
     async def apply(self, entries: Iterable[Entry]) -> list[Awaitable[Any]]:
@@ -139,14 +142,14 @@ class Completer:
             claim = Claim(done, self.generation.get(p, 0), self.done_head.get(p, ""))
             writes.append((CLAIM_KEY, encode_claim(claim), p))
             self.claimed[p] = done
-        return await self.states.set_many(writes) if writes else []
+        return await self.outbox.set_many(writes) if writes else []
 
     # ---- after an assignment ----------------------------------------------------------------
     async def resume(self, partitions: Iterable[int], generation: int) -> dict[int, str]:
         """Finish the pending entries of newly assigned partitions; their chain heads."""
         heads: dict[int, str] = {}
         for p in sorted(set(partitions) - self.resumed):
-            found = read_outbox(lambda key, p=p: self.states.get(key, p))
+            found = read_outbox(lambda key, p=p: self.outbox.get(key, p))
             if found.zombies:
                 metrics.OUTBOX_ZOMBIES.inc(len(found.zombies))
                 log.error(

@@ -17,6 +17,17 @@ SESSION_TIMEOUT_S = 10.0
 # The worker's Faust tables; each has a changelog `<app id>-<table>-changelog`: compacted,
 # and the decided ids' also deleted past the deduplication horizon (engine/deciding.py).
 STATE_TABLE, SCHEDULE_TABLE, IDS_TABLE = "creator-state", "expiry-schedule", "decided-ids"
+OUTBOX_TABLE = "outbox"
+# The outbox's changelog holds a ring of 64 keys per partition, rewritten with every batch:
+# compacted within a minute, so a restore (a failover, a new worker) reads about a minute of
+# entries, not every entry ever written (engine/outbox.py).
+OUTBOX_CONFIGS = {
+    "cleanup.policy": "compact",
+    "segment.ms": "60000",
+    "max.compaction.lag.ms": "60000",
+    "min.cleanable.dirty.ratio": "0.01",
+    "delete.retention.ms": "60000",
+}
 
 
 def faust_options(settings: Settings) -> dict[str, Any]:
@@ -70,7 +81,7 @@ def changelog_topics(settings: Settings) -> list[NewTopic]:
         kafka.new_topic(settings, f"{settings.app_id}-{table}-changelog", settings.partitions,
                         {"cleanup.policy": cleanup})
         for table, cleanup in ((STATE_TABLE, "compact"), (SCHEDULE_TABLE, "compact"),
-                               (IDS_TABLE, "compact,delete"))
+                               (IDS_TABLE, "compact,delete"), (OUTBOX_TABLE, "compact"))
     ]  # fmt: skip
 
 

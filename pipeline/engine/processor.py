@@ -76,6 +76,7 @@ class Processor:
         settled: Callable[[], Awaitable[None]] | None = None,
         recent: RecentDecisions | None = None, ids: StateStore | None = None,
         generation: Callable[[], int] = lambda: 0, breaker_history: History | None = None,
+        outbox: StateStore | None = None,
     ) -> None:  # fmt: skip
         self.settings = settings
         self.policy = policy
@@ -93,7 +94,7 @@ class Processor:
         self.decider.recent = recent
         self.chain = chain
         self.recent = recent
-        self.completer = Completer(states, ids, schedule, send, self._legacy)
+        self.completer = Completer(states, ids, schedule, send, self._legacy, outbox)
         self.schedule = schedule
         self.generation = generation
         # Run once before the first batch (e.g. fetch producer metadata for the changelogs);
