@@ -195,7 +195,8 @@ class Settings:
     breaker_floor: int = 2000
     # Faust standby replicas of every table (creator state, outbox, decided ids): a worker
     # keeps a copy of partitions it does not own, so a failover needs little or no restore.
-    standby_replicas: int = 1
+    # Off by default: keeping the copies costs CPU while a worker joins (README).
+    standby_replicas: int = 0
     # CONTRACT §12: verdict signing keys (workers verify with all, signers use the key id)
     # and decision-record seal keys; {key_id: Secret}. The dev defaults when unset.
     verdict_keys: Mapping[str, Secret] = field(default_factory=lambda: dict(DEV_VERDICT_KEYS))
