@@ -50,18 +50,21 @@ def scale_table(scale: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def _latency_row(lat: dict[str, Any]) -> str:
+    return (
+        f"{'  ' + lat['label']:<38} {lat['rate']:>10,.0f} "
+        f"{lat['p50_ms']:>9.0f} {lat['p99_ms']:>9.0f} {lat['max_ms']:>9.0f} "
+        f"{_us(lat.get('cpu_us_per_event')):>10}"
+    )
+
+
 def transitions_table(t: dict[str, Any]) -> list[str]:
     rows = [f"{'transitions (produced → decided)':<38} {'rate/s':>10} {'p50 ms':>9} "
             f"{'p99 ms':>9} {'max ms':>9} {'CPU µs/ev':>10}"]  # fmt: skip
     for key in ("first_after_start", "warm", "first_after_rebalance"):
         lat = t.get(key)
-        if lat is None:
-            continue
-        rows.append(
-            f"{'  ' + lat['label']:<38} {lat['rate']:>10,.0f} "
-            f"{lat['p50_ms']:>9.0f} {lat['p99_ms']:>9.0f} {lat['max_ms']:>9.0f} "
-            f"{_us(lat.get('cpu_us_per_event')):>10}"
-        )
+        if lat is not None:
+            rows.append(_latency_row(lat))
     rows.append(f"  (after {t['history_events']:,} events decided: the log's history)")
     return rows
 
@@ -98,11 +101,7 @@ def table(result: dict[str, Any]) -> str:
     rows.append(f"{'decision latency (produced → decided)':<38} {'rate/s':>10} "
                 f"{'p50 ms':>9} {'p99 ms':>9} {'max ms':>9} {'CPU µs/ev':>10}")  # fmt: skip
     for lat in result.get("latency", {}).values():
-        rows.append(
-            f"{'  ' + lat['label']:<38} {lat['rate']:>10,.0f} "
-            f"{lat['p50_ms']:>9.0f} {lat['p99_ms']:>9.0f} {lat['max_ms']:>9.0f} "
-            f"{_us(lat.get('cpu_us_per_event')):>10}"
-        )
+        rows.append(_latency_row(lat))
     one = systems.get("livegate_1", {})
     trips = one.get("redis_round_trips_per_event")
     rows.append("")

@@ -9,23 +9,8 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
 from pipeline.bench.engine_harness import Harness, stream_started
-from pipeline.engine import processor as processor_module
 from pipeline.engine.outbox import PREFIX
-
-
-class Fatal(Exception):
-    pass
-
-
-@pytest.fixture(autouse=True)
-def no_exit(monkeypatch):
-    def fatal(message, exc):
-        raise Fatal(message) from exc
-
-    monkeypatch.setattr(processor_module, "fatal", fatal)
 
 
 async def settle() -> None:

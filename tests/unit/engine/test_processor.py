@@ -17,24 +17,10 @@ from pipeline.adapters.settings import Settings
 from pipeline.bench.engine_harness import Harness, stream_started
 from pipeline.domain.certifications import Certification
 from pipeline.engine import deciding as deciding_module
-from pipeline.engine import processor as processor_module
 from pipeline.engine.certcache import TableNotLoaded
+from tests.unit.engine.conftest import Fatal
 
 DAY = 86_400_000
-
-
-class Fatal(Exception):
-    pass
-
-
-@pytest.fixture(autouse=True)
-def no_exit(monkeypatch):
-    """fatal() would end the test process: raise instead, so a test can see it."""
-
-    def fatal(message, exc):
-        raise Fatal(message) from exc
-
-    monkeypatch.setattr(processor_module, "fatal", fatal)
 
 
 def health_cert(now: int) -> Certification:
