@@ -30,7 +30,6 @@ from pipeline.engine.outbox import (
     RING,
     Claim,
     Entry,
-    OutRecord,
     encode_claim,
     encode_entry,
     read_outbox,
@@ -191,7 +190,3 @@ class Completer:
             self.resumed.discard(p)
             for d in (self.seq, self.done, self.done_head, self.claimed, self.generation):
                 d.pop(p, None)
-
-
-def out_records(entries: Iterable[Entry]) -> list[OutRecord]:
-    return [r for e in entries for r in e.out]

@@ -41,22 +41,13 @@ FETCH_TIMEOUT_S: Final = 10.0
 
 
 class ChainHeads:
-    """The last hash per decisions partition this worker writes to."""
+    """Where a partition without an outbox continues its chain from: the decision log's tail.
+    (Every other partition's head lives in its outbox: engine/outbox.py.)"""
 
     def __init__(self, bootstrap: kafka.Target, topic: str) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
-        self.heads: dict[int, str] = {}
         self.keys = seal_keys(bootstrap)
-
-    def forget(self) -> None:
-        """After a rebalance another worker may have written: read the tails again."""
-        self.heads.clear()
-
-    async def ensure(self, partitions: set[int]) -> None:
-        missing = [p for p in partitions if p not in self.heads]
-        if missing:
-            self.heads.update(await read_tails(self.bootstrap, self.topic, missing, keys=self.keys))
 
     async def read(self, partition: int) -> str:
         """The hash to continue one partition's chain from, read from the log's tail: only

@@ -35,7 +35,6 @@ from pipeline.adapters.records import Record
 from pipeline.adapters.retry import retry
 from pipeline.adapters.settings import Settings
 from pipeline.adapters.times import now_ms
-from pipeline.domain.audit import GENESIS
 from pipeline.domain.policy import Policy
 from pipeline.engine.breaker import Breaker, BreakerConfig, History
 from pipeline.engine.certcache import CertCache, TableNotLoaded
@@ -49,13 +48,6 @@ from pipeline.engine.watchdog import FreezeWatch
 __all__ = ["DecisionHook", "Processor", "Send", "StateStore", "fatal"]
 log = logging.getLogger("livegate.processor")
 Ack = Callable[[], Awaitable[None]]
-
-
-class LegacyChain:
-    """Where the chain head of a partition that has no outbox yet comes from."""
-
-    async def read(self, partition: int) -> str:
-        return GENESIS
 
 
 def fatal(message: str, exc: BaseException) -> None:
@@ -95,7 +87,6 @@ class Processor:
         self.chain = chain
         self.recent = recent
         self.completer = Completer(states, ids, schedule, send, self._legacy, outbox)
-        self.schedule = schedule
         self.generation = generation
         # Run once before the first batch (e.g. fetch producer metadata for the changelogs);
         # `ready` is set once it has run, and nothing is decided or emitted before.
