@@ -169,7 +169,13 @@ def read_outbox(get: Callable[[bytes], bytes | None]) -> Found:
     for m in markers:
         if m.seq <= done and m is not newest:
             continue
-        entry = _assemble(m, get)
+        try:
+            entry = _assemble(m, get)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            # Not what this version writes (another writer on the changelog, a bug): said,
+            # never a worker that exits on every start and so a stalled partition.
+            found.unreadable.append(m.seq % RING)
+            continue
         if entry is None:
             # Its chunks were overwritten by a later entry: one that starts only once
             # this one is done.

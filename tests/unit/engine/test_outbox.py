@@ -85,3 +85,12 @@ def test_the_ring_bounds_the_keys_whatever_the_count_of_entries():
     assert len(data) == RING
     found = read_outbox(data.get)
     assert [e.seq for e in found.pending] == [5 * RING - 1] and found.last_seq == 5 * RING - 1
+
+
+def test_an_entry_that_does_not_decode_is_reported_not_a_crash():
+    data = store(entry(0), entry(1, done=0))
+    from pipeline.engine.outbox import Marker, _enc, slot_key
+
+    data[slot_key(1)] = _enc.encode(Marker(1, 1, 0, 0, inline=b"\xc1 not msgpack"))
+    found = read_outbox(data.get)
+    assert found.pending == [] and found.unreadable == [1]
