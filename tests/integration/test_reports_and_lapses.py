@@ -60,6 +60,9 @@ async def test_five_distinct_reporters_cut_off_an_uncertified_stream(pipeline: P
         p.settings.topics.live,
         event("stream_started", c, f"{c}-e0", stream_id="s1", category="gaming", title=title),
     )
+    # The stream is live before its reports: records of two topics have no order between
+    # them (one fetch may hand the reports over first), so wait for its decision.
+    await decided(p, f"{c}-e0")
     await send(p, p.settings.topics.reports, *[report(c, i, f"u{i}") for i in range(5)])
     last = await decided(p, f"{c}-r4")
     assert "reports.threshold" in last["rule_ids"]
