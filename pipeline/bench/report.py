@@ -69,15 +69,41 @@ def transitions_table(t: dict[str, Any]) -> list[str]:
     return rows
 
 
+PACED_NAMES = {"floor": "engine floor (bare Faust)", "livegate_1": "LiveGate, 1 worker"}
+
+
+def paced_table(paced: dict[str, Any]) -> list[str]:
+    """CPU per event (and per batch) in the regimes a worker mostly runs in: first."""
+    rows = [f"{'paced regimes (CPU from /proc)':<38} {'rate/s':>10} {'p50 ms':>9} "
+            f"{'p99 ms':>9} {'CPU µs/ev':>10} {'batches':>8} {'ev/batch':>9} "
+            f"{'µs/batch':>9}"]  # fmt: skip
+    for system, phases in paced.items():
+        rows.append(PACED_NAMES.get(system, system))
+        for key, f in phases.items():
+            live = key == "live"
+            rows.append(
+                f"{'  ' + f['label']:<38} "
+                f"{'' if live else format(f['achieved_rate'], ',.0f'):>10} "
+                f"{'' if live else format(f['p50_ms'], '.0f'):>9} "
+                f"{'' if live else format(f['p99_ms'], '.0f'):>9} "
+                f"{_us(f.get('cpu_us_per_event')):>10} "
+                f"{format(f['batches'], ',.0f') if 'batches' in f else '':>8} "
+                f"{format(f['events_per_batch'], '.1f') if 'batches' in f else '':>9} "
+                f"{_us(f.get('cpu_us_per_batch')) if 'batches' in f else '':>9}"
+            )
+    return rows
+
+
 def table(result: dict[str, Any]) -> str:
     if "scale" in result:
         return scale_table(result["scale"])
-    if "systems" not in result or "limit" not in result["systems"]:
+    if "systems" not in result or "floor" not in result["systems"]:
         return "\n".join(transitions_table(result.get("transitions", {"history_events": 0})))
     systems = result["systems"]
-    limit = systems["limit"]["events_per_s"]
+    limit = systems["limit"]["events_per_s"] if "limit" in systems else None
     floor = systems["floor"]["events_per_s"]
-    rows = [f"{'system':<38} {'events/s':>10} {'to limit':>9} {'to floor':>9} {'peak RSS':>9} "
+    rows = [*paced_table(result.get("paced", {})), ""]
+    rows += [f"{'system':<38} {'events/s':>10} {'to limit':>9} {'to floor':>9} {'peak RSS':>9} "
             f"{'CPU µs/ev':>10} {'broker µs/ev':>13}"]  # fmt: skip
     for key, name in NAMES.items():
         s = systems.get(key)
@@ -85,7 +111,7 @@ def table(result: dict[str, Any]) -> str:
             continue
         rate = s["events_per_s"]
         rows.append(
-            f"{name:<38} {rate:>10,.0f} {_ratio(rate / limit):>9} "
+            f"{name:<38} {rate:>10,.0f} {_ratio(rate / limit if limit else None):>9} "
             f"{_ratio(rate / floor):>9} {s['peak_rss_mb']:>6.0f} MB "
             f"{_us(s.get('cpu_us_per_event')):>10} {_us(s.get('broker_cpu_us_per_event')):>13}"
         )
@@ -97,11 +123,6 @@ def table(result: dict[str, Any]) -> str:
             f"{'?' if util is None else f'{util:.0%}'} of a core busy, "
             f"{'?' if share is None else f'{share:.0%}'} of the two workers' CPU"
         )
-    rows.append("")
-    rows.append(f"{'decision latency (produced → decided)':<38} {'rate/s':>10} "
-                f"{'p50 ms':>9} {'p99 ms':>9} {'max ms':>9} {'CPU µs/ev':>10}")  # fmt: skip
-    for lat in result.get("latency", {}).values():
-        rows.append(_latency_row(lat))
     one = systems.get("livegate_1", {})
     trips = one.get("redis_round_trips_per_event")
     rows.append("")

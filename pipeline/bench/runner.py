@@ -2,10 +2,11 @@
 
 1. workload: creators, the certification table (preloaded, timed), the backlog of N records;
 2. limit: raw aiokafka passthrough over a pre-produced backlog;
-3. floor: bare Faust passthrough over the same backlog;
-4. LiveGate, one worker: the same backlog; then latency at fixed paced rates (500, 1,000
-   and 2,000 events/s) and at 50% and 90% of its throughput, Redis round trips per event
-   and peak memory from that worker;
+3. floor: bare Faust passthrough over the same backlog, then the paced regimes
+   (pipeline/bench/regimes.py: 200, 1,000 and min(5,000, half its maximum) events/s, and
+   events produced while it runs);
+4. LiveGate, one worker: the same backlog, then the same paced regimes, with CPU per batch;
+   Redis round trips per event and peak memory from that worker;
 5. LiveGate, two workers (full run only): both ready and the group stable, then the backlog,
    with each worker's share of the events and of the CPU.
 
@@ -25,16 +26,17 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
 
 from pipeline.adapters import kafka
 from pipeline.adapters.settings import REPO_ROOT
-from pipeline.bench import paced
 from pipeline.bench.faustopts import client_options, printable, worker_app_options
 from pipeline.bench.kafkaio import BenchError, OutputWatch, Span, produce
 from pipeline.bench.procs import CpuMeter, Proc, free_port, listener_pid, scrape
+from pipeline.bench.regimes import regimes
 from pipeline.bench.topics import Run, System
 from pipeline.bench.workload import InputRecord, Workload, mark_loaded, mix, preload
 
@@ -50,13 +52,16 @@ class Config:
     scale: int | None = None  # --scale: creators whose state a worker restores, per store
     stores: tuple[str, ...] = ("memory://", "rocksdb://")  # --scale's stores
     transitions_only: bool = False  # --transitions: only the transitions phase
+    paced_only: bool = False  # --paced: only the floor and one worker, backlog and regimes
+    profile: Path | None = None  # --profile DIR: py-spy of each paced phase, here
 
     @classmethod
     def make(cls, quick: bool, events: int | None = None, creators: int | None = None,
              latency_s: float | None = None, keep: bool = False,
              scale: int | None = None,
              stores: tuple[str, ...] = ("memory://", "rocksdb://"),
-             transitions_only: bool = False) -> Config:  # fmt: skip
+             transitions_only: bool = False, paced_only: bool = False,
+             profile: Path | None = None) -> Config:  # fmt: skip
         return cls(
             quick=quick,
             events=events or (10_000 if quick else 50_000),
@@ -67,11 +72,9 @@ class Config:
             scale=scale,
             stores=stores,
             transitions_only=transitions_only,
+            paced_only=paced_only,
+            profile=profile,
         )
-
-
-# Paced rates measured beside the shares of the sustained throughput (events/s).
-FIXED_RATES = (500, 1000, 2000)
 
 
 def rate_of(span: Span) -> float:
@@ -146,10 +149,11 @@ class Bench:
         if cfg.transitions_only:
             await self._transitions(workload)
             return
-        await self._limit(backlog, options)
-        await self._floor(backlog)
+        if not cfg.paced_only:
+            await self._limit(backlog, options)
+        await self._floor(workload, backlog)
         await self._livegate_one(lg1, workload, backlog)
-        if cfg.two_workers:
+        if cfg.two_workers and not cfg.paced_only:
             await self._livegate_two(backlog)
             await self._transitions(workload)
         self._ratios()
@@ -168,13 +172,17 @@ class Bench:
         await self._backlog_figures("limit", system, proc, len(backlog))
         await proc.stop()
 
-    async def _floor(self, backlog: list[InputRecord]) -> None:
+    async def _floor(self, workload: Workload, backlog: list[InputRecord]) -> None:
         system = await self._prepared("floor", backlog)
         args = ["pipeline.bench.faust_floor", "--app-id", system.settings.app_id,
                 "--output", system.output, "--web-port", str(free_port()),
                 *(f"{k}={t}" for k, t in system.inputs.items())]  # fmt: skip
         proc = self._spawn("floor (bare Faust)", args, system)
-        await self._backlog_figures("floor", system, proc, len(backlog))
+        figures = await self._backlog_figures("floor", system, proc, len(backlog))
+        self.result.setdefault("paced", {})["floor"] = await regimes(
+            self, system, proc, workload, figures["events_per_s"], "floor",
+            profile=self.cfg.profile,
+        )  # fmt: skip
         await proc.stop()
 
     async def _livegate_one(
@@ -188,31 +196,10 @@ class Bench:
         port = free_port()
         worker = self._worker("livegate worker", system, port)
         figures = await self._backlog_figures("livegate_1", system, worker, len(backlog))
-        watch = await OutputWatch(self.kafka, system.output).start()
-        try:
-            latency = {}
-            sustained = figures["events_per_s"]
-            phases = [(f"at_{r}_per_s", f"at {r:,} events/s", float(r)) for r in FIXED_RATES]
-            phases += [(f"at_{int(share * 100)}pct", f"at {share:.0%} of 1-worker throughput",
-                        share * sustained) for share in (0.5, 0.9)]  # fmt: skip
-            for key, label, rate in phases:
-                records = workload.records(max(100, int(rate * self.cfg.latency_s)))
-                self.say(f"latency {label} ({rate:,.0f} events/s for "
-                         f"{self.cfg.latency_s:g}s) …")  # fmt: skip
-                await asyncio.sleep(0.5)
-                meter = self._meter({"system": worker.pid})
-                meter.start()
-                m = await paced.measure(
-                    self.kafka, system.inputs, watch, records, rate, worker.check,
-                    f"latency {label}",
-                )  # fmt: skip
-                meter.stop(m.events)
-                latency[key] = {"label": label, **asdict(m), **meter.figures(["system"])}
-                self.say(f"  p50 {m.p50_ms:.0f} ms, p99 {m.p99_ms:.0f} ms, "
-                         f"max {m.max_ms:.0f} ms over {m.events:,} events; "
-                         f"{_us(latency[key]['cpu_us_per_event'])} µs CPU per event")  # fmt: skip
-        finally:
-            await watch.stop()
+        self.result.setdefault("paced", {})["livegate_1"] = await regimes(
+            self, system, worker, workload, figures["events_per_s"], "livegate",
+            port=port, profile=self.cfg.profile,
+        )  # fmt: skip
         metrics = scrape(port)
         decided = metrics.get("livegate_events_decided_total", 0.0)
         trips = metrics.get("livegate_redis_round_trips_total", 0.0)
@@ -220,7 +207,6 @@ class Bench:
         figures["redis_round_trips"] = trips
         figures["events_decided"] = decided
         figures["peak_rss_mb"] = worker.peak_rss_mb()
-        self.result["latency"] = latency
         self.say(f"  {trips:,.0f} Redis round trips for {decided:,.0f} events decided; "
                  f"worker peak RSS {figures['peak_rss_mb']:.0f} MB")  # fmt: skip
         await worker.stop()
@@ -378,12 +364,13 @@ class Bench:
 
     def _ratios(self) -> None:
         systems = self.result["systems"]
-        limit = systems["limit"]["events_per_s"]
         floor = systems["floor"]["events_per_s"]
-        ratios = {"floor_to_limit": floor / limit}
+        limit = systems["limit"]["events_per_s"] if "limit" in systems else None
+        ratios = {"floor_to_limit": floor / limit} if limit else {}
         for key in ("livegate_1", "livegate_2"):
             if key in systems:
-                ratios[f"{key}_to_limit"] = systems[key]["events_per_s"] / limit
+                if limit:
+                    ratios[f"{key}_to_limit"] = systems[key]["events_per_s"] / limit
                 ratios[f"{key}_to_floor"] = systems[key]["events_per_s"] / floor
         self.result["ratios"] = ratios
 

@@ -63,6 +63,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="only the transitions phase: paced latency at the first traffic after "
                    "a worker restart and after a second worker joins, beside the warm figure, "
                    "on a log holding two minutes of decisions at 1,000 events/s")  # fmt: skip
+    p.add_argument("--paced", action="store_true",
+                   help="only the paced regimes: the engine floor and one LiveGate worker, "
+                   "each on the backlog and then at paced 200, 1,000 and min(5,000, half its "
+                   "maximum) events/s and with events produced while it runs")  # fmt: skip
+    p.add_argument("--profile", type=Path, default=None, metavar="DIR",
+                   help="record each paced phase with py-spy (idle frames excluded) as "
+                   "collapsed stacks in DIR, one file per system and phase "
+                   "(default: no profile)")  # fmt: skip
     p.add_argument("--store", action="append", choices=STORES, default=None,
                    help="with --scale: only this store (repeatable; default both)")  # fmt: skip
     p.add_argument(
@@ -99,7 +107,8 @@ def _bench(args: argparse.Namespace) -> int:
     from pipeline.bench.runner import Bench, Config
 
     cfg = Config.make(args.quick, args.events, args.creators, args.latency_seconds, args.keep,
-                      args.scale, tuple(args.store or STORES), args.transitions)  # fmt: skip
+                      args.scale, tuple(args.store or STORES), args.transitions,
+                      args.paced, args.profile)  # fmt: skip
 
     started = time.monotonic()
 

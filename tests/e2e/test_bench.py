@@ -34,16 +34,28 @@ def test_quick_bench_writes_every_figure_and_both_ratios(stack_env, tmp_path):
     assert result["ratios"]["livegate_1_to_limit"] > 0
     assert result["ratios"]["livegate_1_to_floor"] > 0
     assert systems["livegate_1"]["redis_round_trips_per_event"] > 0
-    phases = ("at_500_per_s", "at_1000_per_s", "at_2000_per_s", "at_50pct", "at_90pct")
-    assert set(result["latency"]) == set(phases)
-    for phase in phases:
-        latency = result["latency"][phase]
-        assert latency["events"] > 0, phase
-        assert 0 <= latency["p50_ms"] <= latency["p99_ms"] <= latency["max_ms"], phase
-        assert latency["cpu_us_per_event"] > 0, phase
-    assert result["latency"]["at_1000_per_s"]["rate"] == 1000
+    # The paced regimes, for the floor and the worker: 200, 1,000 and min(5,000, half the
+    # system's maximum) events/s, and events produced while it runs.
+    for system in ("floor", "livegate_1"):
+        paced = result["paced"][system]
+        top = round(min(5000, systems[system]["events_per_s"] / 2))
+        assert set(paced) == {"at_200_per_s", "at_1000_per_s", f"at_{top}_per_s", "live"} or (
+            top in (200, 1000) and set(paced) == {"at_200_per_s", "at_1000_per_s", "live"}
+        ), (system, set(paced))
+        for phase, f in paced.items():
+            assert f["cpu_us_per_event"] > 0, (system, phase)
+            if phase != "live":
+                assert f["events"] > 0, (system, phase)
+                assert 0 <= f["p50_ms"] <= f["p99_ms"] <= f["max_ms"], (system, phase)
+        assert paced["at_1000_per_s"]["rate"] == 1000
+    # The worker's batches: CPU per batch and events per batch, from its /metrics.
+    for phase, f in result["paced"]["livegate_1"].items():
+        assert f["batches"] > 0 and f["events_per_batch"] > 0, phase
+        assert f["cpu_us_per_batch"] > 0, phase
     assert result["preload"]["certifications"] > 0
     assert set(result["workload"]["mix"]) >= {"stream_started", "product_linked", "report"}
     # The table is what a person reads.
     assert "LiveGate, 1 worker" in r.stdout and "p99 ms" in r.stdout
     assert "CPU µs/ev" in r.stdout and "at 1,000 events/s" in r.stdout
+    assert r.stdout.index("paced regimes") < r.stdout.index("LiveGate, 1 worker   ")
+    assert "µs/batch" in r.stdout
