@@ -11,9 +11,10 @@ import faust
 from agents import certs, commerce, expiries, live, queuewatch, reports, reviews, web
 from agents.runtime import Runtime, raw_topic
 from pipeline.adapters import kafka
+from pipeline.adapters.batchsend import BatchSend
 from pipeline.adapters.breakerstore import BreakerHistory
 from pipeline.adapters.certstore import CertStore, connect
-from pipeline.adapters.faust.fetching import BulkConsumer, use_short_fetch_wait
+from pipeline.adapters.faust.fetching import BulkConsumer, use_adaptive_fetch
 from pipeline.adapters.faust.group import Fence
 from pipeline.adapters.faust.sensor import setup_lean_prometheus_sensors
 from pipeline.adapters.faust.tables import TableStates, aiokafka_producer
@@ -34,6 +35,7 @@ from pipeline.engine.faustconfig import (
     changelog_configs,
     faust_options,
 )
+from pipeline.engine.outbox import OutRecord
 from pipeline.engine.processor import Processor, Send
 from pipeline.engine.recovery import RecentDecisions
 from pipeline.engine.standing import StandingHook
@@ -69,7 +71,7 @@ def create_app(settings: Settings, policy: Policy) -> tuple[faust.App, Runtime]:
     # The consumer (made when the worker starts) hands the input topics' records to the
     # batcher in bulk, and commits only what the processor decided
     # (pipeline/adapters/faust/fetching.py).
-    use_short_fetch_wait(app, bulk=True)
+    use_adaptive_fetch(app, bulk=True)
     # Faust's own sensor (consumer offsets, rebalances, send latency), without its
     # per-event work (pipeline/adapters/faust/sensor.py), and ours share the default
     # registry, served at /metrics on the worker's web port.
@@ -118,6 +120,12 @@ def _runtime(
     schedule = ExpirySchedule(TableStates(schedule_table, lambda: aiokafka_producer(app)),
                               settings.partitions)  # fmt: skip
     sender: Send = send
+    batches = BatchSend(lambda: aiokafka_producer(app))
+
+    async def send_many(records: list[OutRecord]) -> list[Any]:
+        sent = await batches.send_many((r.topic, r.key, r.value, r.partition) for r in records)
+        return [delivery for _, _, delivery in sent]
+
     ids = TableStates(ids_table, lambda: aiokafka_producer(app))
     outbox = TableStates(outbox_table, lambda: aiokafka_producer(app))
     processor = Processor(
@@ -130,6 +138,7 @@ def _runtime(
         ids=ids,
         generation=lambda: app.consumer_generation_id,
         breaker_history=BreakerHistory(store.client, settings), outbox=outbox,
+        send_many=send_many,
     )  # fmt: skip
     processor.hooks.append(decision_logger())  # decision log lines (adapters/logs.py)
     processor.hooks.append(StandingHook(settings))  # enforcement.restrictions and .queue

@@ -19,7 +19,7 @@ from typing import Any
 
 import faust
 
-from pipeline.adapters.faust.fetching import use_short_fetch_wait
+from pipeline.adapters.faust.fetching import use_adaptive_fetch
 from pipeline.adapters.settings import Settings
 from pipeline.bench.faustopts import worker_app_options
 from pipeline.domain.errors import InvalidEvent
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     app = faust.App(args.app_id, **options)
     for kind, _, topic in (i.partition("=") for i in args.inputs):
         attach(app, kind, topic, args.output, settings)
-    use_short_fetch_wait(app)  # the worker's consumer
+    use_adaptive_fetch(app)  # the worker's consumer
     worker = faust.Worker(
         app, loglevel="warning", quiet=True, redirect_stdouts=False, console_port=0
     )

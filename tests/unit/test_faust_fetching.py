@@ -5,13 +5,13 @@ import faust
 import pytest
 from faust.types import TP
 
-from pipeline.adapters.faust.fetching import BulkConsumer, use_short_fetch_wait
+from pipeline.adapters.faust.fetching import BulkConsumer, use_adaptive_fetch
 from pipeline.adapters.records import Record
 
 # One app for the module, kept alive: Faust's app makes event loops and socket pairs of its
 # own, which this test never runs (collected, they would warn).
 APP = faust.App("lg-fetching-test", broker="kafka://127.0.0.1:1")  # never connects
-use_short_fetch_wait(APP, bulk=True)
+use_adaptive_fetch(APP, bulk=True)
 KEEP: list[BulkConsumer] = []
 
 
