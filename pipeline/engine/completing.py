@@ -30,6 +30,7 @@ from pipeline.engine.outbox import (
     RING,
     Claim,
     Entry,
+    OutRecord,
     encode_claim,
     encode_entry,
     read_outbox,
@@ -37,6 +38,19 @@ from pipeline.engine.outbox import (
 
 log = logging.getLogger("livegate.outbox")
 Send = Callable[[str, bytes | None, bytes, int | None], Awaitable[Awaitable[Any]]]
+# Many out-records at once (one produce call per topic partition): their deliveries.
+SendMany = Callable[[list[OutRecord]], Awaitable[list[Awaitable[Any]]]]
+
+
+def one_by_one(send: Send) -> SendMany:
+    """A `SendMany` from a one-record `Send` (fakes, tests)."""
+
+    async def send_many(records: list[OutRecord]) -> list[Awaitable[Any]]:
+        return [await send(r.topic, r.key, r.value, r.partition) for r in records]
+
+    return send_many
+
+
 # Entries of a partition in flight at once: below the ring, so a slot is reused only after
 # the entry it held is done.
 MAX_IN_FLIGHT = RING // 2
@@ -65,7 +79,7 @@ class Legacy(Protocol):
 
 class Completer:
     def __init__(
-        self, states: StateStore, ids: StateStore, schedule: Schedule, send: Send,
+        self, states: StateStore, ids: StateStore, schedule: Schedule, send: SendMany,
         legacy: Legacy, outbox: StateStore | None = None,
     ) -> None:  # fmt: skip
         self.states = states
@@ -105,7 +119,7 @@ class Completer:
         states: list[tuple[bytes, bytes | None, int]] = []
         ids: list[tuple[bytes, bytes | None, int]] = []
         deliveries: list[Awaitable[Any]] = []
-        send = self.send
+        out: list[OutRecord] = []
         for e in entries:
             for w in e.writes:
                 if w.store == "states":
@@ -114,8 +128,9 @@ class Completer:
                     ids.append((w.key, w.value, e.partition))
                 elif w.value is not None:
                     deliveries.extend(await self.schedule.add(w.key, decode_changes(w.value)))
-            for r in e.out:
-                deliveries.append(await send(r.topic, r.key, r.value, r.partition))
+            out.extend(e.out)
+        if out:
+            deliveries.extend(await self.send(out))
         if states:
             deliveries.extend(await self.states.set_many(states))
         if ids:

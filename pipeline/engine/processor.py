@@ -38,14 +38,22 @@ from pipeline.adapters.times import now_ms
 from pipeline.domain.policy import Policy
 from pipeline.engine.breaker import Breaker, BreakerConfig, History
 from pipeline.engine.certcache import CertCache, TableNotLoaded
-from pipeline.engine.completing import MAX_IN_FLIGHT, Completer, Schedule, Send, StateStore
+from pipeline.engine.completing import (
+    MAX_IN_FLIGHT,
+    Completer,
+    Schedule,
+    Send,
+    SendMany,
+    StateStore,
+    one_by_one,
+)
 from pipeline.engine.deciding import Decided, Decider, DecisionHook
 from pipeline.engine.decoding import Decoder
 from pipeline.engine.outbox import Entry as OutboxEntry
 from pipeline.engine.recovery import RecentDecisions
 from pipeline.engine.watchdog import FreezeWatch
 
-__all__ = ["DecisionHook", "Processor", "Send", "StateStore", "fatal"]
+__all__ = ["DecisionHook", "Processor", "Send", "SendMany", "StateStore", "fatal"]
 log = logging.getLogger("livegate.processor")
 Ack = Callable[[], Awaitable[None]]
 
@@ -68,7 +76,7 @@ class Processor:
         settled: Callable[[], Awaitable[None]] | None = None,
         recent: RecentDecisions | None = None, ids: StateStore | None = None,
         generation: Callable[[], int] = lambda: 0, breaker_history: History | None = None,
-        outbox: StateStore | None = None,
+        outbox: StateStore | None = None, send_many: SendMany | None = None,
     ) -> None:  # fmt: skip
         self.settings = settings
         self.policy = policy
@@ -86,7 +94,9 @@ class Processor:
         self.decider.recent = recent
         self.chain = chain
         self.recent = recent
-        self.completer = Completer(states, ids, schedule, send, self._legacy, outbox)
+        self.completer = Completer(
+            states, ids, schedule, send_many or one_by_one(send), self._legacy, outbox
+        )
         self.generation = generation
         # Run once before the first batch (e.g. fetch producer metadata for the changelogs);
         # `ready` is set once it has run, and nothing is decided or emitted before.

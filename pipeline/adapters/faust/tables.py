@@ -16,6 +16,8 @@ from aiokafka import AIOKafkaProducer
 from faust.stores.rocksdb import Store as RocksStore
 from rocksdict import WriteBatch
 
+from pipeline.adapters.batchsend import BatchSend
+
 
 def aiokafka_producer(app: faust.App) -> AIOKafkaProducer:
     """The aiokafka producer under Faust's.
@@ -46,6 +48,7 @@ class TableStates:
         self.table = table
         self.data = table.data
         self.producer = producer
+        self.batches = BatchSend(producer)
         self.topic = table.changelog_topic.get_topic_name()
         self.rocks: RocksStore | None = self.data if isinstance(self.data, RocksStore) else None
         # Keys written here, by partition: Faust forgets a lost partition's keys only when
@@ -69,43 +72,49 @@ class TableStates:
 
     async def set(self, key: bytes, value: bytes | None, partition: int) -> Awaitable[Any]:
         """Write (None: delete) the key; returns the changelog record's delivery."""
-        rocks = self.rocks
-        if rocks is None:
-            if value is None:
-                self.data.pop(key, None)
-            else:
-                self.data[key] = value
-            self.written.setdefault(partition, set()).add(key)
-            return await self.producer().send(self.topic, value, key=key, partition=partition)
         return (await self.set_many([(key, value, partition)]))[0]
 
     async def set_many(self, writes: list[tuple[bytes, bytes | None, int]]) -> list[Awaitable[Any]]:
-        """`set` for a batch's writes (key, value or None, partition): with RocksDB, one
-        write batch per partition, and one persisted changelog offset per partition (its
-        last record's: a partition's records are delivered in order, and a failed one stops
-        the worker)."""
+        """`set` for a batch's writes (key, value or None, partition): the changelog records
+        in one produce call per partition (pipeline/adapters/batchsend.py); with RocksDB,
+        one write batch per partition, and one persisted changelog offset per partition (its
+        last batch's first offset: Faust's recovery reads on from there, and writing a few
+        records again is harmless; a failed delivery stops the worker)."""
         rocks = self.rocks
         if rocks is None:
-            return [await self.set(key, value, partition) for key, value, partition in writes]
-        batches: dict[int, WriteBatch] = {}
-        for key, value, partition in writes:
-            wb = batches.get(partition)
-            if wb is None:
-                wb = batches[partition] = WriteBatch(raw_mode=True)
-            if value is None:
-                wb.delete(key)
-            else:
-                wb.put(key, value)
-        for partition, wb in batches.items():
-            db = rocks._dbs.get(partition)
-            if db is not None:  # None: revoked meanwhile; its new owner restores the changelog
-                db.write(wb)
-        send, topic = self.producer().send, self.topic
-        deliveries = [await send(topic, value, key=key, partition=p) for key, value, p in writes]
-        last = {partition: d for (_, _, partition), d in zip(writes, deliveries, strict=True)}
-        for partition, delivered in last.items():
-            delivered.add_done_callback(functools.partial(_persist_offset, rocks, partition))
-        return deliveries
+            data, written = self.data, self.written
+            for key, value, partition in writes:
+                if value is None:
+                    data.pop(key, None)
+                else:
+                    data[key] = value
+                keys = written.get(partition)
+                if keys is None:
+                    keys = written[partition] = set()
+                keys.add(key)
+        else:
+            batches: dict[int, WriteBatch] = {}
+            for key, value, partition in writes:
+                wb = batches.get(partition)
+                if wb is None:
+                    wb = batches[partition] = WriteBatch(raw_mode=True)
+                if value is None:
+                    wb.delete(key)
+                else:
+                    wb.put(key, value)
+            for partition, wb in batches.items():
+                db = rocks._dbs.get(partition)
+                if db is not None:  # None: revoked meanwhile; its new owner restores it
+                    db.write(wb)
+        topic = self.topic
+        sent = await self.batches.send_many((topic, k, v, p) for k, v, p in writes)
+        if rocks is not None:
+            last = {partition: delivery for _, partition, delivery in sent}
+            for partition, delivered in last.items():
+                delivered.add_done_callback(  # type: ignore[attr-defined]
+                    functools.partial(_persist_offset, rocks, partition)
+                )
+        return [delivery for _, _, delivery in sent]
 
     def forget(self, partitions: Iterable[int]) -> int:
         """Drop the keys of partitions this worker lost; returns how many.

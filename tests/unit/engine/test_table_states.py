@@ -9,12 +9,26 @@ import asyncio
 from pipeline.adapters.faust.tables import TableStates
 
 
+class Batch:
+    def __init__(self) -> None:
+        self.records: list[tuple[bytes | None, bytes | None]] = []
+
+    def append(self, *, key, value, timestamp):
+        self.records.append((key, value))
+        return object()
+
+
 class Producer:
+    """aiokafka's batch API, as TableStates uses it (pipeline/adapters/batchsend.py)."""
+
     def __init__(self) -> None:
         self.sent: list[tuple[str, bytes | None, bytes, int]] = []
 
-    async def send(self, topic, value, key, partition):
-        self.sent.append((topic, value, key, partition))
+    def create_batch(self) -> Batch:
+        return Batch()
+
+    async def send_batch(self, batch, topic, *, partition):
+        self.sent.extend((topic, value, key, partition) for key, value in batch.records)
         done = asyncio.get_running_loop().create_future()
         done.set_result(None)
         return done
