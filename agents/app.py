@@ -71,7 +71,7 @@ def create_app(settings: Settings, policy: Policy) -> tuple[faust.App, Runtime]:
     # The consumer (made when the worker starts) hands the input topics' records to the
     # batcher in bulk, and commits only what the processor decided
     # (pipeline/adapters/faust/fetching.py).
-    use_adaptive_fetch(app, bulk=True)
+    use_adaptive_fetch(app, bulk=True, gather_ms=settings.fetch_gather_ms)
     # Faust's own sensor (consumer offsets, rebalances, send latency), without its
     # per-event work (pipeline/adapters/faust/sensor.py), and ours share the default
     # registry, served at /metrics on the worker's web port.

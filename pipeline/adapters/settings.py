@@ -176,6 +176,7 @@ class Settings:
     max_record_bytes: int = 65_536
     batch_max: int = 500
     batch_within_ms: int = 5
+    fetch_gather_ms: int = 20
     store: str = "rocksdb://"
     event_loop: str = "uvloop"
     data_dir: Path = Path.home() / ".local" / "share" / "livegate" / "data"
@@ -506,6 +507,7 @@ def _from_env(env: Mapping[str, str]) -> Settings:
         max_record_bytes=_int(env, "LIVEGATE_MAX_RECORD_BYTES", base.max_record_bytes),
         batch_max=_int(env, "LIVEGATE_BATCH_MAX", base.batch_max, 1, 100_000),
         batch_within_ms=_int(env, "LIVEGATE_BATCH_WITHIN_MS", base.batch_within_ms, 1, 10_000),
+        fetch_gather_ms=_int(env, "LIVEGATE_FETCH_GATHER_MS", base.fetch_gather_ms, 0, 1000),
         store=store,
         event_loop=event_loop,
         data_dir=_path(env, "LIVEGATE_DATA_DIR", base.data_dir),

@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     app = faust.App(args.app_id, **options)
     for kind, _, topic in (i.partition("=") for i in args.inputs):
         attach(app, kind, topic, args.output, settings)
-    use_adaptive_fetch(app)  # the worker's consumer
+    use_adaptive_fetch(app, gather_ms=settings.fetch_gather_ms)  # the worker's consumer
     worker = faust.Worker(
         app, loglevel="warning", quiet=True, redirect_stdouts=False, console_port=0
     )

@@ -59,8 +59,12 @@ class AdaptiveFetch:
       fetches a second instead of a hundred.
     """
 
-    def __init__(self, fetcher: Any) -> None:
+    def __init__(self, fetcher: Any, gather_ms: int = BUSY_WAIT_MS) -> None:
         self.fetcher = fetcher
+        # 0: no gathering (one byte and a 10 ms wait while busy, the earlier fixed fetch).
+        self.busy_wait_ms, self.busy_min_bytes = (
+            (gather_ms, BUSY_MIN_BYTES) if gather_ms else (10, 1)
+        )
         self.busy = True
         self._actions = fetcher._get_actions_per_node
         self._request = fetcher._proc_fetch_request
@@ -73,7 +77,7 @@ class AdaptiveFetch:
         # partitions are left out of the request, which must not hold the others long.
         # (Records of a partition nobody consumes stay buffered: they do not count.)
         if self.busy or any(r.calculate_backoff() for r in f._records.values()):
-            f._fetch_max_wait_ms, f._fetch_min_bytes = BUSY_WAIT_MS, BUSY_MIN_BYTES
+            f._fetch_max_wait_ms, f._fetch_min_bytes = self.busy_wait_ms, self.busy_min_bytes
         else:
             f._fetch_max_wait_ms, f._fetch_min_bytes = IDLE_WAIT_MS, 1
         return self._actions(assignment)
@@ -90,9 +94,11 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         # aiokafka makes its fetcher when the consumer starts.
         start = consumer.start
 
+        gather_ms = getattr(self.consumer, "gather_ms", BUSY_WAIT_MS)
+
         async def start_adaptive() -> None:
             await start()
-            AdaptiveFetch(consumer._fetcher)
+            AdaptiveFetch(consumer._fetcher, gather_ms)
 
         consumer.start = start_adaptive
         return consumer
@@ -276,7 +282,9 @@ class BulkConsumer(_Consumer):
         self._read_offset[tp] = offset
 
 
-def use_adaptive_fetch(app: faust.App, bulk: bool = False) -> None:
-    """Before the app's consumer exists (it is made when the worker starts). With `bulk`,
+def use_adaptive_fetch(app: faust.App, bulk: bool = False, gather_ms: int = BUSY_WAIT_MS) -> None:
+    """Before the app's consumer exists (it is made when the worker starts): its fetches
+    gather records for up to `gather_ms` while they flow (`AdaptiveFetch`). With `bulk`,
     the consumer hands the input topics' records off in bulk (`BulkConsumer`: the worker)."""
-    app.transport.Consumer = BulkConsumer if bulk else _Consumer
+    base = BulkConsumer if bulk else _Consumer
+    app.transport.Consumer = type(base.__name__, (base,), {"gather_ms": gather_ms})
