@@ -36,7 +36,7 @@ from pipeline.domain.policy import Policy
 from pipeline.domain.signing import SIGNED_TYPES
 from pipeline.domain.state import CreatorState, decode_state, encode_state, seen_offset
 from pipeline.engine.breaker import Breaker
-from pipeline.engine.decoding import Dead, Decoded, Decoder
+from pipeline.engine.decoding import Dead, Decoded, Decoder, in_event_time_order
 from pipeline.engine.expiries import Change, encode_changes, schedule_changes
 from pipeline.engine.outbox import OutRecord, Write
 from pipeline.engine.recovery import RecentDecisions
@@ -114,6 +114,7 @@ class Decider:
         self, good: list[Decoded], dead: list[Dead], snapshots: dict[str, Entry]
     ) -> Decided:
         plans: dict[int, Plan] = {}
+        good = in_event_time_order(good)
 
         def plan(r: Record) -> Plan:
             p = plans.get(r.partition)

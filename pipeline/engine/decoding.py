@@ -3,6 +3,7 @@ letter (an out-record on the dead-letter topic, with its place and the original 
 
 from __future__ import annotations
 
+import heapq
 import json
 from collections.abc import Callable, Sequence
 
@@ -81,3 +82,32 @@ class Decoder:
                 f"key hashes (murmur2) to partition {expected} of {count}, record is on "
                 f"{r.partition}: the producer must use Kafka's default partitioner",
             )
+
+
+def in_event_time_order(good: list[Decoded]) -> list[Decoded]:
+    """A batch's events of several input partitions, merged by event time.
+
+    Kafka orders records within a partition only: a fetch hands over a creator's stream start
+    (live.streams) and the reports on it (moderation.reports) partition by partition, in
+    whatever order the response lists them, and deciding a report before the start it
+    follows would find no live stream. Here each partition's records keep their order (the
+    offsets they are decided and acked in), and between partitions the earlier `ts` goes
+    first (ties: the partition listed first). One partition: the list as it is.
+    """
+    if len(good) < 2:
+        return good
+    lanes: dict[tuple[str, int], list[Decoded]] = {}
+    for item in good:
+        r = item[0]
+        place = (r.topic, r.partition)
+        lane = lanes.get(place)
+        if lane is None:
+            lane = lanes[place] = []
+        lane.append(item)
+    if len(lanes) == 1:
+        return good
+    return list(heapq.merge(*lanes.values(), key=_event_ts))
+
+
+def _event_ts(item: Decoded) -> int:
+    return item[1].ts

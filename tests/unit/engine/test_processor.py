@@ -475,3 +475,51 @@ async def test_an_event_whose_decision_is_in_the_log_gets_exactly_that_decision_
         k: v for k, v in first.items() if k not in strip
     }
     assert h.send.on(h.settings.topics.actions) == []  # still allowed: no cut-off
+
+
+async def test_a_batch_of_several_partitions_is_decided_in_event_time_order():
+    """Reports fetched in the same batch as the stream start they follow, but listed first
+    (another topic: Kafka orders records only within a partition), are decided after it;
+    each partition's own records keep their order."""
+    h = Harness.build()
+    t = h.clock.now_ms - 60_000
+    start = stream_started("c1", "e-start", t, category="gaming")
+    start["title"] = "Doctor explains a cure for back pain"  # suspected health
+    reports = [
+        {"event_id": f"e-r{n}", "type": "report", "ts": t + 1000 * (n + 1), "creator_id": "c1",
+         "source": "user", "reporter_id": f"u{n}", "stream_id": "s1",
+         "reason": "unqualified_professional_content"}
+        for n in range(5)
+    ]  # fmt: skip
+    batch = [h.record("reports", r) for r in reports] + [h.record("live", start)]
+    await h.processor.process(batch)
+    topics = h.settings.topics
+    decided = [s.json()["event_id"] for s in h.send.on(topics.decisions)]
+    assert decided == ["e-start"] + [f"e-r{n}" for n in range(5)]
+    actions = [s.json()["action"] for s in h.send.on(topics.actions)]
+    # The default policy: five distinct reporters on a live stream of an uncertified creator.
+    assert actions.count("cut_off_stream") == 1
+
+
+def test_the_merge_by_event_time_keeps_each_partitions_order():
+    from pipeline.adapters.records import Record
+    from pipeline.engine.decoding import in_event_time_order
+
+    class Ev:
+        def __init__(self, ts: int) -> None:
+            self.ts = ts
+
+    def item(topic: str, partition: int, offset: int, ts: int):  # type: ignore[no-untyped-def]
+        return (Record(topic, partition, offset, b"k", b"v", 0, "x", 0), Ev(ts))
+
+    a = [item("a", 0, 0, 50), item("a", 0, 1, 10), item("a", 0, 2, 60)]  # late ts at offset 1
+    b = [item("b", 0, 0, 20), item("b", 0, 1, 55)]
+    merged = in_event_time_order([*a, *b])  # type: ignore[arg-type]
+    places = [(r.topic, r.offset) for r, _ in merged]
+    assert places == [("b", 0), ("a", 0), ("a", 1), ("b", 1), ("a", 2)]
+    # Within each partition the offsets stay in order, whatever the ts.
+    for topic in ("a", "b"):
+        offsets = [o for t, o in places if t == topic]
+        assert offsets == sorted(offsets)
+    single = a[:]
+    assert in_event_time_order(single) is single  # one partition: as it is
