@@ -10,7 +10,7 @@ import faust
 
 from agents import certs, commerce, expiries, live, queuewatch, reports, reviews, web
 from agents.runtime import Runtime, raw_topic
-from pipeline.adapters import kafka
+from pipeline.adapters import kafka, metrics
 from pipeline.adapters.batchsend import BatchSend
 from pipeline.adapters.breakerstore import BreakerHistory
 from pipeline.adapters.certstore import CertStore, connect
@@ -20,8 +20,9 @@ from pipeline.adapters.faust.sensor import setup_lean_prometheus_sensors
 from pipeline.adapters.faust.tables import TableStates, aiokafka_producer
 from pipeline.adapters.logs import decision_logger
 from pipeline.adapters.settings import Settings
+from pipeline.adapters.times import now_ms
 from pipeline.domain.policy import Policy
-from pipeline.engine import policyhistory, shadow
+from pipeline.engine import idsweep, policyhistory, shadow
 from pipeline.engine.certcache import CertCache
 from pipeline.engine.decisionlog import ChainHeads
 from pipeline.engine.expiries import ExpirySchedule
@@ -199,6 +200,19 @@ def _follow_rebalances(app: faust.App, rt: Runtime) -> None:
         await rt.processor.flush_claims()
         if rt.processor.ready.is_set():
             await rt.processor.sync_breaker()
+
+    @app.timer(idsweep.SWEEP_INTERVAL_S)
+    async def _purge_decided_ids() -> None:
+        # Ids past the changelog's retention leave the local store too (engine/idsweep.py).
+        ids = rt.ids
+        if ids is None or not owned:
+            return
+        cutoff = idsweep.horizon_cutoff(now_ms(), rt.policy.dedup_horizon_ms)
+        partitions = sorted(owned) if ids.partitioned else [-1]
+        dropped = await idsweep.purge(ids, partitions, cutoff)
+        metrics.DECIDED_IDS_PURGED.inc(dropped)
+        if dropped:
+            log.info("dropped %d decided ids older than the horizon and a day", dropped)
 
 
 _background: set[asyncio.Task[None]] = set()

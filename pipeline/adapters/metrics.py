@@ -83,6 +83,11 @@ OUTBOX_RESENT = Counter(
     "livegate_outbox_resent_total",
     "Pending outbox entries of a previous owner applied and re-sent after an assignment",
 )
+DECIDED_IDS_PURGED = Counter(
+    "livegate_decided_ids_purged_total",
+    "Decided event ids dropped from the local store, decided longer ago than the dedupe "
+    "horizon and a day (the changelog's retention)",
+)
 OUTBOX_ZOMBIES = Counter(
     "livegate_outbox_zombie_entries_total",
     "Outbox entries ignored: written after a new owner's claim by a worker that no longer "

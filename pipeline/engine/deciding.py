@@ -38,6 +38,7 @@ from pipeline.domain.state import CreatorState, decode_state, encode_state, seen
 from pipeline.engine.breaker import Breaker
 from pipeline.engine.decoding import Dead, Decoded, Decoder, in_event_time_order
 from pipeline.engine.expiries import Change, encode_changes, schedule_changes
+from pipeline.engine.idsweep import event_ts, id_value
 from pipeline.engine.outbox import OutRecord, Write
 from pipeline.engine.recovery import RecentDecisions
 
@@ -132,6 +133,7 @@ class Decider:
             good = self._recorded_first(good)
         states: dict[bytes, CreatorState] = {}
         ids: dict[bytes, int] = {}
+        ids_at: dict[bytes, int] = {}  # when each id was decided (the local purge reads it)
         schedule: dict[bytes, list[Change]] = {}
         topics = self.settings.topics
         horizon = self.policy.dedup_horizon_ms
@@ -189,6 +191,7 @@ class Decider:
                 states[key] = self.unwritten[key] = decision.new_state
                 self.unwritten_partition[key] = r.partition
                 ids[ik] = self.unwritten_ids[ik] = event.ts
+                ids_at[ik] = now
                 if decision.expiries or decision.cancelled_expiries:
                     schedule.setdefault(key, []).extend(schedule_changes(decision))
             record = self._decision_record(event, decision, r, now, held)
@@ -207,7 +210,7 @@ class Decider:
             plans[partition_of[key]].writes.append(Write("states", key, encode_state(state)))
         for ik, ts in ids.items():
             plans[_partition_of_id(ik, partition_of)].writes.append(
-                Write("ids", ik, str(ts).encode())
+                Write("ids", ik, id_value(ts, ids_at[ik]))
             )
         for key, changes in schedule.items():
             plans[partition_of[key]].writes.append(Write("schedule", key, encode_changes(changes)))
@@ -242,12 +245,7 @@ class Decider:
         if ts is not None:
             return ts
         raw = self.ids.get(ik, partition)
-        if raw is None:
-            return None
-        try:
-            return int(raw)
-        except ValueError:
-            return None
+        return None if raw is None else event_ts(raw)
 
     def _stored(self, r: Record, p: Plan) -> CreatorState | None:
         """The record's creator's state: decided but not written yet, else the store's.

@@ -7,6 +7,7 @@ used here is listed in privates.py, which the canary test and the worker's start
 from __future__ import annotations
 
 import asyncio
+import bisect
 import functools
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -54,6 +55,7 @@ class TableStates:
         # Keys written here, by partition: Faust forgets a lost partition's keys only when
         # it restored them, so the ones written live are forgotten here (`forget`).
         self.written: dict[int, set[bytes]] = {}
+        self._pass: list[bytes] = []  # the memory store's keys of a `scan` pass
 
     def get(self, key: bytes, partition: int | None = None) -> bytes | None:
         """The key's value; `partition` (the key's, when known) reads only its database."""
@@ -115,6 +117,53 @@ class TableStates:
                     functools.partial(_persist_offset, rocks, partition)
                 )
         return [delivery for _, _, delivery in sent]
+
+    def scan(self, partition: int, after: bytes | None, limit: int) -> list[tuple[bytes, bytes]]:
+        """Up to `limit` of the partition's local (key, value)s after the key `after`, in key
+        order (RocksDB); with the memory store, which does not know the partitions of keys
+        it restored, all keys in one pass, in slices, whatever `partition` (use one)."""
+        rocks = self.rocks
+        if rocks is None:
+            if after is None:
+                self._pass = sorted(self.data.keys())
+            keys = self._pass
+            start = 0 if after is None else bisect.bisect_right(keys, after)
+            data = self.data
+            return [(k, data[k]) for k in keys[start : start + limit] if k in data]
+        db = rocks._dbs.get(partition)
+        if db is None:
+            return []
+        out: list[tuple[bytes, bytes]] = []
+        skip, offset_key = after, rocks.offset_key
+        for key, value in db.items(from_key=after) if after is not None else db.items():
+            if key == skip:
+                skip = None
+                continue
+            if key != offset_key:
+                out.append((key, value))
+                if len(out) >= limit:
+                    break
+        return out
+
+    def drop(self, keys: list[bytes], partition: int) -> None:
+        """Delete keys from the local store only (no changelog record): what the changelog's
+        own retention deletes in the broker."""
+        rocks = self.rocks
+        if rocks is None:
+            for key in keys:
+                self.data.pop(key, None)
+            return
+        db = rocks._dbs.get(partition)
+        if db is not None:
+            wb = WriteBatch(raw_mode=True)
+            for key in keys:
+                wb.delete(key)
+            db.write(wb)
+
+    @property
+    def partitioned(self) -> bool:
+        """Whether `scan` reads one partition's keys (RocksDB) or all of them (memory)."""
+        return self.rocks is not None
 
     def forget(self, partitions: Iterable[int]) -> int:
         """Drop the keys of partitions this worker lost; returns how many.
