@@ -66,6 +66,9 @@ class DecisionRecord(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     # v3: a signed event (CONTRACT §12) as received, signature and all, so a replay can
     # check the signature again (the decoded `event` drops what the schema does not know).
     signed: str | msgspec.UnsetType = msgspec.UNSET
+    # v3 (CONTRACT §11): the creator's platform, and a pre-v3 state's migration to it.
+    platform: str | msgspec.UnsetType = msgspec.UNSET
+    platform_migration: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
     prev_hash: str | msgspec.UnsetType = msgspec.UNSET  # set by seal()
 
 

@@ -18,6 +18,7 @@ from pipeline.domain.events import (
     CertificationRevoked,
     Event,
     ExpiryDue,
+    PolicySweep,
     ProductLinked,
     ProductUnlinked,
     Report,
@@ -27,9 +28,10 @@ from pipeline.domain.events import (
     StreamUpdated,
 )
 from pipeline.domain.expiries import Expiry
+from pipeline.domain.platformstate import Migration, creator_platform, migrate
 from pipeline.domain.policy import Policy
 from pipeline.domain.queue import QueueItem, Rejection
-from pipeline.domain.rules import appeals, certification, commerce, live, reports, reviews
+from pipeline.domain.rules import appeals, certification, commerce, live, reports, reviews, sweeps
 from pipeline.domain.rules.context import Context
 from pipeline.domain.state import (
     PERMANENT,
@@ -69,6 +71,11 @@ class Decision(msgspec.Struct, frozen=True, kw_only=True):
     queue: list[QueueItem] = []
     standing: Standing | None = None
     rejected: Rejection | None = None
+    # v3 (CONTRACT §11): the creator's platform (whose merged policy decided), whether this
+    # decision recorded it first (the workers' platform index), and a pre-v3 state's migration.
+    platform: str = "default"
+    platform_recorded: bool = False
+    migration: Migration | None = None
 
 
 def _nothing(ctx: Context, ev: Any) -> None:
@@ -88,6 +95,7 @@ _HANDLERS: Final[dict[type, Callable[[Context, Any], None]]] = {
     ReviewDecided: reviews.on_review_decided,
     AppealFiled: appeals.on_appeal_filed,
     AppealDecided: appeals.on_appeal_decided,
+    PolicySweep: sweeps.on_policy_sweep,
 }
 
 
@@ -142,16 +150,29 @@ def decide(
     `record_ts` is the input record's Kafka timestamp (on `moderation.reviews` the broker's
     append time, which no producer sets): the appeal window runs to it (CONTRACT §12).
     Decisions recorded before v3 have none: their event's `ts` stands in."""
+    if state is not None and (
+        event.event_id in state.decided or (source is not None and seen_offset(state, source))
+    ):
+        return None
+    base = policy
+    platform, mismatch = creator_platform(event, state)
+    policy = base.for_platform(platform)  # its overlay merged, loaded once per version
+    recorded = state is None or state.platform is None
     if state is None:
         state = CreatorState.new(policy)
-    elif event.event_id in state.decided or (source is not None and seen_offset(state, source)):
-        return None
+    if event.platform is None and not isinstance(event, PolicySweep):
+        event = msgspec.structs.replace(event, platform=platform)  # the creator's (§2)
     work = working_copy(state)
     forget_idle(work, event.ts, policy)
     before = state_view(work)
-    standing_before = (effective_credit(work, event.ts, policy), work.restrictions)
-    ctx = Context(event, certs, work, policy, now_ms, record_ts)
-    _HANDLERS[type(event)](ctx, event)
+    scheme = base if work.platform is None else policy  # a pre-v3 state: the base's scale
+    standing_before = (effective_credit(work, event.ts, scheme), work.restrictions)
+    migration = migrate(work, base, policy)
+    ctx = Context(event, certs, work, policy, now_ms, record_ts, platform)
+    if mismatch is not None:
+        ctx.rejection = mismatch
+    else:
+        _HANDLERS[type(event)](ctx, event)
     if ctx.rejection is not None:
         return Decision(
             outcome="allow", actions=[], rule_ids=[], new_state=state, state_before=before,
@@ -176,8 +197,11 @@ def decide(
         cancelled_expiries=gone,
         queue=ctx.queue,
         standing=standing(
-            event.creator_id, event.platform, work, certs, policy, event.ts, now_ms
-        ) if changed else None,
+            event.creator_id, platform, work, certs, policy, event.ts, now_ms
+        ) if changed or migration is not None else None,
+        platform=platform,
+        platform_recorded=recorded,
+        migration=migration,
     )  # fmt: skip
 
 

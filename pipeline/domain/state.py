@@ -150,10 +150,13 @@ class CreatorState(msgspec.Struct, kw_only=True):
     # Flagged for having more live streams than policy `state.live_streams` (once, until
     # the creator is back under the cap).
     over_stream_cap: bool = False
+    # v3 (CONTRACT §11): the platform of the creator's first decided event; None in a state
+    # written before v3 (its next event's platform is taken, credit rescaled to its scheme).
+    platform: str | None = None
 
     @classmethod
     def new(cls, policy: Policy) -> CreatorState:
-        return cls(credit=policy.credit.start)
+        return cls(credit=policy.credit.start, platform=policy.platform)
 
 
 _ENCODER: Final = msgspec.json.Encoder()

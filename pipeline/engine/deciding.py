@@ -190,6 +190,8 @@ class Decider:
                 ids[ik] = self.unwritten_ids[ik] = event.ts
                 if decision.expiries or decision.cancelled_expiries:
                     schedule.setdefault(key, []).extend(schedule_changes(decision))
+                if decision.platform_recorded:  # the platform index (CONTRACT §11, sweeps)
+                    p.writes.append(Write("platforms", key, decision.platform.encode()))
             record = self._decision_record(event, decision, r, now, held)
             value, self.heads[r.partition] = seal(record, self.heads[r.partition], self.seal_key)
             p.out.append(OutRecord(topics.decisions, key, value, r.partition))
@@ -330,6 +332,9 @@ class Decider:
     ) -> DecisionRecord:
         source = Source(r.topic, r.partition, r.offset)
         extra = trust_fields(event, r)
+        extra["platform"] = d.platform  # CONTRACT §11: the decision records its platform
+        if d.migration is not None:
+            extra["platform_migration"] = msgspec.to_builtins(d.migration)
         if not held:
             return decision_record(event, d, self.policy.version, now, source, **extra)
         held_actions = [msgspec.to_builtins(a) for a in d.actions]

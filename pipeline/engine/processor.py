@@ -31,6 +31,7 @@ from redis.exceptions import RedisError
 
 from pipeline.adapters import metrics
 from pipeline.adapters.certstore import Entry
+from pipeline.adapters.platformindex import PlatformIndex
 from pipeline.adapters.records import Record
 from pipeline.adapters.retry import retry
 from pipeline.adapters.settings import Settings
@@ -86,7 +87,10 @@ class Processor:
         self.decider.recent = recent
         self.chain = chain
         self.recent = recent
-        self.completer = Completer(states, ids, schedule, send, self._legacy, outbox)
+        # The platform index (CONTRACT §11, for sweeps) lives next to the certification table.
+        client = getattr(getattr(cert_cache, "store", None), "client", None)
+        index = PlatformIndex(client, settings) if client is not None else None
+        self.completer = Completer(states, ids, schedule, send, self._legacy, outbox, index)
         self.generation = generation
         # Run once before the first batch (e.g. fetch producer metadata for the changelogs);
         # `ready` is set once it has run, and nothing is decided or emitted before.

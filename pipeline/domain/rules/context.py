@@ -12,7 +12,7 @@ from typing import Final
 
 import msgspec
 
-from pipeline.domain import credit
+from pipeline.domain import credit, notices
 from pipeline.domain.actions import Action, action_id, action_subject
 from pipeline.domain.certifications import CertSnapshot, is_qualified, qualified_until
 from pipeline.domain.events import Event
@@ -36,15 +36,20 @@ Duration = int | msgspec.UnsetType | None
 
 class Context:
     __slots__ = (
-        "actions", "certs", "cut", "deduct_rule", "event", "evidence", "expiries", "now_ms",
-        "policy", "queue", "record_ts", "rejection", "removed", "state", "taken", "ts",
+        "actions", "certs", "cut", "deduct_rule", "domain", "event", "evidence", "expiries",
+        "now_ms", "platform", "policy", "queue", "record_ts", "rejection", "removed", "state",
+        "taken", "ts",
     )  # fmt: skip
 
     def __init__(
         self, event: Event, certs: CertSnapshot, state: CreatorState, policy: Policy, now_ms: int,
-        record_ts: int | None = None,
+        record_ts: int | None = None, platform: str | None = None,
     ) -> None:  # fmt: skip
         self.event = event
+        # v3 (CONTRACT §11): the creator's platform (the policy is its merged policy), and
+        # the domain a rule fired about (the notices' {domain}).
+        self.platform = platform or policy.platform
+        self.domain: str | None = None
         self.now_ms = now_ms
         self.ts = event.ts
         # When the input record reached the broker; the event's own time if unknown.
@@ -99,6 +104,7 @@ class Context:
         recommendation limit the same rule imposed, which a dismissal lifts."""
         limit: Action | None = None
         flag: Action | None = None
+        self.domain = domain or rule.domain
         for spec in specs:
             name = spec.name
             if name == "cut_off_stream":
@@ -149,8 +155,8 @@ class Context:
             old = reviews.pop(oldest(reviews, lambda r: r.opened_at))
             self.state.closed[old.review_id] = self.ts
             closing = (None, None, OVER_CAP, self.ts)
-            self.queue.append(review_item(old, ev.creator_id, ev.platform, closing))
-        self.queue.append(review_item(item, ev.creator_id, ev.platform, None))
+            self.queue.append(review_item(old, ev.creator_id, self.platform, closing))
+        self.queue.append(review_item(item, ev.creator_id, self.platform, None))
 
     def _restrict(
         self, spec: ActionSpec, domain: str | None
@@ -211,7 +217,7 @@ class Context:
             action_id=action_id(rule_id, name, ev.creator_id, subject, ev.event_id),
             action=name,
             creator_id=ev.creator_id,
-            platform=ev.platform,
+            platform=self.platform,
             rule_id=rule_id,
             severity=severity,
             reason=reason,
@@ -230,5 +236,11 @@ class Context:
             while_qualified=while_qualified,
             lifts=lifts,
         )
+        if self.policy.notices is not None:
+            values = {**msgspec.to_builtins(action), "domain": while_qualified or self.domain}
+            notice = notices.render(
+                self.policy.notices, rule_id, name, values, self.policy.appeal_window_ms
+            )
+            action = msgspec.structs.replace(action, notice=notice)
         self.actions.append(action)
         return action
