@@ -13,6 +13,7 @@ from typing import Any, Final, Literal
 import msgspec
 
 from pipeline.domain.events import DOMAINS, SURFACES
+from pipeline.domain.lifecycle import ALWAYS, LIFECYCLE_KEYS, Lifecycle, load_lifecycle
 from pipeline.domain.yamlcheck import Path, Validator, kind_of, parse
 
 Severity = Literal["minor", "serious", "severe"]
@@ -50,7 +51,7 @@ TOP_KEYS: Final = (
     "rules",
     "state",
 )
-TOP_OPTIONAL: Final = ("appeals", "review")  # v2: optional, so older policies still load
+TOP_OPTIONAL: Final = ("appeals", "review", "exemptions")  # v2, v3: optional
 STATE_KEYS: Final = ("dedup_horizon", "max_decided_ids", "stream_idle_forget")
 CREDIT_KEYS: Final = ("start", "max", "deductions", "repeat_window", "recovery", "thresholds")
 RECOVERY_KEYS: Final = ("points", "every")
@@ -82,6 +83,9 @@ LOOP_CAP_RANGES: Final[dict[str, tuple[int, int]]] = {
     "review.max_closed": (1, 128),
 }
 _REVIEW_DEFAULTS: Final[dict[str, Any]] = {"sla": "30m", "max_open": 32, "max_closed": 128}
+# v3 (CONTRACT §10): how far ahead an exemption's `until` may be, and how many one keeps.
+_EXEMPTIONS_DEFAULTS: Final[dict[str, Any]] = {"max_days": 30, "max_active": 16}
+EXEMPTION_RANGES: Final[dict[str, tuple[int, int]]] = {"max_days": (1, 366), "max_active": (1, 64)}
 _SEP: Final = r"(?<![a-z0-9_])"  # ASCII-only word edges: Chinese letters count as edges
 _END: Final = r"(?![a-z0-9_])"
 
@@ -109,6 +113,7 @@ class RuleSpec(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     deduct_from_link: int = 1
     window_ms: int = 0
     distinct_reporters: int = 0
+    life: Lifecycle = ALWAYS  # v3 (CONTRACT §10): mode, rollout, expiry, daily cap
 
 
 class Threshold(msgspec.Struct, frozen=True, gc=False):
@@ -174,6 +179,9 @@ class Policy(msgspec.Struct, frozen=True, kw_only=True):
     max_enforcements: int = 32
     max_open_reviews: int = 32
     max_closed_items: int = 128
+    # v3: exemptions (CONTRACT §10)
+    exemption_max_ms: int = 30 * 86_400_000
+    max_exemptions: int = 16
 
     def suspected_domain(self, title: str | None) -> str | None:
         if not title:
@@ -198,6 +206,7 @@ def load_policy(text: str, source: str = "config/policy.yaml") -> Policy:
     rules = _rules(v, top["rules"])
     appeals = _section(v, top, "appeals", _APPEALS_DEFAULTS)
     review = _section(v, top, "review", _REVIEW_DEFAULTS)
+    exemptions = _section(v, top, "exemptions", _EXEMPTIONS_DEFAULTS)
     return Policy(
         version=policy_version(text),
         text=text,
@@ -230,6 +239,15 @@ def load_policy(text: str, source: str = "config/policy.yaml") -> Policy:
         ),
         max_closed_items=v.integer(
             review["max_closed"], ("review", "max_closed"), *LOOP_CAP_RANGES["review.max_closed"]
+        ),
+        exemption_max_ms=86_400_000
+        * v.integer(
+            exemptions["max_days"], ("exemptions", "max_days"), *EXEMPTION_RANGES["max_days"]
+        ),
+        max_exemptions=v.integer(
+            exemptions["max_active"],
+            ("exemptions", "max_active"),
+            *EXEMPTION_RANGES["max_active"],
         ),
     )
 
@@ -370,7 +388,7 @@ def _rules(v: Validator, value: Any) -> dict[str, RuleSpec]:
 def _rule(v: Validator, rule_id: str, value: Any) -> RuleSpec:
     p: Path = ("rules", rule_id)
     keys = RULE_KEYS[rule_id]
-    r = v.mapping(value, p, required=("severity", *keys))
+    r = v.mapping(value, p, required=("severity", *keys), optional=LIFECYCLE_KEYS)
     domain = v.string(r["domain"], (*p, "domain"), DOMAINS) if "domain" in r else None
     spec = RuleSpec(
         rule_id=rule_id,
@@ -394,6 +412,7 @@ def _rule(v: Validator, rule_id: str, value: Any) -> RuleSpec:
             if "distinct_reporters" in r
             else 0
         ),
+        life=load_lifecycle(v, r, p),
     )
     return spec
 
