@@ -1,12 +1,20 @@
-"""`livegate policy check|diff|schema`: the policy file in CI and in editors."""
+"""`livegate policy check|diff|schema`: the policy file in CI and in editors; and (v3,
+CONTRACT §10) `livegate policy activate|history|show`: versions activated at an event time
+on `enforcement.policies`."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 from pathlib import Path
 
 from pipeline.adapters.policyfile import load_policy_file
+from pipeline.adapters.settings import Settings
+from pipeline.adapters.times import HELP as TIME_HELP
+from pipeline.adapters.times import format_ms, now_ms, parse_time
+from pipeline.domain.activation import LEAD_MS, Activation, new_activation
+from pipeline.domain.errors import LiveGateError
 from pipeline.domain.policydiff import changed_rules, policy_diff
 from pipeline.domain.policyschema import policy_schema
 
@@ -30,6 +38,130 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "schema", help="print the policy file's JSON Schema (config/policy.schema.json)"
     )
     schema.set_defaults(handler=_schema)
+    activate = psub.add_parser(
+        "activate",
+        help="check FILE and publish it as a new version in force from --at (an event time)",
+        description="Checks FILE as `policy check` does and publishes it to "
+        "enforcement.policies as an activation in force for events from --at on (by their "
+        "version clock: the earlier of ts and the record's Kafka timestamp). Refused, with "
+        "nothing published, when FILE is invalid or --at is not later than now and than the "
+        f"latest activation's effective_from. TIME: {TIME_HELP}.",
+    )
+    activate.add_argument("file", type=Path, metavar="FILE")
+    activate.add_argument("--at", metavar="TIME", default=None,
+                          help="effective_from (default: one minute from now)")  # fmt: skip
+    activate.add_argument("--by", metavar="WHO", default=None,
+                          help="activated_by (default: $USER@host)")  # fmt: skip
+    activate.set_defaults(handler=_activate)
+    history = psub.add_parser("history", help="the activated versions with their times")
+    history.set_defaults(handler=_history)
+    show = psub.add_parser("show", help="print the policy in force now (or --version V)")
+    show.add_argument(
+        "--version",
+        default=None,
+        metavar="V",
+        help="a version of the history (default: the one in force now)",
+    )
+    show.add_argument("--json", action="store_true", help="the activation and policy as JSON")
+    show.set_defaults(handler=_show)
+
+
+class ActivationRefused(LiveGateError):
+    pass
+
+
+def _activate(args: argparse.Namespace) -> int:
+    from pipeline.engine.activations import publish, read_activations
+
+    policy = load_policy_file(args.file)  # refuses an invalid file, with the line
+    settings = Settings.from_env()
+    now = now_ms()
+    at = parse_time(args.at, now) if args.at is not None else now + LEAD_MS
+    if at <= now:
+        raise ActivationRefused(
+            f"--at {format_ms(at)} ({at}) is not later than now ({format_ms(now)}): an "
+            "activation cannot change how events already decided were decided; nothing published"
+        )
+    found, _ = asyncio.run(read_activations(settings))
+    if found:
+        latest = max(found, key=lambda a: a.effective_from)
+        if at <= latest.effective_from:
+            raise ActivationRefused(
+                f"--at {format_ms(at)} ({at}) is not later than the latest activation's "
+                f"effective_from ({format_ms(latest.effective_from)}, version "
+                f"{latest.policy_version}); nothing published"
+            )
+    a = new_activation(policy.text, at, args.by or _who(), now)
+    asyncio.run(publish(settings, a))
+    print(f"activated policy {a.policy_version} from {format_ms(at)} ({at}): {a.activation_id}")
+    return 0
+
+
+def _who() -> str:
+    import getpass
+    import socket
+
+    try:
+        user = getpass.getuser()
+    except Exception:  # no user name in this environment
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def _in_force(found: list[Activation], clock: int) -> Activation | None:
+    current = None
+    for a in found:  # in order: the last one at or before the clock wins
+        if a.effective_from <= clock:
+            current = a
+    return current
+
+
+def _history(args: argparse.Namespace) -> int:
+    from pipeline.engine.activations import read_activations
+
+    settings = Settings.from_env()
+    found, bad = asyncio.run(read_activations(settings))
+    current = _in_force(found, now_ms())
+    if not found:
+        print(f"no activation on {settings.topics.policies}")
+    for a in found:
+        mark = "*" if a is current else " "
+        print(f"{mark} {a.policy_version}  effective {format_ms(a.effective_from)} "
+              f"({a.effective_from})  activated {format_ms(a.activated_at)} by "
+              f"{a.activated_by}")  # fmt: skip
+    for key, why in sorted(bad.items()):
+        print(f"! {key}: unusable: {why}")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    import yaml
+
+    from pipeline.engine.activations import read_activations
+
+    settings = Settings.from_env()
+    found, _ = asyncio.run(read_activations(settings))
+    if args.version is not None:
+        chosen = [a for a in found if a.policy_version == args.version]
+        if not chosen:
+            raise LiveGateError(f"no activation of version {args.version} on "
+                                f"{settings.topics.policies}")  # fmt: skip
+        a = chosen[-1]
+    else:
+        current = _in_force(found, now_ms())
+        if current is None:
+            raise LiveGateError(f"no activation in force on {settings.topics.policies}")
+        a = current
+    if not args.json:
+        print(a.text, end="" if a.text.endswith("\n") else "\n")
+        return 0
+    body = {
+        "activation_id": a.activation_id, "policy_version": a.policy_version,
+        "effective_from": a.effective_from, "activated_by": a.activated_by,
+        "activated_at": a.activated_at, "policy": yaml.safe_load(a.text),
+    }  # fmt: skip
+    print(json.dumps(body, indent=2, ensure_ascii=False, default=str))
+    return 0
 
 
 def _check(args: argparse.Namespace) -> int:

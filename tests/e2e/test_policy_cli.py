@@ -45,7 +45,7 @@ def test_check_names_the_line_and_the_reason(tmp_path: Path):
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr == (
         f"livegate: error: {bad} line {line}: `rules.live.unqualified.sevrity`: unknown key; "
-        "expected one of severity, actions\n"
+        "expected one of severity, actions, mode, rollout, expires_at, daily_cap\n"
     )
 
 
