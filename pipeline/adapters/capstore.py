@@ -40,8 +40,8 @@ class CapStore:
         """Each trigger's place in its (rule, platform, day) count; one round trip."""
         async with self.redis.pipeline(transaction=False) as pipe:
             for rule_id, platform, day, event_id in items:
-                self.script(keys=[self.key(rule_id, platform, day)], args=[event_id, TTL_MS],
-                            client=pipe)  # fmt: skip
+                await self.script(keys=[self.key(rule_id, platform, day)],
+                                  args=[event_id, TTL_MS], client=pipe)  # fmt: skip
             return [int(n) for n in await pipe.execute()]
 
     async def release(self, items: list[CapItem]) -> int:

@@ -146,3 +146,56 @@ def test_activate_refuses_a_time_not_after_the_latest(two_workers: Pipeline, tmp
     again = run_cli(p.env, "policy", "activate", str(path), "--at", str(far - 60_000))
     assert again.returncode == 1 and "latest activation" in again.stderr
     assert activations(p) == before
+
+
+CAPPED = BASE.replace(HEAD, HEAD + "    daily_cap: 3\n", 1)
+
+
+@pytest.fixture(scope="module")
+def capped(stack_env: dict[str, str], tmp_path_factory) -> Iterator[Pipeline]:  # type: ignore[no-untyped-def]
+    path = write(tmp_path_factory.mktemp("capped"), "policy.yaml", CAPPED)
+    p = start_pipeline(stack_env, LIVEGATE_POLICY=str(path))
+    p.add_worker().wait_ready()
+    yield p
+    for w in p.workers:
+        w.stop()
+
+
+async def test_a_daily_cap_of_3_holds_the_4th_decision_across_two_workers(capped: Pipeline):
+    p = capped
+    run = uuid.uuid4().hex[:6]
+    creators = [f"cap{run}-{i}" for i in range(8)]
+    t = now_ms()
+    # Eight creators over the partitions of both workers, in two rounds.
+    for half in (creators[:4], creators[4:]):
+        await asyncio.gather(*(
+            produce_one(p, c, event("stream_started", c, f"{c}-e1", t, stream_id="s1",
+                                    category="health"))
+            for c in half
+        ))  # fmt: skip
+    ids = {f"{c}-e1" for c in creators}
+    got = await wait_for(p.settings, p.settings.topics.decisions,
+                         lambda rs: ids <= {r.get("event_id") for r in rs}, timeout=60)  # fmt: skip
+    mine = [r for r in got if r.get("event_id") in ids]
+    enforced = [d for d in mine if not d.get("held")]
+    held = [d for d in mine if d.get("held")]
+    assert len(enforced) == 3 and all(d["action_ids"] for d in enforced)
+    assert len(held) == 5 and {d["held"] for d in held} == {"daily_cap"}
+    assert sorted(d["cap_count"] for d in held) == [4, 5, 6, 7, 8]
+    actions = await read_all(p.settings, p.settings.topics.actions)
+    acted = {a["creator_id"] for a in actions if a.get("creator_id") in set(creators)}
+    assert acted == {d["creator_id"] for d in enforced}
+    # `livegate breaker release` re-sends them; released, they are decided and enforced.
+    released = run_cli(p.env, "breaker", "release", "--from", str(t - 60_000), "--to",
+                       str(now_ms() + 60_000), "--yes", "--no-progress")  # fmt: skip
+    assert released.returncode == 0, released.stderr
+    assert "re-sent 5 held event(s)" in released.stdout
+    again = {d["creator_id"] for d in held}
+    await wait_for(p.settings, p.settings.topics.actions,
+                   lambda rs: again <= {r.get("creator_id") for r in rs}, timeout=60)  # fmt: skip
+
+
+async def produce_one(p: Pipeline, creator: str, body: dict) -> None:
+    from tests.helpers import produce
+
+    await produce(p.settings, p.settings.topics.live, [(creator.encode(), body)])
