@@ -12,6 +12,7 @@ from agents import certs, commerce, expiries, live, queuewatch, reports, reviews
 from agents.runtime import Runtime, raw_topic
 from pipeline.adapters import kafka
 from pipeline.adapters.breakerstore import BreakerHistory
+from pipeline.adapters.capstore import CapStore
 from pipeline.adapters.certstore import CertStore, connect
 from pipeline.adapters.faust.fetching import BulkConsumer, use_short_fetch_wait
 from pipeline.adapters.faust.group import Fence
@@ -20,7 +21,7 @@ from pipeline.adapters.faust.tables import TableStates, aiokafka_producer
 from pipeline.adapters.logs import decision_logger
 from pipeline.adapters.settings import Settings
 from pipeline.domain.policy import Policy
-from pipeline.engine import policyhistory, shadow
+from pipeline.engine import activations, policyhistory, shadow
 from pipeline.engine.certcache import CertCache
 from pipeline.engine.decisionlog import ChainHeads
 from pipeline.engine.expiries import ExpirySchedule
@@ -84,7 +85,13 @@ def create_app(settings: Settings, policy: Policy) -> tuple[faust.App, Runtime]:
     # Audit: the shadow policy, if any (never acts), and the policy history on which every
     # recorded decision's policy_version can be found (engine/shadow.py, policyhistory.py).
     shadow_policy = shadow.install(settings, policy, runtime.processor)
-    policyhistory.attach(app, settings, policy, shadow_policy)
+    policyhistory.attach(app, settings, shadow_policy)
+    # The activated versions (CONTRACT §10): read before the first decision, then followed.
+    follower = activations.Activations(settings, policy, runtime.processor.set_book)
+    runtime.activations = follower
+    runtime.processor.policy_gate = follower.gate
+    runtime.processor.caps = CapStore(runtime.store.client, settings)
+    activations.attach(app, follower)
     _follow_rebalances(app, runtime)
     _index_schedule(app, runtime.schedule)
     for module in AGENTS:

@@ -393,3 +393,55 @@ async def stream_topic(
                 yield rows
     finally:
         await consumer.stop()
+
+
+class TopicTail:
+    """A small topic read again and again (the policies topic, CONTRACT §10): one consumer,
+    every partition assigned, kept between reads; `read_new` returns what was appended since
+    the last read, up to the end as of the call."""
+
+    def __init__(self, where: Target, topic: str) -> None:
+        self.where = where
+        self.topic = topic
+        self.consumer: AIOKafkaConsumer | None = None
+        self.tps: list[TopicPartition] = []
+
+    async def _start(self) -> bool:
+        numbers = await partitions(self.where, self.topic)
+        if not numbers:
+            return False
+        bootstrap, security = target(self.where)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None, **security
+        )
+        await consumer.start()
+        self.tps = [TopicPartition(self.topic, p) for p in numbers]
+        consumer.assign(self.tps)
+        await consumer.seek_to_beginning(*self.tps)
+        self.consumer = consumer
+        return True
+
+    async def read_new(self) -> list[Record]:
+        if self.consumer is None and not await self._start():
+            return []  # no such topic (yet): nothing on it
+        consumer = self.consumer
+        assert consumer is not None
+        end = await consumer.end_offsets(self.tps)
+        rows: list[Record] = []
+        remaining = {tp for tp in self.tps if await consumer.position(tp) < end[tp]}
+        while remaining:
+            batch = await consumer.getmany(*remaining, timeout_ms=1000, max_records=10_000)
+            for tp, records in batch.items():
+                for r in records:
+                    if r.offset < end[tp]:
+                        rows.append(Record(self.topic, tp.partition, r.offset, r.key, r.value,
+                                           r.timestamp))  # fmt: skip
+            for tp in list(remaining):
+                if await consumer.position(tp) >= end[tp]:
+                    remaining.discard(tp)
+        return rows
+
+    async def stop(self) -> None:
+        if self.consumer is not None:
+            await self.consumer.stop()
+            self.consumer = None

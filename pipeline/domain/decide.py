@@ -32,7 +32,7 @@ from pipeline.domain.platformstate import Migration, creator_platform, migrate
 from pipeline.domain.policy import Policy
 from pipeline.domain.queue import QueueItem, Rejection
 from pipeline.domain.rules import appeals, certification, commerce, live, reports, reviews, sweeps
-from pipeline.domain.rules.context import Context
+from pipeline.domain.rules.context import CapCheck, Context, ShadowRule
 from pipeline.domain.state import (
     PERMANENT,
     CreatorState,
@@ -76,6 +76,12 @@ class Decision(msgspec.Struct, frozen=True, kw_only=True):
     platform: str = "default"
     platform_recorded: bool = False
     migration: Migration | None = None
+    # v3 (CONTRACT §10): what rules in `shadow` for this event would have done (nothing of
+    # it is emitted or kept); the daily caps checked; and `held: "daily_cap"` when a cap's
+    # count is past it: then, like a breaker hold, nothing is emitted and no state is kept.
+    shadow: list[ShadowRule] = []
+    capped: list[CapCheck] = []
+    held: str | None = None
 
 
 def _nothing(ctx: Context, ev: Any) -> None:
@@ -108,6 +114,7 @@ def decide_as_recorded(
     now_ms: int,
     source: Source | None = None,
     record_ts: int | None = None,
+    cap_counts: dict[str, int] | None = None,
 ) -> Decision | None:
     """An event whose decision is in the log already, but whose state was never written (a
     crash or a fence in between), decided again with the recorded certifications and time.
@@ -119,14 +126,14 @@ def decide_as_recorded(
     CONTRACT v2 §2), and the state kept is this event applied to the state as it is now, so
     the later events' effects stay.
     """
-    now = decide(event, certs, state, policy, now_ms, source, record_ts)
+    now = decide(event, certs, state, policy, now_ms, source, record_ts, cap_counts)
     if now is None or now.rejected is not None or now.state_before == recorded_before:
         return now
     try:
         then_state = state_from_view(recorded_before)
     except LiveGateError:
         return now  # a record this version cannot read: the event as decided now
-    then = decide(event, certs, then_state, policy, now_ms, source, record_ts)
+    then = decide(event, certs, then_state, policy, now_ms, source, record_ts, cap_counts)
     if then is None or then.rejected is not None:
         return now
     return msgspec.structs.replace(
@@ -143,13 +150,22 @@ def decide(
     now_ms: int,
     source: Source | None = None,
     record_ts: int | None = None,
+    cap_counts: dict[str, int] | None = None,
 ) -> Decision | None:
     """Decide one event; None when it was already decided for this creator: its record's
     place (`source`, a redelivery) or its event_id (a producer retry, a replay).
 
     `record_ts` is the input record's Kafka timestamp (on `moderation.reviews` the broker's
     append time, which no producer sets): the appeal window runs to it (CONTRACT §12).
-    Decisions recorded before v3 have none: their event's `ts` stands in."""
+    Decisions recorded before v3 have none: their event's `ts` stands in.
+
+    `cap_counts`: for rules with a `daily_cap`, the count of their (rule, platform, UTC day)
+    set with this event in it (CONTRACT §10), counted by the caller; a capped rule that
+    would enforce without a count is listed in `capped` with `count` None, for the caller
+    to count and decide again.
+
+    `policy` is the version's base policy: the creator's platform's merged policy decides
+    (CONTRACT §11)."""
     if state is not None and (
         event.event_id in state.decided or (source is not None and seen_offset(state, source))
     ):
@@ -168,7 +184,7 @@ def decide(
     scheme = base if work.platform is None else policy  # a pre-v3 state: the base's scale
     standing_before = (effective_credit(work, event.ts, scheme), work.restrictions)
     migration = migrate(work, base, policy)
-    ctx = Context(event, certs, work, policy, now_ms, record_ts, platform)
+    ctx = Context(event, certs, work, policy, now_ms, record_ts, cap_counts, platform)
     if mismatch is not None:
         ctx.rejection = mismatch
     else:
@@ -177,6 +193,7 @@ def decide(
         return Decision(
             outcome="allow", actions=[], rule_ids=[], new_state=state, state_before=before,
             certifications=snapshot_to_builtins(certs), expiries=[], rejected=ctx.rejection,
+            platform=platform,
         )  # fmt: skip
     bound_state(work, policy.caps)
     _remember_enforcement(ctx)
@@ -184,6 +201,13 @@ def decide(
     if source is not None:
         mark_offset(work, source)
     actions = ctx.actions
+    if any(c.count is not None and c.count > c.cap for c in ctx.capped):
+        return Decision(
+            outcome=outcome_of(actions), actions=actions,
+            rule_ids=sorted({a.rule_id for a in actions}), new_state=state, state_before=before,
+            certifications=snapshot_to_builtins(certs), expiries=[], shadow=ctx.shadow,
+            capped=ctx.capped, held="daily_cap", platform=platform,
+        )  # fmt: skip
     gone = no_longer_live(state, work)
     changed = standing_before != (effective_credit(work, event.ts, policy), work.restrictions)
     return Decision(
@@ -199,6 +223,8 @@ def decide(
         standing=standing(
             event.creator_id, platform, work, certs, policy, event.ts, now_ms
         ) if changed or migration is not None else None,
+        shadow=ctx.shadow,
+        capped=ctx.capped,
         platform=platform,
         platform_recorded=recorded,
         migration=migration,

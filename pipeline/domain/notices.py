@@ -73,12 +73,12 @@ def _section(
     v: Validator, value: Any, path: Path, keys: tuple[str, ...], also: tuple[str, ...] = ()
 ) -> dict[str, Text]:
     given = v.str_keys(value, path)
-    for key in given:
-        if key not in keys and key not in also:
-            v.fail((*path, key), f"no rule or action `{key}` to write a notice for")
     for key in keys:
         if key not in given:
             v.fail(path, f"no notice for `{key}`: every rule and action needs one, zh-CN and en")
+    for key in given:
+        if key not in keys and key not in also:
+            v.fail((*path, key), f"no rule or action `{key}` to write a notice for")
     return {key: _text(v, text, (*path, key)) for key, text in given.items()}
 
 

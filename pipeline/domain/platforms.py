@@ -95,3 +95,12 @@ class PlatformValidator(Validator):
             raise PolicyError(
                 f"platform `{self.platform}`: {exc.reason}", exc.line, exc.source
             ) from None
+
+
+def merged_document(data: dict[str, Any], platform: str) -> dict[str, Any]:
+    """A parsed policy document as `platform` sees it: the base with its overlay merged
+    (`livegate policy show --platform`, `policy diff`); the base for an unknown platform."""
+    base = {k: v for k, v in data.items() if k != "platforms"}
+    overlay = (data.get("platforms") or {}).get(platform)
+    merged: dict[str, Any] = merge(base, overlay) if isinstance(overlay, dict) else base
+    return merged

@@ -14,6 +14,7 @@ import msgspec
 
 from pipeline.domain import platforms as overlays
 from pipeline.domain.events import DOMAINS, SURFACES
+from pipeline.domain.lifecycle import ALWAYS, LIFECYCLE_KEYS, Lifecycle, load_lifecycle
 from pipeline.domain.notices import Catalogue, parse_catalogue
 from pipeline.domain.yamlcheck import Path, Validator, kind_of, parse
 
@@ -52,7 +53,7 @@ TOP_KEYS: Final = (
     "rules",
     "state",
 )
-TOP_OPTIONAL: Final = ("appeals", "review")  # v2: optional, so older policies still load
+TOP_OPTIONAL: Final = ("appeals", "review", "exemptions")  # v2, v3: optional
 # v3 (CONTRACT §11): optional in the loader, so the policy history still loads; `livegate
 # policy check` refuses a new file without `notices` (cli/policy.py).
 V3_OPTIONAL: Final = ("platforms", "notices")
@@ -90,6 +91,9 @@ LOOP_CAP_RANGES: Final[dict[str, tuple[int, int]]] = {
     "review.max_closed": (1, 128),
 }
 _REVIEW_DEFAULTS: Final[dict[str, Any]] = {"sla": "30m", "max_open": 32, "max_closed": 128}
+# v3 (CONTRACT §10): how far ahead an exemption's `until` may be, and how many one keeps.
+_EXEMPTIONS_DEFAULTS: Final[dict[str, Any]] = {"max_days": 30, "max_active": 16}
+EXEMPTION_RANGES: Final[dict[str, tuple[int, int]]] = {"max_days": (1, 366), "max_active": (1, 64)}
 _SEP: Final = r"(?<![a-z0-9_])"  # ASCII-only word edges: Chinese letters count as edges
 _END: Final = r"(?![a-z0-9_])"
 
@@ -117,6 +121,7 @@ class RuleSpec(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     deduct_from_link: int = 1
     window_ms: int = 0
     distinct_reporters: int = 0
+    life: Lifecycle = ALWAYS  # v3 (CONTRACT §10): mode, rollout, expiry, daily cap
 
 
 class Threshold(msgspec.Struct, frozen=True, gc=False):
@@ -190,6 +195,9 @@ class Policy(msgspec.Struct, frozen=True, kw_only=True):
     max_enforcements: int = 32
     max_open_reviews: int = 32
     max_closed_items: int = 128
+    # v3: exemptions (CONTRACT §10)
+    exemption_max_ms: int = 30 * 86_400_000
+    max_exemptions: int = 16
     # v3 (CONTRACT §11): the platform this policy is merged for (`default`: the base), the
     # merged policy of every overlay (on the base only; loaded once per version, so the
     # per-event path only looks one up), and the notices catalogue (None: a pre-v3 text).
@@ -240,6 +248,7 @@ def _load_document(v: Validator, data: Any, text: str, source: str, platform: st
     rules = _rules(v, top["rules"])
     appeals = _section(v, top, "appeals", _APPEALS_DEFAULTS)
     review = _section(v, top, "review", _REVIEW_DEFAULTS)
+    exemptions = _section(v, top, "exemptions", _EXEMPTIONS_DEFAULTS)
     credit = _credit(v, top["credit"])
     notices = (
         parse_catalogue(v, top["notices"], notice_rule_ids(credit), also=_ANY_THRESHOLD)
@@ -280,6 +289,15 @@ def _load_document(v: Validator, data: Any, text: str, source: str, platform: st
         ),
         max_closed_items=v.integer(
             review["max_closed"], ("review", "max_closed"), *LOOP_CAP_RANGES["review.max_closed"]
+        ),
+        exemption_max_ms=86_400_000
+        * v.integer(
+            exemptions["max_days"], ("exemptions", "max_days"), *EXEMPTION_RANGES["max_days"]
+        ),
+        max_exemptions=v.integer(
+            exemptions["max_active"],
+            ("exemptions", "max_active"),
+            *EXEMPTION_RANGES["max_active"],
         ),
     )
 
@@ -466,7 +484,7 @@ def _rules(v: Validator, value: Any) -> dict[str, RuleSpec]:
 def _rule(v: Validator, rule_id: str, value: Any) -> RuleSpec:
     p: Path = ("rules", rule_id)
     keys = RULE_KEYS[rule_id]
-    r = v.mapping(value, p, required=("severity", *keys))
+    r = v.mapping(value, p, required=("severity", *keys), optional=LIFECYCLE_KEYS)
     domain = v.string(r["domain"], (*p, "domain"), DOMAINS) if "domain" in r else None
     spec = RuleSpec(
         rule_id=rule_id,
@@ -490,6 +508,7 @@ def _rule(v: Validator, rule_id: str, value: Any) -> RuleSpec:
             if "distinct_reporters" in r
             else 0
         ),
+        life=load_lifecycle(v, r, p),
     )
     return spec
 

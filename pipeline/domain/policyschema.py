@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from pipeline.domain.events import DOMAINS, SURFACES
+from pipeline.domain.lifecycle import LIFECYCLE_KEYS, MAX_DAILY_CAP, MODES, ROLLOUT_KEYS
 from pipeline.domain.notices import LANGUAGES, NOTICE_ACTIONS
 from pipeline.domain.platforms import PLATFORM_PATTERN
 from pipeline.domain.policy import (
@@ -19,6 +20,7 @@ from pipeline.domain.policy import (
     BAND_KEYS,
     CAP_RANGES,
     CREDIT_KEYS,
+    EXEMPTION_RANGES,
     LOOP_CAP_RANGES,
     RECOVERY_KEYS,
     RULE_IDS,
@@ -106,7 +108,22 @@ def _rule(rule_id: str) -> Schema:
     }
     keys = ("severity", *RULE_KEYS[rule_id])
     properties = {k: _ref("severity") if k == "severity" else shapes[k] for k in keys}
-    return _object(properties, keys)
+    return _object({**properties, **_lifecycle()}, keys)
+
+
+def _lifecycle() -> dict[str, Schema]:
+    """CONTRACT §10's rule fields (`mode: off` written bare is YAML's false)."""
+    rollout = {"percent": {**_int(0), "maximum": 100}, "salt": _ref("name")}
+    life: dict[str, Schema] = {
+        "mode": {"anyOf": [{"enum": list(MODES)}, {"const": False}]},
+        "rollout": _object(rollout, ROLLOUT_KEYS),
+        "expires_at": {
+            "anyOf": [_int(0), {"type": "string", "format": "date-time"}],
+            "description": "ms since the epoch, or an ISO 8601 time (UTC if no zone)",
+        },
+        "daily_cap": {**_int(0), "maximum": MAX_DAILY_CAP},
+    }
+    return {k: life[k] for k in LIFECYCLE_KEYS}
 
 
 def _threshold(name: str) -> Schema:
@@ -172,6 +189,9 @@ def policy_schema() -> Schema:
         "rules": _object({r: _rule(r) for r in (*RULE_IDS, *VERDICT_RULE_IDS)}, RULE_IDS),
         "appeals": _object({"window": _ref("duration"), **loop_caps("appeals")}, ()),
         "review": _object({"sla": _ref("duration"), **loop_caps("review")}, ()),
+        "exemptions": _object(
+            {k: {**_int(lo), "maximum": hi} for k, (lo, hi) in EXEMPTION_RANGES.items()}, ()
+        ),
         "state": _object(state, STATE_KEYS),
         # v3 (CONTRACT §11). An overlay is a partial policy: the schema checks its names only;
         # `policy check` loads every platform's merged policy.

@@ -125,6 +125,17 @@ class AppealItem(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defau
     statement: str | None = None
 
 
+class Exemption(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults=True):
+    """An exemption of the creator from one rule (or every rule, `rule_id` None) until
+    `until` (CONTRACT §10): while it covers an event's `ts`, the rule acts as `shadow`."""
+
+    rule_id: str | None
+    until: int
+    granted_ts: int  # the granting event's ts: it covers events from then on
+    reason: str = ""
+    granted_by: str = ""
+
+
 class CreatorState(msgspec.Struct, kw_only=True):
     credit: int  # credit right after the last deduction; recovery is derived, not stored
     last_deduction_ts: int | None = None
@@ -150,6 +161,9 @@ class CreatorState(msgspec.Struct, kw_only=True):
     # Flagged for having more live streams than policy `state.live_streams` (once, until
     # the creator is back under the cap).
     over_stream_cap: bool = False
+    # v3 (CONTRACT §10): exemptions by exemption_id, bounded (policy `exemptions.max_active`)
+    # and forgotten once past their `until`.
+    exemptions: dict[str, Exemption] = {}
     # v3 (CONTRACT §11): the platform of the creator's first decided event; None in a state
     # written before v3 (its next event's platform is taken, credit rescaled to its scheme).
     platform: str | None = None
@@ -180,6 +194,8 @@ def state_view(state: CreatorState) -> dict[str, Any]:
         msgspec.structs.replace(state, decided={}, offsets={})
     )
     del view["decided"], view["offsets"]
+    if not view["exemptions"]:  # v3: absent when empty, as in records written before it
+        del view["exemptions"]
     return view
 
 
@@ -203,6 +219,7 @@ def working_copy(state: CreatorState) -> CreatorState:
         appeals=state.appeals.copy(),
         closed=state.closed.copy(),
         cleared=state.cleared.copy(),
+        exemptions=state.exemptions.copy(),
         # .copy(), not dict(): it stays a fast block copy when the dict has holes left by
         # trimming its oldest entries.
         decided=state.decided.copy(),

@@ -8,18 +8,27 @@ that one event never cuts the same stream or removes the same link twice.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 import msgspec
 
 from pipeline.domain import credit, notices
-from pipeline.domain.actions import Action, action_id, action_subject
+from pipeline.domain.actions import Action, action_id, action_subject, is_enforcing
 from pipeline.domain.certifications import CertSnapshot, is_qualified, qualified_until
 from pipeline.domain.events import Event
 from pipeline.domain.expiries import Expiry
+from pipeline.domain.lifecycle import ALWAYS, Mode, rule_mode
 from pipeline.domain.policy import DURATION_ACTIONS, ActionSpec, Policy, RuleSpec, Severity
 from pipeline.domain.queue import OVER_CAP, QueueItem, Rejection, review_item
-from pipeline.domain.state import PERMANENT, CreatorState, ReviewItem, Until, oldest, restrict
+from pipeline.domain.state import (
+    PERMANENT,
+    CreatorState,
+    ReviewItem,
+    Until,
+    oldest,
+    restrict,
+    working_copy,
+)
 
 _VERBS: Final = {
     "cut_off_stream": "The live stream is cut off",
@@ -34,16 +43,33 @@ _VERBS: Final = {
 Duration = int | msgspec.UnsetType | None
 
 
+class ShadowRule(msgspec.Struct, frozen=True, gc=False):
+    """What a rule in `shadow` for this event would have done (CONTRACT §10)."""
+
+    rule_id: str
+    actions: list[Action]
+
+
+class CapCheck(msgspec.Struct, frozen=True, gc=False):
+    """A rule with a `daily_cap` that would enforce: the count of its (rule, platform, UTC
+    day) the decision saw, or None when the caller has not counted it yet."""
+
+    rule_id: str
+    count: int | None
+    cap: int
+
+
 class Context:
     __slots__ = (
-        "actions", "certs", "cut", "deduct_rule", "domain", "event", "evidence", "expiries",
-        "now_ms", "platform", "policy", "queue", "record_ts", "rejection", "removed", "state",
-        "taken", "ts",
+        "actions", "cap_counts", "capped", "certs", "cut", "deduct_rule", "domain", "event",
+        "evidence", "exempt", "expiries", "now_ms", "platform", "policy", "queue", "record_ts",
+        "rejection", "removed", "shadow", "state", "taken", "ts",
     )  # fmt: skip
 
     def __init__(
         self, event: Event, certs: CertSnapshot, state: CreatorState, policy: Policy, now_ms: int,
-        record_ts: int | None = None, platform: str | None = None,
+        record_ts: int | None = None, cap_counts: dict[str, int] | None = None,
+        platform: str | None = None,
     ) -> None:  # fmt: skip
         self.event = event
         # v3 (CONTRACT §11): the creator's platform (the policy is its merged policy), and
@@ -70,6 +96,24 @@ class Context:
         self.taken = 0
         self.deduct_rule: str | None = None
         self.rejection: Rejection | None = None
+        # v3 (CONTRACT §10): shadowed rules' would-be actions; the daily caps' counts given
+        # (rule_id -> the count its set holds with this event) and the caps checked.
+        self.shadow: list[ShadowRule] = []
+        self.cap_counts = cap_counts or {}
+        self.capped: list[CapCheck] = []
+        self.exempt: dict[str | None, int] | None = None
+
+    def mode(self, rule: RuleSpec) -> Mode:
+        """How `rule` acts for this creator at this event's time (lifecycle, exemptions)."""
+        exemptions = self.state.exemptions
+        if rule.life is ALWAYS and not exemptions:
+            return "enforce"
+        if self.exempt is None:
+            self.exempt = {}
+            for e in exemptions.values():
+                if e.until > self.exempt.get(e.rule_id, -1) and e.granted_ts <= self.ts:
+                    self.exempt[e.rule_id] = e.until
+        return rule_mode(rule.life, rule.rule_id, self.event.creator_id, self.ts, self.exempt)
 
     def reject(self, code: str, detail: str) -> None:
         self.rejection = Rejection(code, detail)
@@ -98,7 +142,59 @@ class Context:
         product_id: str | None = None,
         domain: str | None = None,
     ) -> None:
-        """Carry out a rule's actions. A cut-off happens only if the stream is live.
+        """Carry out a rule's actions, as its mode for this event says (CONTRACT §10): `off`
+        does nothing, `shadow` records what it would have done and changes nothing."""
+        mode = self.mode(rule)
+        if mode == "off":
+            return
+        where = {"stream_id": stream_id, "link_id": link_id, "product_id": product_id,
+                 "domain": domain}  # fmt: skip
+        if mode == "shadow":
+            self._shadowed(rule, specs, why, where)
+            return
+        cap = rule.life.daily_cap
+        if cap is not None and any(is_enforcing(s.name) for s in specs):
+            before = len(self.actions)
+            self._fire(rule, specs, why, **where)
+            if any(is_enforcing(a.action) for a in self.actions[before:]):
+                self.capped.append(CapCheck(rule.rule_id, self.cap_counts.get(rule.rule_id), cap))
+            return
+        self._fire(rule, specs, why, **where)
+
+    def _shadowed(
+        self, rule: RuleSpec, specs: tuple[ActionSpec, ...], why: str, where: dict[str, Any]
+    ) -> None:
+        """Fire on a copy of everything a firing changes, keep the actions, drop the copy."""
+        saved = (self.state, self.actions, self.cut, self.removed, self.expiries, self.queue,
+                 self.taken, self.deduct_rule)  # fmt: skip
+        self.state = working_copy(self.state)
+        self.actions, self.cut, self.removed = [], set(self.cut), set(self.removed)
+        self.expiries, self.queue = [], []
+        try:
+            self._fire(rule, specs, why, **where)
+            would = self.actions
+        finally:
+            (self.state, self.actions, self.cut, self.removed, self.expiries, self.queue,
+             self.taken, self.deduct_rule) = saved  # fmt: skip
+        if not would:
+            return
+        if self.shadow and self.shadow[-1].rule_id == rule.rule_id:
+            self.shadow[-1].actions.extend(would)
+        else:
+            self.shadow.append(ShadowRule(rule.rule_id, would))
+
+    def _fire(
+        self,
+        rule: RuleSpec,
+        specs: tuple[ActionSpec, ...],
+        why: str,
+        *,
+        stream_id: str | None = None,
+        link_id: str | None = None,
+        product_id: str | None = None,
+        domain: str | None = None,
+    ) -> None:
+        """A cut-off happens only if the stream is live.
 
         A `flag_for_review` opens a review item about `domain`; it remembers the
         recommendation limit the same rule imposed, which a dismissal lifts."""

@@ -162,7 +162,7 @@ def test_a_notice_says_rule_cost_and_appeal_date_from_event_time_not_decision_ti
         (("    warn:\n      zh-CN: \"请您认真学习平台规则，再次违规将受到更严厉的处理。\"\n",
           "    warn:\n"), "missing key `zh-CN`"),
         (("    certification.lapsed_live:\n", "    certification.lapsed_livex:\n"),
-         "no rule or action `certification.lapsed_livex`"),
+         "no notice for `certification.lapsed_live`"),
     ],
 )  # fmt: skip
 def test_a_catalogue_with_a_gap_or_an_unknown_placeholder_is_refused(edit, says):
