@@ -68,8 +68,10 @@ def _because(item: dict[str, Any]) -> list[str]:
 
 
 def render(view: dict[str, Any]) -> str:
+    platform = view.get("platform")
+    on = f" on {platform}" if platform else ""  # CONTRACT §11: its platform's scheme
     lines = [
-        f"{view['creator_id']}: credit {view['credit']} of {view['credit_max']}"
+        f"{view['creator_id']}{on}: credit {view['credit']} of {view['credit_max']}"
         f"  (as of {format_ms(view.get('as_of'))}, policy {view.get('policy_version')})",
     ]
     in_force = view.get("in_force", [])

@@ -77,6 +77,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )  # fmt: skip
     show.add_argument("--json", action="store_true", help="the activation and policy as JSON")
     show.set_defaults(handler=_show)
+    from pipeline.cli import sweep  # CONTRACT §11
+
+    sweep.register(psub)
 
 
 class ActivationRefused(LiveGateError):

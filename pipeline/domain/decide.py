@@ -233,7 +233,9 @@ def decide(
 
 def _remember_enforcement(ctx: Context) -> None:
     """Keep what an enforcing decision imposed, so an appeal can reverse exactly that."""
-    imposed = tuple(_imposed(a) for a in ctx.actions if is_appealable(a.action))
+    imposed = tuple(
+        _imposed(a, ctx.domains.get(a.action_id)) for a in ctx.actions if is_appealable(a.action)
+    )
     if not imposed:
         return
     ev = ctx.event
@@ -247,13 +249,15 @@ def _remember_enforcement(ctx: Context) -> None:
         del items[oldest(items, lambda e: e.event_ts)]
 
 
-def _imposed(a: Action) -> Imposed:
+def _imposed(a: Action, domain: str | None) -> Imposed:
     until: Until | None = None
     if a.while_qualified is None and not isinstance(a.until, msgspec.UnsetType):
         until = PERMANENT if a.until is None else a.until
     return Imposed(
         action_id=a.action_id, action=a.action, rule_id=a.rule_id, reason=a.reason,
         until=until, while_qualified=a.while_qualified, surfaces=a.surfaces or (),
+        stream_id=a.stream_id, link_id=a.link_id, domain=domain, points=a.points,
+        credit_after=a.credit_after,
     )  # fmt: skip
 
 

@@ -79,6 +79,13 @@ class Imposed(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults
     until: Until | None = None  # restricting actions: their end (None: while qualified)
     while_qualified: str | None = None  # revoke_commerce lasting while qualified for it
     surfaces: tuple[str, ...] = ()
+    # v3 (CONTRACT §11): what its notice was rendered from beyond the above, so the creator
+    # view shows the notice the creator was sent (`livegate explain`, the console).
+    stream_id: str | None = None
+    link_id: str | None = None
+    domain: str | None = None
+    points: int | None = None
+    credit_after: int | None = None
 
 
 class Enforcement(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults=True):

@@ -51,6 +51,14 @@ class EventResult:
     recorded: list[dict[str, Any]]  # the recorded actions' JSON
     candidate: list[dict[str, Any]]
 
+    @property
+    def platform(self) -> str:
+        """The creator's platform, as its actions name it (CONTRACT §11)."""
+        for a in (*self.candidate, *self.recorded):
+            if isinstance(a.get("platform"), str):
+                return str(a["platform"])
+        return "default"
+
 
 @dataclass
 class Change:
@@ -65,6 +73,7 @@ class Change:
     partition: int
     offset: int
     detail: str
+    platform: str = "default"  # v3 (CONTRACT §11): the creator's platform
 
 
 @dataclass
@@ -220,6 +229,7 @@ def _change(kind: str, k: ActionKey, er: EventResult) -> Change:
         er.partition,
         er.offset,
         detail,
+        er.platform,
     )
 
 

@@ -61,9 +61,9 @@ class CapCheck(msgspec.Struct, frozen=True, gc=False):
 
 class Context:
     __slots__ = (
-        "actions", "cap_counts", "capped", "certs", "cut", "deduct_rule", "domain", "event",
-        "evidence", "exempt", "expiries", "now_ms", "platform", "policy", "queue", "record_ts",
-        "rejection", "removed", "shadow", "state", "taken", "ts",
+        "actions", "cap_counts", "capped", "certs", "cut", "deduct_rule", "domain", "domains",
+        "event", "evidence", "exempt", "expiries", "now_ms", "platform", "policy", "queue",
+        "record_ts", "rejection", "removed", "shadow", "state", "taken", "ts",
     )  # fmt: skip
 
     def __init__(
@@ -76,6 +76,7 @@ class Context:
         # the domain a rule fired about (the notices' {domain}).
         self.platform = platform or policy.platform
         self.domain: str | None = None
+        self.domains: dict[str, str] = {}  # action_id -> its notice's domain
         self.now_ms = now_ms
         self.ts = event.ts
         # When the input record reached the broker; the event's own time if unknown.
@@ -332,8 +333,11 @@ class Context:
             while_qualified=while_qualified,
             lifts=lifts,
         )
+        domain = while_qualified or self.domain
+        if domain is not None:
+            self.domains[action.action_id] = domain
         if self.policy.notices is not None:
-            values = {**msgspec.to_builtins(action), "domain": while_qualified or self.domain}
+            values = {**msgspec.to_builtins(action), "domain": domain}
             notice = notices.render(
                 self.policy.notices, rule_id, name, values, self.policy.appeal_window_ms
             )

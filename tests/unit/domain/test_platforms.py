@@ -323,3 +323,18 @@ def _fake(st: CreatorState):
         new_state = st
 
     return D()
+
+
+def test_the_creator_view_shows_the_notices_the_creator_was_sent():
+    from pipeline.domain.view import creator_view
+
+    events = [started("s1", "health", eid="e1"), linked("general", eid="e2", ts=T0 + 1)]
+    for platform in PLATFORMS:
+        ds = chain(platform, events, certs())
+        sent = {a.action_id: a.notice for d in ds for a in d.actions}
+        view = creator_view("creator-1", ds[-1].new_state, {}, POLICY, T0 + 2)
+        shown = [*view["in_force"], *view["deductions"]]
+        assert shown and view["platform"] == platform
+        for item in shown:
+            assert item["notice"] == sent[item["action_id"]], item
+        assert view["credit_max"] == POLICY.for_platform(platform).credit.max
