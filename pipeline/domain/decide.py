@@ -171,19 +171,21 @@ def decide(
     ):
         return None
     base = policy
-    platform, mismatch = creator_platform(event, state)
+    platform, named, mismatch = creator_platform(event, state)
     policy = base.for_platform(platform)  # its overlay merged, loaded once per version
-    recorded = state is None or state.platform is None
+    # The creator's platform is recorded by the first event naming one (certification
+    # changes name none); until then, as in a state from before v3, the base decides.
+    recorded = named is not None and (state is None or state.platform is None)
     if state is None:
-        state = CreatorState.new(policy)
+        state = CreatorState.new(policy, named)
     if event.platform is None and not isinstance(event, PolicySweep):
         event = msgspec.structs.replace(event, platform=platform)  # the creator's (§2)
     work = working_copy(state)
     forget_idle(work, event.ts, policy)
     before = state_view(work)
-    scheme = base if work.platform is None else policy  # a pre-v3 state: the base's scale
+    scheme = base if work.platform is None else policy  # no platform yet: the base's scale
     standing_before = (effective_credit(work, event.ts, scheme), work.restrictions)
-    migration = migrate(work, base, policy)
+    migration = migrate(work, base, policy, named) if named is not None else None
     ctx = Context(event, certs, work, policy, now_ms, record_ts, cap_counts, platform)
     if mismatch is not None:
         ctx.rejection = mismatch
@@ -234,7 +236,7 @@ def decide(
 def _remember_enforcement(ctx: Context) -> None:
     """Keep what an enforcing decision imposed, so an appeal can reverse exactly that."""
     imposed = tuple(
-        _imposed(a, ctx.domains.get(a.action_id)) for a in ctx.actions if is_appealable(a.action)
+        _imposed(a, ctx.told.get(a.action_id, {})) for a in ctx.actions if is_appealable(a.action)
     )
     if not imposed:
         return
@@ -249,15 +251,16 @@ def _remember_enforcement(ctx: Context) -> None:
         del items[oldest(items, lambda e: e.event_ts)]
 
 
-def _imposed(a: Action, domain: str | None) -> Imposed:
+def _imposed(a: Action, told: dict[str, Any]) -> Imposed:
     until: Until | None = None
     if a.while_qualified is None and not isinstance(a.until, msgspec.UnsetType):
         until = PERMANENT if a.until is None else a.until
     return Imposed(
         action_id=a.action_id, action=a.action, rule_id=a.rule_id, reason=a.reason,
         until=until, while_qualified=a.while_qualified, surfaces=a.surfaces or (),
-        stream_id=a.stream_id, link_id=a.link_id, domain=domain, points=a.points,
-        credit_after=a.credit_after,
+        stream_id=a.stream_id, link_id=a.link_id or told.get("link_id"),
+        domain=told.get("domain"), points=a.points,
+        credit_after=told.get("credit_after", a.credit_after),
     )  # fmt: skip
 
 

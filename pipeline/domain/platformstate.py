@@ -26,33 +26,39 @@ class Migration(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     credit_after: int
 
 
-def creator_platform(event: Event, state: CreatorState | None) -> tuple[str, Rejection | None]:
-    """The platform that decides `event`: the creator's (kept in its state), else the
-    event's, else `default`. An event naming another platform than the creator's is refused,
-    but for a `policy_sweep`: a sweep of another platform is decided (`allow`) like any."""
+def creator_platform(
+    event: Event, state: CreatorState | None
+) -> tuple[str, str | None, Rejection | None]:
+    """(the platform that decides `event`, the platform it names for the creator, a refusal).
+
+    The creator's platform (kept in its state) decides, else the event's, else `default`.
+    A `policy_sweep` names no platform for the creator (a sweep of another platform is
+    decided `allow`, never a mismatch); any other event naming another platform than the
+    creator's is refused (`platform_mismatch`)."""
     known = state.platform if state is not None else None
-    named = event.platform
+    named = None if isinstance(event, PolicySweep) else event.platform
     if known is None:
-        return named or DEFAULT, None
-    if named is not None and named != known and not isinstance(event, PolicySweep):
+        return named or DEFAULT, named, None
+    if named is not None and named != known:
         detail = (
             f"the event names platform {named!r}, but creator {event.creator_id!r} belongs to "
             f"platform {known!r} (its first decided event's); a creator has one platform"
         )
-        return known, Rejection(MISMATCH, detail)
-    return known, None
+        return known, named, Rejection(MISMATCH, detail)
+    return known, named, None
 
 
-def migrate(state: CreatorState, base: Policy, policy: Policy) -> Migration | None:
-    """A state without a platform (written before v3) takes `policy`'s; its credit, kept on
-    the base scheme until now, is rescaled in proportion to the new maximum (rounded down)."""
+def migrate(state: CreatorState, base: Policy, policy: Policy, platform: str) -> Migration | None:
+    """A state without a platform (written before v3, or whose events named none so far)
+    takes `platform` (whose merged policy is `policy`); its credit, on the base's scheme
+    until now, is rescaled in proportion to the new maximum (rounded down)."""
     if state.platform is not None:
         return None
-    state.platform = policy.platform
+    state.platform = platform
     before, old_max, new_max = state.credit, base.credit.max, policy.credit.max
     if new_max != old_max:
         state.credit = min(new_max, before * new_max // old_max)
     return Migration(
-        platform=policy.platform, credit_max_before=old_max, credit_max_after=new_max,
+        platform=platform, credit_max_before=old_max, credit_max_after=new_max,
         credit_before=before, credit_after=state.credit,
     )  # fmt: skip

@@ -176,8 +176,9 @@ class CreatorState(msgspec.Struct, kw_only=True):
     platform: str | None = None
 
     @classmethod
-    def new(cls, policy: Policy) -> CreatorState:
-        return cls(credit=policy.credit.start, platform=policy.platform)
+    def new(cls, policy: Policy, platform: str | None = None) -> CreatorState:
+        """A creator's first state: `policy` is its platform's merged policy (its scheme)."""
+        return cls(credit=policy.credit.start, platform=platform)
 
 
 _ENCODER: Final = msgspec.json.Encoder()

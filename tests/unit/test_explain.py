@@ -32,7 +32,7 @@ def test_explain_lists_what_is_in_force_newest_first():
     assert view["deductions"][0]["points"] == 4
     text = render(view)
     lines = text.splitlines()
-    assert lines[0].startswith(f"{CREATOR} on default: credit 8 of 12")
+    assert lines[0].startswith(f"{CREATOR}: credit 8 of 12")  # no platform named yet
     assert text.index("[credit.limit_recommendation]") < text.index("[live.suspected]")
     assert "evidence e-unq" in text and "-4 points" in text and "open since" in text
 

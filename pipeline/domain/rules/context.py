@@ -61,9 +61,30 @@ class CapCheck(msgspec.Struct, frozen=True, gc=False):
 
 class Context:
     __slots__ = (
-        "actions", "cap_counts", "capped", "certs", "cut", "deduct_rule", "domain", "domains",
-        "event", "evidence", "exempt", "expiries", "now_ms", "platform", "policy", "queue",
-        "record_ts", "rejection", "removed", "shadow", "state", "taken", "ts",
+        "actions",
+        "cap_counts",
+        "capped",
+        "certs",
+        "cut",
+        "deduct_rule",
+        "domain",
+        "event",
+        "evidence",
+        "exempt",
+        "expiries",
+        "link",
+        "now_ms",
+        "platform",
+        "policy",
+        "queue",
+        "record_ts",
+        "rejection",
+        "removed",
+        "shadow",
+        "state",
+        "taken",
+        "told",
+        "ts",
     )  # fmt: skip
 
     def __init__(
@@ -76,7 +97,10 @@ class Context:
         # the domain a rule fired about (the notices' {domain}).
         self.platform = platform or policy.platform
         self.domain: str | None = None
-        self.domains: dict[str, str] = {}  # action_id -> its notice's domain
+        self.link: str | None = None  # the link a rule fired about (every action's notice)
+        # action_id -> what its notice names beyond the action's own fields (its domain, the
+        # link, a threshold's credit): kept with what it imposed, for the creator view.
+        self.told: dict[str, dict[str, Any]] = {}
         self.now_ms = now_ms
         self.ts = event.ts
         # When the input record reached the broker; the event's own time if unknown.
@@ -201,7 +225,7 @@ class Context:
         recommendation limit the same rule imposed, which a dismissal lifts."""
         limit: Action | None = None
         flag: Action | None = None
-        self.domain = domain or rule.domain
+        self.domain, self.link = domain or rule.domain, link_id
         for spec in specs:
             name = spec.name
             if name == "cut_off_stream":
@@ -287,7 +311,7 @@ class Context:
                 f"{_VERBS[spec.name]}: credit fell to {d.credit_after}, at or below "
                 f"{threshold.at_or_below}.",
                 surfaces=spec.surfaces if spec.name == "revoke_commerce" else None,
-                duration_s=duration_s, until=until,
+                duration_s=duration_s, until=until, told_credit=d.credit_after,
             )  # fmt: skip
 
     def add(
@@ -307,7 +331,10 @@ class Context:
         points: int | None = None,
         credit_after: int | None = None,
         lifts: tuple[str, ...] | None = None,
+        told_credit: int | None = None,
     ) -> Action:
+        """One action; `told_credit`: the credit its notice names where the action itself
+        carries none (a threshold's action: the credit the deduction left)."""
         ev = self.event
         subject = action_subject(ev.creator_id, stream_id, link_id)
         action = Action(
@@ -333,11 +360,18 @@ class Context:
             while_qualified=while_qualified,
             lifts=lifts,
         )
+        told: dict[str, Any] = {}
         domain = while_qualified or self.domain
         if domain is not None:
-            self.domains[action.action_id] = domain
+            told["domain"] = domain
+        if link_id is None and self.link is not None:
+            told["link_id"] = self.link
+        if told_credit is not None:
+            told["credit_after"] = told_credit
+        if told:
+            self.told[action.action_id] = told
         if self.policy.notices is not None:
-            values = {**msgspec.to_builtins(action), "domain": domain}
+            values = {**msgspec.to_builtins(action), **told}
             notice = notices.render(
                 self.policy.notices, rule_id, name, values, self.policy.appeal_window_ms
             )

@@ -39,7 +39,7 @@ def _confirm(ctx: Context, item: ReviewItem, ev: ReviewDecided) -> None:
     rule = ctx.policy.rules[CONFIRMED]
     what = f"{item.domain} content" if item.domain else "the flagged conduct"
     why = f"reviewer {ev.reviewer_id} confirmed {what} flagged by {item.rule_id} as a violation"
-    ctx.fire(rule, rule.actions, why, stream_id=item.stream_id)
+    ctx.fire(rule, rule.actions, why, stream_id=item.stream_id, domain=item.domain)
 
 
 def _dismiss(ctx: Context, item: ReviewItem, ev: ReviewDecided) -> None:

@@ -135,8 +135,8 @@ def test_every_action_of_every_platform_carries_both_languages_without_placehold
             assert d.actions
             for a in d.actions:
                 assert a.notice is not None and set(a.notice) == {"zh-CN", "en"}
-                for text in a.notice.values():
-                    assert not re.search(r"\{[a-z_]+\}", text), text
+                for text in a.notice.values():  # and every value these notices name is known
+                    assert not re.search(r"\{[a-z_]+\}", text) and "—" not in text, text
 
 
 def test_a_notice_says_rule_cost_and_appeal_date_from_event_time_not_decision_time():
@@ -207,7 +207,7 @@ def test_another_platform_for_the_same_creator_is_a_platform_mismatch_naming_bot
 @pytest.mark.parametrize(
     ("platform", "credit_before", "credit_after"),
     [("wechat-channels", 8, 66), ("wechat-channels", 12, 100), ("douyin", 7, 7),
-     ("kuaishou", 5, 5), (None, 8, 8)],
+     ("kuaishou", 5, 5), ("bilibili", 8, 8)],
 )  # fmt: skip
 def test_a_pre_v3_state_takes_the_next_events_platform_credit_rescaled(
     platform, credit_before, credit_after
@@ -216,11 +216,29 @@ def test_a_pre_v3_state_takes_the_next_events_platform_credit_rescaled(
     assert old.platform is None
     d = decide(on(platform, started("s9", "gaming")), {}, old, POLICY, T0 + 5)
     assert d is not None and d.migration is not None
-    assert d.new_state.platform == (platform or "default")
+    assert d.new_state.platform == platform  # an unknown one too: the base decides it
     assert d.new_state.credit == credit_after
     assert (d.migration.credit_before, d.migration.credit_after) == (credit_before, credit_after)
     assert d.platform_recorded
     assert d.state_before["platform"] is None  # what it read: the pre-v3 state
+
+
+def test_events_naming_no_platform_leave_it_open_until_one_does():
+    """Certification changes name no platform: they must not fix the creator's (as `default`)."""
+    from tests.unit.domain.builders import granted
+
+    first = decide(granted("health", eid="e-cert"), {}, None, POLICY, T0)
+    assert first is not None and first.new_state.platform is None
+    assert not first.platform_recorded and first.platform == "default"
+    old = state(credit=8)
+    plain = decide(started("s9", "gaming"), {}, old, POLICY, T0 + 5)
+    assert plain is not None and plain.migration is None and plain.new_state.platform is None
+    then = decide(on("wechat-channels", linked("general", eid="e-link", ts=T0 + 1)),
+                  certs("health"), first.new_state, POLICY, T0 + 9)  # fmt: skip
+    assert then is not None and then.rejected is None and then.platform_recorded
+    assert then.new_state.platform == "wechat-channels"
+    assert then.migration is not None and then.migration.credit_after == 100
+    assert {a.platform for a in then.actions} == {"wechat-channels"}
 
 
 # --- the same events, three platforms (the per-platform table) ---------------------------
@@ -338,3 +356,10 @@ def test_the_creator_view_shows_the_notices_the_creator_was_sent():
         for item in shown:
             assert item["notice"] == sent[item["action_id"]], item
         assert view["credit_max"] == POLICY.for_platform(platform).credit.max
+
+
+def test_a_thresholds_notice_names_the_credit_the_deduction_left():
+    (d,) = chain("douyin", [started("s1", "health")])
+    limit = next(a for a in d.actions if a.rule_id == "credit.limit_recommendation")
+    assert limit.credit_after is None  # the action's own fields stay the contract's
+    assert "fallen to 8" in limit.notice["en"] and "降至8分" in limit.notice["zh-CN"]
