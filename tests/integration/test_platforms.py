@@ -216,9 +216,7 @@ async def test_the_douyin_withdrawal_as_a_sweep_of_1000_medical_creators(
     ]  # fmt: skip
     await send(p, p.settings.topics.live, *first)
     everyone = set(doctors) | set(others) | set(plain)
-    await wait_for(p.settings, p.settings.topics.decisions,
-                   lambda rs: sum(r["creator_id"] in everyone for r in rs) == len(everyone),
-                   timeout=180)  # fmt: skip
+    await decided(p, {f"{c}-first" for c in everyone})
     await idle(p, p.settings.topics.live)  # the platform index is written before the ack
 
     args = ["policy", "sweep", "--rule", "commerce.medical_personnel", "--platform", "douyin"]
