@@ -17,6 +17,8 @@ from pipeline.domain.events import (
     CertificationGranted,
     CertificationRevoked,
     Event,
+    ExemptionGranted,
+    ExemptionRevoked,
     ExpiryDue,
     ProductLinked,
     ProductUnlinked,
@@ -29,7 +31,15 @@ from pipeline.domain.events import (
 from pipeline.domain.expiries import Expiry
 from pipeline.domain.policy import Policy
 from pipeline.domain.queue import QueueItem, Rejection
-from pipeline.domain.rules import appeals, certification, commerce, live, reports, reviews
+from pipeline.domain.rules import (
+    appeals,
+    certification,
+    commerce,
+    exemptions,
+    live,
+    reports,
+    reviews,
+)
 from pipeline.domain.rules.context import CapCheck, Context, ShadowRule
 from pipeline.domain.state import (
     PERMANENT,
@@ -94,6 +104,8 @@ _HANDLERS: Final[dict[type, Callable[[Context, Any], None]]] = {
     ReviewDecided: reviews.on_review_decided,
     AppealFiled: appeals.on_appeal_filed,
     AppealDecided: appeals.on_appeal_decided,
+    ExemptionGranted: exemptions.on_granted,
+    ExemptionRevoked: exemptions.on_revoked,
 }
 
 

@@ -133,6 +133,21 @@ class AppealDecided(_Event, frozen=True, gc=False, tag="appeal_decided"):
     note: Note | None = None
 
 
+class ExemptionGranted(_Event, frozen=True, gc=False, tag="exemption_granted"):
+    """v3 (CONTRACT §10): rule `rule_id` (None: every rule) acts as shadow for the creator
+    from this event's `ts` until `until`."""
+
+    exemption_id: Ident
+    until: Ms
+    reason: Note
+    granted_by: ReviewerId
+    rule_id: Label | None = None
+
+
+class ExemptionRevoked(_Event, frozen=True, gc=False, tag="exemption_revoked"):
+    exemption_id: Ident
+
+
 class ExpiryDue(_Event, frozen=True, gc=False, tag="expiry_due"):
     """Internal: scheduled by the worker for the moment a qualification in use expires."""
 
@@ -145,7 +160,7 @@ CommerceEvent = ProductLinked | ProductUnlinked
 ReportEvent = Report
 CertEvent = CertificationGranted | CertificationRevoked
 ExpiryEvent = ExpiryDue
-ReviewEvent = ReviewDecided | AppealFiled | AppealDecided
+ReviewEvent = ReviewDecided | AppealFiled | AppealDecided | ExemptionGranted | ExemptionRevoked
 Event = (
     StreamStarted
     | StreamUpdated
@@ -159,6 +174,8 @@ Event = (
     | ReviewDecided
     | AppealFiled
     | AppealDecided
+    | ExemptionGranted
+    | ExemptionRevoked
 )
 
 _KINDS: Final[dict[str, tuple[type[_Event], ...]]] = {
@@ -167,7 +184,7 @@ _KINDS: Final[dict[str, tuple[type[_Event], ...]]] = {
     "reports": (Report,),
     "certs": (CertificationGranted, CertificationRevoked),
     "expiries": (ExpiryDue,),
-    "reviews": (ReviewDecided, AppealFiled, AppealDecided),
+    "reviews": (ReviewDecided, AppealFiled, AppealDecided, ExemptionGranted, ExemptionRevoked),
 }
 KINDS: Final = tuple(_KINDS)
 # type tag -> kind, so a recorded event can be decoded again without knowing its topic.
