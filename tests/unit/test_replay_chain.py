@@ -181,3 +181,24 @@ def test_records_of_before_v3_are_unsealed_not_foreign_and_the_chain_goes_on():
     new = sealed_chain([record(n) for n in range(2, 4)], head=old[-1]["hash"])
     result = check_partition(0, rows([*old, *new]), keys=KEYS)
     assert result.foreign == [] and result.breaks == [] and result.unsealed == 2
+
+
+def test_a_break_before_the_period_is_reported_as_such_and_does_not_fail_it():
+    from pipeline.replay.certhistory import CertHistory
+    from pipeline.replay.log import ReplayInputs, Row
+    from pipeline.replay.verify import Verifier
+
+    recs = chain([record(n) for n in range(6)])
+    head = dict(recs[0], outcome="enforce")  # the head just before what was read: edited
+    ahead = recs[1:]
+    ahead[1] = dict(ahead[1], outcome="enforce")  # an edit ahead of the period, in the slack
+    inputs = ReplayInputs(
+        "decisions", "actions", {0: [Row(0, n + 1, r) for n, r in enumerate(ahead)]},
+        {0: False}, {}, {}, [], CertHistory([]), 0, heads={0: Row(0, 0, head)},
+    )  # fmt: skip
+    report = Verifier(inputs, 1_000_000, 2_000_000, 1000, progress=False).run()
+    assert [(f.kind, f.offset) for f in report.before] == [("break", 0), ("break", 2)]
+    assert report.breaks == [] and report.ok
+    # The same edit inside the period fails it.
+    report = Verifier(inputs, 0, 2_000_000, 1000, progress=False).run()
+    assert not report.ok
