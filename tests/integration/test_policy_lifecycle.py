@@ -3,7 +3,9 @@ the first activation a worker publishes. Checked from what the system emitted.""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -228,3 +230,36 @@ async def test_revoking_an_exemption_the_creator_never_had_is_unknown_reference(
     dead = await wait_for(p.settings, p.settings.topics.dlq,
                           lambda rs: any(r.get("key") == c for r in rs))  # fmt: skip
     assert next(r for r in dead if r.get("key") == c)["error"] == "unknown_reference"
+
+
+async def test_an_unusable_record_on_the_policies_topic_is_reported_and_deciding_goes_on(
+    lifecycle: Pipeline,
+):
+    from tests.integration.test_spare_ready import readyz
+
+    p, c = lifecycle, cid("afterbad")
+    forged = {"activation_id": "9999999999999:deadbeef", "policy_version": "deadbeef",
+              "effective_from": 9_999_999_999_999, "text": "rules: {}", "activated_by": "x",
+              "activated_at": 1}  # fmt: skip
+    await produce(p.settings, p.settings.topics.policies, [(b"9999999999999:deadbeef", forged)])
+    port = p.workers[0].web_port
+    deadline = now_ms() + 30_000
+    while True:
+        status, body = readyz(port)
+        if "policy_records" in body.get("checks", {}) or now_ms() > deadline:
+            break
+        await asyncio.sleep(0.5)
+    check = body["checks"]["policy_records"]
+    assert status == 503 and not check["ok"] and "9999999999999:deadbeef" in check["detail"]
+    assert body["checks"]["policies"]["ok"]
+    # Deciding goes on by the versions it has (the file's, live.unqualified in shadow).
+    await produce(p.settings, p.settings.topics.live, [(c.encode(), event(
+        "stream_started", c, f"{c}-e1", stream_id="s1", category="health"))])  # fmt: skip
+    got = await decisions_of(p, {f"{c}-e1"})
+    assert got[f"{c}-e1"]["policy_version"] == policy_version(lifecycle_text())
+    metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read()
+    assert b"livegate_policy_unreadable_records_total 1.0" in metrics
+    assert (
+        f'livegate_policy_info{{version="{policy_version(lifecycle_text())}"}} 1.0'.encode()
+        in metrics
+    )
