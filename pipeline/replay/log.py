@@ -144,16 +144,9 @@ async def load_inputs(
     actions: dict[str, list[tuple[Record, dict[str, Any]]]] = {}
     if with_actions:
         bar = Progress("actions", progress)
-        for rows in (await read_topic(settings, topics.actions, bar)).values():
-            for r in rows:
-                body = decode_json(r.value)
-                if body is not None and isinstance(body.get("action_id"), str):
-                    actions.setdefault(body["action_id"], []).append((r, body))
+        actions = _by_action_id(await read_topic(settings, topics.actions, bar))
         bar.close()
-    texts = await read_policies(settings)
-    texts.update(local)
-    policies, problems = load_versions(texts)
-    changes, bad = await read_history(settings)
+    policies, problems, changes, bad = await _policies_and_history(settings, local)
     book = await _book(settings)
     return ReplayInputs(
         topics.decisions,
@@ -170,6 +163,28 @@ async def load_inputs(
         verdict_keys=settings.verdict_keys,
         book=book,
     )
+
+
+def _by_action_id(
+    partitions: dict[int, list[Record]],
+) -> dict[str, list[tuple[Record, dict[str, Any]]]]:
+    actions: dict[str, list[tuple[Record, dict[str, Any]]]] = {}
+    for rows in partitions.values():
+        for r in rows:
+            body = decode_json(r.value)
+            if body is not None and isinstance(body.get("action_id"), str):
+                actions.setdefault(body["action_id"], []).append((r, body))
+    return actions
+
+
+async def _policies_and_history(settings: Settings, local: dict[str, str]) -> Any:
+    """The policy texts (the topic's and the given files'), loaded, and the certification
+    history: (policies, problems, changes, bad changes)."""
+    texts = await read_policies(settings)
+    texts.update(local)
+    policies, problems = load_versions(texts)
+    changes, bad = await read_history(settings)
+    return policies, problems, changes, bad
 
 
 async def _book(settings: Settings) -> PolicyBook | None:
@@ -204,16 +219,9 @@ async def _load_window(
     if with_actions:
         bar = Progress("actions", progress)
         got, _ = await read_topic_window(settings, topics.actions, start, end, 0, bar)
-        for rows in got.values():
-            for r in rows:
-                body = decode_json(r.value)
-                if body is not None and isinstance(body.get("action_id"), str):
-                    actions.setdefault(body["action_id"], []).append((r, body))
+        actions = _by_action_id(got)
         bar.close()
-    texts = await read_policies(settings)
-    texts.update(local)
-    policies, problems = load_versions(texts)
-    changes, bad = await read_history(settings)
+    policies, problems, changes, bad = await _policies_and_history(settings, local)
     return ReplayInputs(
         topics.decisions, topics.actions, decisions, starts, actions, policies, problems,
         CertHistory(changes), bad, sum(len(v) for v in raw.values()),
