@@ -212,6 +212,11 @@ async def test_a_daily_cap_of_3_holds_the_4th_decision_across_two_workers(capped
     again = {d["creator_id"] for d in held}
     await wait_for(p.settings, p.settings.topics.actions,
                    lambda rs: again <= {r.get("creator_id") for r in rs}, timeout=60)  # fmt: skip
+    # The log replays: the held decisions as held (with the count they saw), the rest as made.
+    verified = run_cli(p.env, "replay", "verify", "--from", str(t - 1000), "--to",
+                       str(now_ms()), "--no-progress", timeout=600)  # fmt: skip
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert stat(verified.stdout, "decisions checked") >= 13  # 8, then the 5 released
 
 
 async def produce_one(p: Pipeline, creator: str, body: dict) -> None:

@@ -202,3 +202,12 @@ def test_a_break_before_the_period_is_reported_as_such_and_does_not_fail_it():
     # The same edit inside the period fails it.
     report = Verifier(inputs, 0, 2_000_000, 1000, progress=False).run()
     assert not report.ok
+
+
+def test_a_released_held_decision_decided_again_is_no_conflict():
+    recs = chain([record(1, held="daily_cap"), record(2), record(1, outcome="enforce")])
+    result = check_partition(0, rows(recs))
+    assert result.conflicts == [] and result.breaks == []
+    # Not held the first time: two decisions of one event are a conflict.
+    recs = chain([record(1), record(2), record(1, outcome="enforce")])
+    assert [f.offset for f in check_partition(0, rows(recs)).conflicts] == [2]
