@@ -57,3 +57,16 @@ def test_explain_lists_the_creators_exemptions_and_whether_in_force():
     assert f"exemption {CREATOR}:x1 [live.suspected] shadows until" in during
     assert "(in force), granted by lead" in during and "appeal under review" in during
     assert "(ended)" in render(creator_view(CREATOR, d.new_state, {}, POLICY, T0 + 10))
+
+
+def test_tail_line_of_a_shadowed_rules_record():
+    from pipeline.cli.tail import shadow_line
+
+    line = shadow_line({
+        "mode": "shadow", "decided_at": T0, "outcome": "allow", "creator_id": "c-9",
+        "event_type": "stream_started", "event_id": "e-1",
+        "shadow": [{"rule_id": "live.unqualified",
+                    "actions": [{"action": "cut_off_stream"}, {"action": "warn"}]}],
+    })  # fmt: skip
+    assert "SHADOW RULES" in line and "would=live.unqualified:cut_off_stream,warn" in line
+    assert "(decided allow)" in line
