@@ -111,6 +111,8 @@ class Verifier:
         self.grace_ms = grace_ms
         self.progress = progress
         self.explained: set[str] = set()  # action ids some decision record names
+        book = inputs.book
+        self.first_activated = min(a.activated_at for a in book.activations) if book else 0
 
     def run(self) -> VerifyReport:
         started = time.perf_counter()
@@ -216,7 +218,7 @@ class Verifier:
                        _cap_counts(rec, policy))  # fmt: skip
         except LiveGateError as exc:
             return [str(exc)], None
-        in_force = self._version_in_force(event.ts, record_ts)
+        in_force = self._version_in_force(event.ts, record_ts, decided_at)
         if in_force is not None and in_force != version:
             clock = version_clock(event.ts, record_ts)
             return [f"decided by policy {version}; the version in force at its version clock "
@@ -248,11 +250,12 @@ class Verifier:
                 problems.append(problem)
         return problems, (event, d, policy)
 
-    def _version_in_force(self, ts: int, record_ts: int | None) -> str | None:
-        """The version CONTRACT §10 says decides an event of this clock; None before the
-        first activation (a log of before v3) or without activations."""
+    def _version_in_force(self, ts: int, record_ts: int | None, decided_at: int) -> str | None:
+        """The version CONTRACT §10 says decides an event of this clock; None without
+        activations, and for a decision made before the first activation was published (a
+        worker of before them decided by its file)."""
         book = self.i.book
-        if book is None:
+        if book is None or decided_at < self.first_activated:
             return None
         clock = version_clock(ts, record_ts)
         i = book.index_at(clock)
