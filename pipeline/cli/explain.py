@@ -93,6 +93,13 @@ def render(view: dict[str, Any]) -> str:
             ident = item.get("review_id") or item.get("appeal_id")
             lines.append(f"  {title[5:-1]} {ident} open since {format_ms(item.get('opened_at'))}"
                          f" [{item.get('rule_id')}]")  # fmt: skip
+    for item in view.get("exemptions", []):
+        rule = item.get("rule_id") or "every rule"
+        state = "in force" if item.get("in_force") else "ended"
+        lines.append(f"  exemption {item.get('exemption_id')} [{rule}] shadows until "
+                     f"{format_ms(item.get('until'))} ({state}), granted by "
+                     f"{item.get('granted_by')} at {format_ms(item.get('granted_ts'))}: "
+                     f"{item.get('reason')}")  # fmt: skip
     return "\n".join(lines)
 
 

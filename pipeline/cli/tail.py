@@ -109,6 +109,14 @@ def dlq_line(d: dict[str, Any]) -> str:
 
 def shadow_line(d: dict[str, Any]) -> str:
     when = format_ms(d.get("decided_at"))[11:19]
+    if d.get("mode") == "shadow":  # v3: rules in shadow (mode, rollout, exemption), §10
+        would = [
+            f"{s.get('rule_id')}:" + ",".join(str(a.get("action")) for a in s.get("actions", []))
+            for s in d.get("shadow") or [] if isinstance(s, dict)
+        ]  # fmt: skip
+        return (f"{when}  SHADOW RULES {d.get('creator_id', '?'):<18} "
+                f"{d.get('event_type', '?'):<22} {d.get('event_id')} "
+                f"would={' '.join(would) or '-'} (decided {d.get('outcome', '?')})")  # fmt: skip
     active = d.get("active") or {}
     verdict = "agrees" if d.get("agrees") else f"differs (active: {active.get('outcome', '?')})"
     return (f"{when}  SHADOW {d.get('outcome', '?').upper():<8} {d.get('creator_id', '?'):<18} "

@@ -154,6 +154,12 @@ def decisions(view: dict[str, Any] | None, limit: int = 20) -> list[dict[str, An
     return ordered[:limit]
 
 
+def exemptions(view: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The view's exemptions (CONTRACT §10): rules that shadow for this creator until a time."""
+    found = view.get("exemptions") if view is not None else None
+    return [e for e in found if isinstance(e, dict)] if isinstance(found, list) else []
+
+
 def certifications(certs: CertSnapshot, now_ms: int) -> list[dict[str, Any]]:
     return [
         {

@@ -17,6 +17,8 @@ from pipeline.domain.events import (
     CertificationGranted,
     CertificationRevoked,
     Event,
+    ExemptionGranted,
+    ExemptionRevoked,
     ExpiryDue,
     PolicySweep,
     ProductLinked,
@@ -31,7 +33,16 @@ from pipeline.domain.expiries import Expiry
 from pipeline.domain.platformstate import Migration, creator_platform, migrate
 from pipeline.domain.policy import Policy
 from pipeline.domain.queue import QueueItem, Rejection
-from pipeline.domain.rules import appeals, certification, commerce, live, reports, reviews, sweeps
+from pipeline.domain.rules import (
+    appeals,
+    certification,
+    commerce,
+    exemptions,
+    live,
+    reports,
+    reviews,
+    sweeps,
+)
 from pipeline.domain.rules.context import CapCheck, Context, ShadowRule
 from pipeline.domain.state import (
     PERMANENT,
@@ -102,6 +113,8 @@ _HANDLERS: Final[dict[type, Callable[[Context, Any], None]]] = {
     AppealFiled: appeals.on_appeal_filed,
     AppealDecided: appeals.on_appeal_decided,
     PolicySweep: sweeps.on_policy_sweep,
+    ExemptionGranted: exemptions.on_granted,
+    ExemptionRevoked: exemptions.on_revoked,
 }
 
 

@@ -136,6 +136,21 @@ class AppealDecided(_Event, frozen=True, gc=False, tag="appeal_decided"):
     note: Note | None = None
 
 
+class ExemptionGranted(_Event, frozen=True, gc=False, tag="exemption_granted"):
+    """v3 (CONTRACT §10): rule `rule_id` (None: every rule) acts as shadow for the creator
+    from this event's `ts` until `until`."""
+
+    exemption_id: Ident
+    until: Ms
+    reason: Note
+    granted_by: ReviewerId
+    rule_id: Label | None = None
+
+
+class ExemptionRevoked(_Event, frozen=True, gc=False, tag="exemption_revoked"):
+    exemption_id: Ident
+
+
 class PolicySweep(_Event, frozen=True, gc=False, tag="policy_sweep"):
     """A rule applied to a creator with no new event (CONTRACT §11), signed (§12)."""
 
@@ -155,7 +170,9 @@ CommerceEvent = ProductLinked | ProductUnlinked
 ReportEvent = Report
 CertEvent = CertificationGranted | CertificationRevoked
 ExpiryEvent = ExpiryDue
-ReviewEvent = ReviewDecided | AppealFiled | AppealDecided | PolicySweep
+ReviewEvent = (
+    ReviewDecided | AppealFiled | AppealDecided | ExemptionGranted | ExemptionRevoked | PolicySweep
+)
 Event = (
     StreamStarted
     | StreamUpdated
@@ -169,6 +186,8 @@ Event = (
     | ReviewDecided
     | AppealFiled
     | AppealDecided
+    | ExemptionGranted
+    | ExemptionRevoked
     | PolicySweep
 )
 
@@ -178,7 +197,14 @@ _KINDS: Final[dict[str, tuple[type[_Event], ...]]] = {
     "reports": (Report,),
     "certs": (CertificationGranted, CertificationRevoked),
     "expiries": (ExpiryDue,),
-    "reviews": (ReviewDecided, AppealFiled, AppealDecided, PolicySweep),
+    "reviews": (
+        ReviewDecided,
+        AppealFiled,
+        AppealDecided,
+        ExemptionGranted,
+        ExemptionRevoked,
+        PolicySweep,
+    ),
 }
 KINDS: Final = tuple(_KINDS)
 # type tag -> kind, so a recorded event can be decoded again without knowing its topic.

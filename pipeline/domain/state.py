@@ -259,6 +259,10 @@ def forget_idle(state: CreatorState, ts: int, policy: Policy) -> None:
     for k in old:
         del state.closed[k]
     _trim(state.closed, policy.max_closed_items, _itself)
+    # Exemptions a day past their end: a late event of that day is still covered.
+    ended = [k for k, e in state.exemptions.items() if e.until < ts - 86_400_000]
+    for k in ended:
+        del state.exemptions[k]
 
 
 def _stream(cleared_key: str) -> str:

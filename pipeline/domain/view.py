@@ -103,6 +103,7 @@ def creator_view(
         ),
         "open_reviews": [msgspec.to_builtins(i) for i in reversed(state.reviews.values())],
         "open_appeals": [msgspec.to_builtins(i) for i in reversed(state.appeals.values())],
+        "exemptions": exemptions_explained(state, now_ms),
         "policy_version": policy.version,
         "as_of": now_ms,
     }
@@ -185,4 +186,16 @@ def deductions_explained(creator_id: str, state: CreatorState) -> list[dict[str,
         for a in e.actions:
             if a.action == "deduct_credit":
                 out.append({**_imposed_by(creator_id, e, a), "points": e.points})
+    return out
+
+
+def exemptions_explained(state: CreatorState, t: int) -> list[dict[str, Any]]:
+    """The creator's exemptions (CONTRACT §10), the one ending last first; `in_force` at t."""
+    out = []
+    for exemption_id, e in sorted(state.exemptions.items(), key=lambda kv: -kv[1].until):
+        out.append({
+            "exemption_id": exemption_id, "rule_id": e.rule_id, "until": e.until,
+            "granted_ts": e.granted_ts, "granted_by": e.granted_by, "reason": e.reason,
+            "in_force": e.granted_ts <= t < e.until,
+        })  # fmt: skip
     return out

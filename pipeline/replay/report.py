@@ -24,6 +24,7 @@ def verify_text(r: VerifyReport, max_shown: int = MAX_SHOWN) -> str:
         "copy re-emitted with another decided_at)",
         f"  mismatches:             {len(r.mismatches):,}",
         f"  chain breaks:           {len(r.breaks):,} (forks by re-emission: {r.forks:,})",
+        f"  breaks before period:   {len(r.before):,} (reported, not failures of the period)",
         f"  foreign records:        {len(r.foreign):,} (not sealed by LiveGate; skipped by the "
         "chain, never re-decided)",
         f"  unsealed (pre-v3):      {r.unsealed:,} (written before seals; chained as LiveGate's)",
@@ -36,9 +37,10 @@ def verify_text(r: VerifyReport, max_shown: int = MAX_SHOWN) -> str:
     ]
     for p in r.problems:
         lines.append(f"PROBLEM  {p}")
-    for group in (r.breaks, r.foreign, r.mismatches, r.unverified, r.stale):
+    for group in (r.breaks, r.foreign, r.mismatches, r.unverified, r.stale, r.before):
         for f in group[:max_shown]:
-            lines.append(f.line(r.decisions_topic))
+            line = f.line(r.decisions_topic)
+            lines.append(f"BEFORE THE PERIOD {line}" if group is r.before else line)
         if len(group) > max_shown:
             lines.append(f"… and {len(group) - max_shown} more")
     lines.append("OK: every decision of the period matches" if r.ok else "FAILED")

@@ -3,7 +3,9 @@ the first activation a worker publishes. Checked from what the system emitted.""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -141,3 +143,123 @@ async def test_a_rule_past_expires_at_no_longer_fires(lifecycle: Pipeline):
     assert got[f"{c1}-e1"]["rule_ids"] == ["live.suspected"]
     assert got[f"{c2}-e1"]["rule_ids"] == [] and got[f"{c2}-e1"]["outcome"] == "allow"
     assert not got[f"{c2}-e1"].get("shadow")
+
+
+def enforced_creator(tag: str) -> str:
+    """A creator for whom the 50 % rollout of commerce.unqualified_product enforces."""
+    while True:
+        c = cid(tag)
+        if bucket("itest", c) < 50:
+            return c
+
+
+def drug_link(c: str, n: int, ts: int) -> dict:
+    return event("product_linked", c, f"{c}-l{n}", ts, link_id=f"l{n}", product_id="p",
+                 surface="showcase", product_category="drug")  # fmt: skip
+
+
+async def test_an_exemption_shadows_the_rule_until_until_and_a_revocation_ends_it(
+    lifecycle: Pipeline,
+):
+    p = lifecycle
+    rule = "commerce.unqualified_product"
+    a, b = enforced_creator("exa"), enforced_creator("exb")
+    start = now_ms()
+    grants = {}
+    for c, until in ((a, start + 60_000), (b, start + 3_600_000)):
+        out = run_cli(p.env, "exempt", c, "--rule", rule, "--until", str(until),
+                      "--reason", "under review", "--by", "lead")  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        grants[c] = out.stdout.split()[1].rstrip(":")
+    decided = await wait_for(p.settings, p.settings.topics.decisions,
+                             lambda rs: {f"{g}:granted" for g in grants.values()}
+                             <= {r.get("event_id") for r in rs})  # fmt: skip
+    granted = [d for d in decided if d.get("event_type") == "exemption_granted"
+               and d["creator_id"] in grants]  # fmt: skip
+    assert len(granted) == 2 and all(d["outcome"] == "allow" for d in granted)
+    # a: covered at ts < until, enforced again at ts >= until (an event stamped later).
+    t = now_ms()
+    await produce(
+        p.settings,
+        p.settings.topics.commerce,
+        [(a.encode(), drug_link(a, 1, t)), (a.encode(), drug_link(a, 2, start + 60_000))],
+    )
+    got = await decisions_of(p, {f"{a}-l1", f"{a}-l2"})
+    assert got[f"{a}-l1"]["action_ids"] == [] and got[f"{a}-l1"]["shadow"][0]["rule_id"] == rule
+    assert rule in got[f"{a}-l2"]["rule_ids"] and got[f"{a}-l2"]["action_ids"]
+    # b: revoked early, enforced from the revocation's ts on.
+    await produce(p.settings, p.settings.topics.commerce, [(b.encode(), drug_link(b, 1, now_ms()))])
+    await decisions_of(p, {f"{b}-l1"})
+    out = run_cli(p.env, "exempt", "revoke", grants[b])
+    assert out.returncode == 0, out.stderr
+    await wait_for(p.settings, p.settings.topics.decisions,
+                   lambda rs: any(r.get("event_type") == "exemption_revoked"
+                                  and r.get("creator_id") == b for r in rs))  # fmt: skip
+    await produce(p.settings, p.settings.topics.commerce, [(b.encode(), drug_link(b, 2, now_ms()))])
+    got = await decisions_of(p, {f"{b}-l1", f"{b}-l2"})
+    assert got[f"{b}-l1"]["action_ids"] == [] and got[f"{b}-l2"]["action_ids"]
+    # Its row in `livegate explain` (the worker's creator view).
+    url = f"http://127.0.0.1:{p.workers[0].web_port}"
+    shown = run_cli(p.env, "explain", b, "--url", url)
+    assert shown.returncode == 0, shown.stderr
+    assert f"exemption {grants[b]} [{rule}]" in shown.stdout and "(ended)" in shown.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--rule", "live.nonsense", "--until", "now+1h"], "no such rule"),
+        (["--until", "now+31d"], "at most 30 days"),
+        (["--until", "now-1m"], "later than now"),
+    ],
+)
+async def test_exempt_refuses_bad_input_and_sends_nothing(lifecycle: Pipeline, args, words):
+    p, c = lifecycle, cid("exbad")
+    out = run_cli(p.env, "exempt", c, *args, "--reason", "x")
+    assert out.returncode == 1 and words in out.stderr, out.stderr
+    reviews = await read_all(p.settings, p.settings.topics.reviews)
+    assert not [r for r in reviews if r.get("creator_id") == c]
+
+
+async def test_revoking_an_exemption_the_creator_never_had_is_unknown_reference(
+    lifecycle: Pipeline,
+):
+    p, c = lifecycle, cid("exnone")
+    out = run_cli(p.env, "exempt", "revoke", f"{c}:x00000000")
+    assert out.returncode == 0, out.stderr
+    dead = await wait_for(p.settings, p.settings.topics.dlq,
+                          lambda rs: any(r.get("key") == c for r in rs))  # fmt: skip
+    assert next(r for r in dead if r.get("key") == c)["error"] == "unknown_reference"
+
+
+async def test_an_unusable_record_on_the_policies_topic_is_reported_and_deciding_goes_on(
+    lifecycle: Pipeline,
+):
+    from tests.integration.test_spare_ready import readyz
+
+    p, c = lifecycle, cid("afterbad")
+    forged = {"activation_id": "9999999999999:deadbeef", "policy_version": "deadbeef",
+              "effective_from": 9_999_999_999_999, "text": "rules: {}", "activated_by": "x",
+              "activated_at": 1}  # fmt: skip
+    await produce(p.settings, p.settings.topics.policies, [(b"9999999999999:deadbeef", forged)])
+    port = p.workers[0].web_port
+    deadline = now_ms() + 30_000
+    while True:
+        status, body = readyz(port)
+        if "policy_records" in body.get("checks", {}) or now_ms() > deadline:
+            break
+        await asyncio.sleep(0.5)
+    check = body["checks"]["policy_records"]
+    assert status == 503 and not check["ok"] and "9999999999999:deadbeef" in check["detail"]
+    assert body["checks"]["policies"]["ok"]
+    # Deciding goes on by the versions it has (the file's, live.unqualified in shadow).
+    await produce(p.settings, p.settings.topics.live, [(c.encode(), event(
+        "stream_started", c, f"{c}-e1", stream_id="s1", category="health"))])  # fmt: skip
+    got = await decisions_of(p, {f"{c}-e1"})
+    assert got[f"{c}-e1"]["policy_version"] == policy_version(lifecycle_text())
+    metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read()
+    assert b"livegate_policy_unreadable_records_total 1.0" in metrics
+    assert (
+        f'livegate_policy_info{{version="{policy_version(lifecycle_text())}"}} 1.0'.encode()
+        in metrics
+    )

@@ -8,7 +8,7 @@ that one event never cuts the same stream or removes the same link twice.
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import msgspec
 
@@ -48,6 +48,15 @@ class ShadowRule(msgspec.Struct, frozen=True, gc=False):
 
     rule_id: str
     actions: list[Action]
+
+
+class Subject(NamedTuple):
+    """What a rule fires about."""
+
+    stream_id: str | None
+    link_id: str | None
+    product_id: str | None
+    domain: str | None
 
 
 class CapCheck(msgspec.Struct, frozen=True, gc=False):
@@ -172,22 +181,21 @@ class Context:
         mode = self.mode(rule)
         if mode == "off":
             return
-        where = {"stream_id": stream_id, "link_id": link_id, "product_id": product_id,
-                 "domain": domain}  # fmt: skip
+        where = Subject(stream_id, link_id, product_id, domain)
         if mode == "shadow":
             self._shadowed(rule, specs, why, where)
             return
         cap = rule.life.daily_cap
         if cap is not None and any(is_enforcing(s.name) for s in specs):
             before = len(self.actions)
-            self._fire(rule, specs, why, **where)
+            self._fire(rule, specs, why, where)
             if any(is_enforcing(a.action) for a in self.actions[before:]):
                 self.capped.append(CapCheck(rule.rule_id, self.cap_counts.get(rule.rule_id), cap))
             return
-        self._fire(rule, specs, why, **where)
+        self._fire(rule, specs, why, where)
 
     def _shadowed(
-        self, rule: RuleSpec, specs: tuple[ActionSpec, ...], why: str, where: dict[str, Any]
+        self, rule: RuleSpec, specs: tuple[ActionSpec, ...], why: str, where: Subject
     ) -> None:
         """Fire on a copy of everything a firing changes, keep the actions, drop the copy."""
         saved = (self.state, self.actions, self.cut, self.removed, self.expiries, self.queue,
@@ -196,7 +204,7 @@ class Context:
         self.actions, self.cut, self.removed = [], set(self.cut), set(self.removed)
         self.expiries, self.queue = [], []
         try:
-            self._fire(rule, specs, why, **where)
+            self._fire(rule, specs, why, where)
             would = self.actions
         finally:
             (self.state, self.actions, self.cut, self.removed, self.expiries, self.queue,
@@ -209,20 +217,13 @@ class Context:
             self.shadow.append(ShadowRule(rule.rule_id, would))
 
     def _fire(
-        self,
-        rule: RuleSpec,
-        specs: tuple[ActionSpec, ...],
-        why: str,
-        *,
-        stream_id: str | None = None,
-        link_id: str | None = None,
-        product_id: str | None = None,
-        domain: str | None = None,
+        self, rule: RuleSpec, specs: tuple[ActionSpec, ...], why: str, where: Subject
     ) -> None:
         """A cut-off happens only if the stream is live.
 
         A `flag_for_review` opens a review item about `domain`; it remembers the
         recommendation limit the same rule imposed, which a dismissal lifts."""
+        stream_id, link_id, product_id, domain = where
         limit: Action | None = None
         flag: Action | None = None
         self.domain, self.link = domain or rule.domain, link_id

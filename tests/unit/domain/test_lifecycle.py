@@ -18,10 +18,21 @@ from pipeline.domain.activation import (
 )
 from pipeline.domain.decide import decide
 from pipeline.domain.errors import LiveGateError, PolicyError
+from pipeline.domain.events import ExemptionGranted, ExemptionRevoked, StreamStarted
 from pipeline.domain.lifecycle import bucket, utc_day
 from pipeline.domain.policy import load_policy
 from pipeline.domain.state import Exemption
-from tests.unit.domain.builders import DAY, POLICY, POLICY_TEXT, T0, pairs, run, started
+from tests.unit.domain.builders import (
+    CREATOR,
+    DAY,
+    HOUR,
+    POLICY,
+    POLICY_TEXT,
+    T0,
+    pairs,
+    run,
+    started,
+)
 
 RULE_BLOCK = "  live.unqualified:\n    severity: serious\n"
 
@@ -197,3 +208,60 @@ def test_activation_round_trip_and_checks() -> None:
 def test_book_rejects_nothing() -> None:
     with pytest.raises(LiveGateError):
         PolicyBook([])
+
+
+# --- exemptions as events ----------------------------------------------------------------
+
+
+def granted_ex(
+    rule: str | None = "live.unqualified", *, until: int, ts: int = T0, xid: str = "x1"
+) -> ExemptionGranted:
+    return ExemptionGranted(
+        event_id=f"g-{xid}-{ts}", ts=ts, creator_id=CREATOR, exemption_id=xid, rule_id=rule,
+        until=until, reason="under review", granted_by="lead@t",
+    )  # fmt: skip
+
+
+def revoked_ex(*, ts: int, xid: str = "x1") -> ExemptionRevoked:
+    return ExemptionRevoked(event_id=f"r-{xid}-{ts}", ts=ts, creator_id=CREATOR, exemption_id=xid)
+
+
+def health_at(ts: int, sid: str) -> StreamStarted:
+    return started(stream=sid, category="health", ts=ts, eid=f"e-{sid}")
+
+
+def test_granted_exemption_shadows_until_until_then_enforces() -> None:
+    g = run(granted_ex(until=T0 + DAY))
+    assert g.outcome == "allow" and g.rejected is None and "x1" in g.new_state.exemptions
+    during = run(health_at(T0 + 10, "s1"), None, g.new_state)
+    assert during.actions == [] and during.shadow[0].rule_id == "live.unqualified"
+    after = run(health_at(T0 + DAY, "s2"), None, during.new_state)
+    assert ("cut_off_stream", "live.unqualified") in pairs(after)
+
+
+def test_revoked_early_it_enforces_from_the_revocation_ts() -> None:
+    g = run(granted_ex(until=T0 + DAY))
+    r = run(revoked_ex(ts=T0 + HOUR), None, g.new_state)
+    assert r.outcome == "allow" and r.rejected is None
+    late = run(health_at(T0 + HOUR - 1, "s1"), None, r.new_state)  # before the revocation
+    assert late.actions == []
+    now = run(health_at(T0 + HOUR, "s2"), None, r.new_state)
+    assert ("cut_off_stream", "live.unqualified") in pairs(now)
+
+
+def test_exemption_bad_references_are_rejected() -> None:
+    unknown_rule = run(granted_ex("live.nonsense", until=T0 + DAY))
+    assert unknown_rule.rejected is not None and unknown_rule.rejected.code == "unknown_reference"
+    too_long = run(granted_ex(until=T0 + 31 * DAY))
+    assert too_long.rejected is not None and "30 days" in too_long.rejected.detail
+    never = run(revoked_ex(ts=T0))
+    assert never.rejected is not None and never.rejected.code == "unknown_reference"
+
+
+def test_exemptions_are_bounded_and_forgotten_after_their_end() -> None:
+    st = None
+    for i in range(POLICY.max_exemptions + 3):
+        st = run(granted_ex(until=T0 + DAY + i, xid=f"x{i}"), None, st).new_state
+    assert st is not None and len(st.exemptions) == POLICY.max_exemptions
+    later = run(health_at(T0 + 3 * DAY, "s9"), None, st).new_state
+    assert later.exemptions == {}
