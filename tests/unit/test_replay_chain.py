@@ -225,7 +225,9 @@ def test_verify_checks_each_decision_was_made_by_the_version_in_force_at_its_clo
     from pipeline.replay.verify import Verifier
     from tests.unit.domain.builders import POLICY, POLICY_TEXT, T0, started
 
-    new_text = POLICY_TEXT.replace("  live.suspected:\n", "  live.suspected:\n    mode: shadow\n", 1)
+    new_text = POLICY_TEXT.replace(
+        "  live.suspected:\n", "  live.suspected:\n    mode: shadow\n", 1
+    )
     new = load_policy(new_text)
     book = PolicyBook([(new_activation(POLICY_TEXT, 0, "t", T0 - 100), POLICY),
                        (new_activation(new_text, T0, "t", T0 - 50), new)])  # fmt: skip
