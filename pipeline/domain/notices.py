@@ -13,6 +13,7 @@ Pure: parsing with the policy file's Validator, rendering with string formatting
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import string
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
@@ -122,8 +123,16 @@ def render(
     """The action's notice, {"zh-CN": …, "en": …}. `values` holds the action's fields (the
     placeholders' sources; `event_ts`, `until`, `while_qualified` included)."""
     out = {}
+    common = {name: _given(values, name) for name in _AS_GIVEN}
+    domain = values.get("domain")
+    appeal_by = int(values["event_ts"]) + window_ms
     for lang in LANGUAGES:
-        fields = _values(lang, values, window_ms)
+        fields = {
+            **common,
+            "domain": _DOMAINS[lang].get(domain, domain) if isinstance(domain, str) else _MISSING,
+            "until": _until(lang, values),
+            "appeal_by": when(lang, appeal_by),
+        }
         parts = [] if action in LIFTING else [catalogue.rules.get(rule_id, {}).get(lang, "")]
         parts.append(catalogue.actions[action][lang])
         if action not in _NOT_APPEALABLE:
@@ -133,23 +142,12 @@ def render(
     return out
 
 
-def _values(lang: str, a: Mapping[str, Any], window_ms: int) -> dict[str, str]:
-    def given(name: str) -> str:
-        value = a.get(name)
-        return _MISSING if value is None else str(value)
+_AS_GIVEN: Final = ("creator_id", "platform", "stream_id", "link_id", "points", "credit_after")
 
-    domain = a.get("domain")
-    return {
-        "creator_id": given("creator_id"),
-        "platform": given("platform"),
-        "stream_id": given("stream_id"),
-        "link_id": given("link_id"),
-        "domain": _DOMAINS[lang].get(domain, domain) if isinstance(domain, str) else _MISSING,
-        "points": given("points"),
-        "credit_after": given("credit_after"),
-        "until": _until(lang, a),
-        "appeal_by": when(lang, int(a["event_ts"]) + window_ms),
-    }
+
+def _given(a: Mapping[str, Any], name: str) -> str:
+    value = a.get(name)
+    return _MISSING if value is None else str(value)
 
 
 def _until(lang: str, a: Mapping[str, Any]) -> str:
@@ -163,6 +161,7 @@ def _until(lang: str, a: Mapping[str, Any]) -> str:
     return words["permanent"] if until is None else words["at"].format(when(lang, until))
 
 
+@functools.lru_cache(maxsize=4096)  # a pure function: a decision's actions share their times
 def when(lang: str, ms: int) -> str:
     t = dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
     if lang == "zh-CN":
