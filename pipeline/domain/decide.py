@@ -30,6 +30,7 @@ from pipeline.domain.events import (
     StreamUpdated,
 )
 from pipeline.domain.expiries import Expiry
+from pipeline.domain.platforms import DEFAULT
 from pipeline.domain.platformstate import Migration, creator_platform, migrate
 from pipeline.domain.policy import Policy
 from pipeline.domain.queue import QueueItem, Rejection
@@ -82,10 +83,12 @@ class Decision(msgspec.Struct, frozen=True, kw_only=True):
     queue: list[QueueItem] = []
     standing: Standing | None = None
     rejected: Rejection | None = None
-    # v3 (CONTRACT §11): the creator's platform (whose merged policy decided), whether this
-    # decision recorded it first (the workers' platform index), and a pre-v3 state's migration.
+    # v3 (CONTRACT §11): the creator's platform (whose merged policy decided); the platform
+    # index this decision adds the creator to (the platform it recorded first, or `default`
+    # for a new creator whose event named none: sweeps of `default` find it); and a
+    # migration of a state without a platform.
     platform: str = "default"
-    platform_recorded: bool = False
+    indexed: str | None = None
     migration: Migration | None = None
     # v3 (CONTRACT §10): what rules in `shadow` for this event would have done (nothing of
     # it is emitted or kept); the daily caps checked; and `held: "daily_cap"` when a cap's
@@ -189,6 +192,7 @@ def decide(
     # The creator's platform is recorded by the first event naming one (certification
     # changes name none); until then, as in a state from before v3, the base decides.
     recorded = named is not None and (state is None or state.platform is None)
+    first = state is None
     if state is None:
         state = CreatorState.new(policy, named)
     if event.platform is None and not isinstance(event, PolicySweep):
@@ -241,7 +245,7 @@ def decide(
         shadow=ctx.shadow,
         capped=ctx.capped,
         platform=platform,
-        platform_recorded=recorded,
+        indexed=platform if recorded else DEFAULT if first and platform == DEFAULT else None,
         migration=migration,
     )  # fmt: skip
 

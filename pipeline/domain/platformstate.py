@@ -33,12 +33,14 @@ def creator_platform(
 
     The creator's platform (kept in its state) decides, else the event's, else `default`.
     A `policy_sweep` names no platform for the creator (a sweep of another platform is
-    decided `allow`, never a mismatch); any other event naming another platform than the
-    creator's is refused (`platform_mismatch`)."""
+    decided `allow`, never a mismatch), nor does `default` for a creator without one (it is
+    the base, not a platform: a console verdict copies it from a queue item of such a
+    creator); any other event naming another platform than the creator's is refused
+    (`platform_mismatch`)."""
     known = state.platform if state is not None else None
     named = None if isinstance(event, PolicySweep) else event.platform
     if known is None:
-        return named or DEFAULT, named, None
+        return named or DEFAULT, None if named == DEFAULT else named, None
     if named is not None and named != known:
         detail = (
             f"the event names platform {named!r}, but creator {event.creator_id!r} belongs to "

@@ -207,8 +207,8 @@ class Decider:
                 ids[ik] = self.unwritten_ids[ik] = event.ts
                 if decision.expiries or decision.cancelled_expiries:
                     schedule.setdefault(key, []).extend(schedule_changes(decision))
-                if decision.platform_recorded:  # the platform index (CONTRACT §11, sweeps)
-                    p.writes.append(Write("platforms", key, decision.platform.encode()))
+                if decision.indexed is not None:  # the platform index (CONTRACT §11, sweeps)
+                    p.writes.append(Write("platforms", key, decision.indexed.encode()))
             record = self._decision_record(event, decision, r, now, held, policy.version, capped)
             value, self.heads[r.partition] = seal(record, self.heads[r.partition], self.seal_key)
             p.out.append(OutRecord(topics.decisions, key, value, r.partition))

@@ -189,9 +189,9 @@ def test_an_overlay_notice_with_an_unknown_placeholder_names_the_platform():
 def test_the_first_platform_is_kept_and_an_event_without_one_is_the_creators():
     d1, d2 = chain("douyin", [started("s1", "gaming", eid="e1")]), None
     st = d1[0].new_state
-    assert st.platform == "douyin" and d1[0].platform_recorded
+    assert st.platform == "douyin" and d1[0].indexed == "douyin"
     d2 = decide(started("s2", "health", eid="e2", ts=T0 + 1), {}, st, POLICY, T0 + 9)
-    assert d2 is not None and d2.rejected is None and not d2.platform_recorded
+    assert d2 is not None and d2.rejected is None and d2.indexed is None
     assert {a.platform for a in d2.actions} == {"douyin"} and d2.platform == "douyin"
 
 
@@ -219,7 +219,7 @@ def test_a_pre_v3_state_takes_the_next_events_platform_credit_rescaled(
     assert d.new_state.platform == platform  # an unknown one too: the base decides it
     assert d.new_state.credit == credit_after
     assert (d.migration.credit_before, d.migration.credit_after) == (credit_before, credit_after)
-    assert d.platform_recorded
+    assert d.indexed == platform
     assert d.state_before["platform"] is None  # what it read: the pre-v3 state
 
 
@@ -229,13 +229,13 @@ def test_events_naming_no_platform_leave_it_open_until_one_does():
 
     first = decide(granted("health", eid="e-cert"), {}, None, POLICY, T0)
     assert first is not None and first.new_state.platform is None
-    assert not first.platform_recorded and first.platform == "default"
+    assert first.indexed == "default" and first.platform == "default"  # in `default`'s index
     old = state(credit=8)
     plain = decide(started("s9", "gaming"), {}, old, POLICY, T0 + 5)
     assert plain is not None and plain.migration is None and plain.new_state.platform is None
     then = decide(on("wechat-channels", linked("general", eid="e-link", ts=T0 + 1)),
                   certs("health"), first.new_state, POLICY, T0 + 9)  # fmt: skip
-    assert then is not None and then.rejected is None and then.platform_recorded
+    assert then is not None and then.rejected is None and then.indexed == "wechat-channels"
     assert then.new_state.platform == "wechat-channels"
     assert then.migration is not None and then.migration.credit_after == 100
     assert {a.platform for a in then.actions} == {"wechat-channels"}
@@ -363,3 +363,15 @@ def test_a_thresholds_notice_names_the_credit_the_deduction_left():
     limit = next(a for a in d.actions if a.rule_id == "credit.limit_recommendation")
     assert limit.credit_after is None  # the action's own fields stay the contract's
     assert "fallen to 8" in limit.notice["en"] and "降至8分" in limit.notice["zh-CN"]
+
+
+def test_default_names_no_platform_for_a_creator_without_one():
+    """`default` is the base: a console verdict copies it from a queue item of a creator with
+    no platform yet; the creator still takes the first real platform named."""
+    d1 = decide(on("default", started("s1", "gaming", eid="e1")), {}, None, POLICY, T0)
+    assert d1 is not None and d1.new_state.platform is None and d1.indexed == "default"
+    d2 = decide(on("douyin", started("s2", "gaming", eid="e2")), {}, d1.new_state, POLICY, T0)
+    assert d2 is not None and d2.rejected is None and d2.new_state.platform == "douyin"
+    d3 = decide(on("default", started("s3", "gaming", eid="e3")), {}, d2.new_state, POLICY, T0)
+    assert d3 is not None and d3.rejected is not None  # a Douyin creator's `default` event
+    assert d3.rejected.code == "platform_mismatch"

@@ -56,7 +56,7 @@ def test_sweep(creator, swept, certifications, rule, expected):
 def test_a_sweep_of_a_creator_with_no_platform_yet_is_allow():
     d = decide(sweep("douyin"), certs("health"), CreatorState(credit=12), POLICY, T0 + 2000)
     assert d is not None and d.rejected is None and d.actions == []
-    assert d.new_state.platform is None and not d.platform_recorded
+    assert d.new_state.platform is None and d.indexed is None
 
 
 def test_a_second_sweep_changes_nothing():
