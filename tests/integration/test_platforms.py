@@ -284,3 +284,25 @@ async def test_the_douyin_withdrawal_as_a_sweep_of_1000_medical_creators(
     assert set(rows) == {"kuaishou"}, table
     added, removed, _ = (int(x) for x in rows["kuaishou"].split(" | "))
     assert added >= 1 and removed == 0
+
+
+async def test_a_deployment_that_never_names_a_platform_can_sweep_default(pipeline: Pipeline):
+    p, t = pipeline, now_ms()
+    run = uuid.uuid4().hex[:6]
+    doctors = [f"df-{run}-{i}" for i in range(5)]
+    await grant_health(p, doctors, t)  # their first events: certification changes, no platform
+    await send(p, p.settings.topics.live, *(
+        event("stream_started", c, f"{c}-first", t, stream_id=f"{c}-s", category="gaming")
+        for c in doctors
+    ))  # fmt: skip
+    await decided(p, {f"{c}-first" for c in doctors})
+    await idle(p, p.settings.topics.live)
+    args = ["policy", "sweep", "--rule", "commerce.medical_personnel", "--platform", "default"]
+    done = run_cli(p.env, *args)
+    assert done.returncode == 0, done.stderr
+    assert int(re.search(r": (\d+) creators concerned", done.stdout).group(1)) >= len(doctors)
+    actions = await actions_of(
+        p, set(doctors), lambda rs: sum(r["action"] == "revoke_commerce" for r in rs) == 5
+    )
+    assert {a["platform"] for a in actions} == {"default"}
+    assert_notices(actions)
