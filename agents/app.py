@@ -13,6 +13,7 @@ from agents.runtime import Runtime, raw_topic
 from pipeline.adapters import kafka, metrics
 from pipeline.adapters.batchsend import BatchSend
 from pipeline.adapters.breakerstore import BreakerHistory
+from pipeline.adapters.capstore import CapStore
 from pipeline.adapters.certstore import CertStore, connect
 from pipeline.adapters.faust.fetching import BulkConsumer, use_adaptive_fetch
 from pipeline.adapters.faust.group import Fence
@@ -22,7 +23,7 @@ from pipeline.adapters.logs import decision_logger
 from pipeline.adapters.settings import Settings
 from pipeline.adapters.times import now_ms
 from pipeline.domain.policy import Policy
-from pipeline.engine import idsweep, policyhistory, shadow
+from pipeline.engine import activations, idsweep, policyhistory, shadow
 from pipeline.engine.certcache import CertCache
 from pipeline.engine.decisionlog import ChainHeads
 from pipeline.engine.expiries import ExpirySchedule
@@ -87,7 +88,13 @@ def create_app(settings: Settings, policy: Policy) -> tuple[faust.App, Runtime]:
     # Audit: the shadow policy, if any (never acts), and the policy history on which every
     # recorded decision's policy_version can be found (engine/shadow.py, policyhistory.py).
     shadow_policy = shadow.install(settings, policy, runtime.processor)
-    policyhistory.attach(app, settings, policy, shadow_policy)
+    policyhistory.attach(app, settings, shadow_policy)
+    # The activated versions (CONTRACT §10): read before the first decision, then followed.
+    follower = activations.Activations(settings, policy, runtime.processor.set_book)
+    runtime.activations = follower
+    runtime.processor.policy_gate = follower.gate
+    runtime.processor.caps = CapStore(runtime.store.client, settings)
+    activations.attach(app, follower)
     _follow_rebalances(app, runtime)
     _index_schedule(app, runtime.schedule)
     for module in AGENTS:
@@ -207,7 +214,9 @@ def _follow_rebalances(app: faust.App, rt: Runtime) -> None:
         ids = rt.ids
         if ids is None or not owned:
             return
-        cutoff = idsweep.horizon_cutoff(now_ms(), rt.policy.dedup_horizon_ms)
+        # The longer of the horizon the changelog was made with and the latest version's.
+        horizon = max(rt.policy.dedup_horizon_ms, rt.processor.decider.policy.dedup_horizon_ms)
+        cutoff = idsweep.horizon_cutoff(now_ms(), horizon)
         partitions = sorted(owned) if ids.partitioned else [-1]
         dropped = await idsweep.purge(ids, partitions, cutoff)
         metrics.DECIDED_IDS_PURGED.inc(dropped)

@@ -57,6 +57,11 @@ def _schemas() -> dict[str, Any]:
         "type": "object",
         "properties": {
             "creator_id": {"type": "string"},
+            "platform": {
+                "type": ["string", "null"],
+                "description": "the creator's platform (CONTRACT §11); null: a state written "
+                "before v3",
+            },
             "credit": {"type": "integer"},
             "credit_max": {"type": "integer"},
             "last_deduction_ts": _NULLABLE_INT,

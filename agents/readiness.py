@@ -28,7 +28,24 @@ async def readiness(app: faust.App, rt: Runtime) -> list[Check]:
         checks.append(await _loaded(rt))
     else:
         checks.append(Check("certifications_loaded", False, "unknown: Redis is unreachable"))
-    checks += [_assigned(app, rt), _recovered(app)]
+    checks += [_assigned(app, rt), _recovered(app), *_policies(rt)]
+    return checks
+
+
+def _policies(rt: Runtime) -> list[Check]:
+    """CONTRACT §10: not ready before the policies topic is read, nor when it was not read
+    for longer than the activation lead; a record on it that cannot be used is a reason too
+    (the worker decides by the versions it has)."""
+    if rt.activations is None:
+        return []
+    ok, detail = rt.activations.check()
+    checks = [Check("policies", ok, detail)]
+    bad = rt.activations.bad
+    if bad:
+        key, why = sorted(bad.items())[0]
+        checks.append(Check("policy_records", False, f"{len(bad)} record(s) of "
+                            f"{rt.settings.topics.policies} cannot be used (e.g. {key}: {why}); "
+                            "deciding by the versions read"))  # fmt: skip
     return checks
 
 

@@ -45,6 +45,8 @@ class Runtime:
     ack_records: Callable[[list[Record]], int] = lambda records: 0
     # The decided-ids store (engine/deciding.py).
     ids: TableStates | None = None
+    # The activated policy versions (engine/activations.py), once the app has them.
+    activations: Any = None
 
     def __post_init__(self) -> None:
         s = self.settings

@@ -75,7 +75,7 @@ def attach(app: faust.App, rt: Runtime) -> None:
             certs = await rt.store.snapshot(creator_id)
             now = now_ms()
             body: dict[str, Any] = creator_view(
-                creator_id, decode_state(raw), certs, rt.policy, now
+                creator_id, decode_state(raw), certs, rt.processor.policy, now
             )
             return self.json(body)
 

@@ -393,3 +393,110 @@ async def stream_topic(
                 yield rows
     finally:
         await consumer.stop()
+
+
+class TopicTail:
+    """A small topic read again and again (the policies topic, CONTRACT §10): one consumer,
+    every partition assigned, kept between reads; `read_new` returns what was appended since
+    the last read, up to the end as of the call."""
+
+    def __init__(self, where: Target, topic: str) -> None:
+        self.where = where
+        self.topic = topic
+        self.consumer: AIOKafkaConsumer | None = None
+        self.tps: list[TopicPartition] = []
+
+    async def _start(self) -> bool:
+        numbers = await partitions(self.where, self.topic)
+        if not numbers:
+            return False
+        bootstrap, security = target(self.where)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None, **security
+        )
+        await consumer.start()
+        self.tps = [TopicPartition(self.topic, p) for p in numbers]
+        consumer.assign(self.tps)
+        await consumer.seek_to_beginning(*self.tps)
+        self.consumer = consumer
+        return True
+
+    async def read_new(self) -> list[Record]:
+        if self.consumer is None and not await self._start():
+            return []  # no such topic (yet): nothing on it
+        consumer = self.consumer
+        assert consumer is not None
+        end = await consumer.end_offsets(self.tps)
+        rows: list[Record] = []
+        remaining = {tp for tp in self.tps if await consumer.position(tp) < end[tp]}
+        while remaining:
+            batch = await consumer.getmany(*remaining, timeout_ms=1000, max_records=10_000)
+            for tp, records in batch.items():
+                for r in records:
+                    if r.offset < end[tp]:
+                        rows.append(Record(self.topic, tp.partition, r.offset, r.key, r.value,
+                                           r.timestamp))  # fmt: skip
+            for tp in list(remaining):
+                if await consumer.position(tp) >= end[tp]:
+                    remaining.discard(tp)
+        return rows
+
+    async def stop(self) -> None:
+        if self.consumer is not None:
+            await self.consumer.stop()
+            self.consumer = None
+
+
+async def read_topic_window(
+    where: Target, topic: str, start_ms: int, end_ms: int | None, before: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[dict[int, list[Record]], dict[int, int]]:  # fmt: skip
+    """The records whose Kafka timestamp is in [start_ms, end_ms) (None: to the end), found by
+    offsets for times, with each partition's `before` records just ahead of them; and each
+    partition's first offset of the window. Reads what the window holds, not the log."""
+    bootstrap, security = target(where)
+    numbers = await partitions(where, topic)
+    out: dict[int, list[Record]] = {p: [] for p in numbers}
+    firsts: dict[int, int] = {}
+    if not numbers:
+        return out, firsts
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                group_id=None, **security)  # fmt: skip
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in numbers]
+        consumer.assign(tps)
+        begin = await consumer.beginning_offsets(tps)
+        last = await consumer.end_offsets(tps)
+        at_start = await consumer.offsets_for_times({tp: start_ms for tp in tps})
+        at_end = (await consumer.offsets_for_times({tp: end_ms for tp in tps})
+                  if end_ms is not None else {})  # fmt: skip
+        stop: dict[TopicPartition, int] = {}
+        total = 0
+        for tp in tps:
+            first = at_start[tp].offset if at_start.get(tp) is not None else last[tp]
+            firsts[tp.partition] = first
+            found = at_end.get(tp)
+            stop[tp] = found.offset if found is not None else last[tp]
+            seek = max(begin[tp], first - before)
+            consumer.seek(tp, seek)
+            total += max(0, stop[tp] - seek)
+        done = 0
+        remaining = {tp for tp in tps if await consumer.position(tp) < stop[tp]}
+        while remaining:
+            batch = await consumer.getmany(*remaining, timeout_ms=1000, max_records=20_000)
+            for tp, records in batch.items():
+                for r in records:
+                    if r.offset < stop[tp]:
+                        out[tp.partition].append(
+                            Record(topic, tp.partition, r.offset, r.key, r.value, r.timestamp)
+                        )
+                        done += 1
+            for tp in list(remaining):
+                if await consumer.position(tp) >= stop[tp]:
+                    remaining.discard(tp)
+            if progress:
+                progress(done, total)
+    finally:
+        await consumer.stop()
+    return out, firsts

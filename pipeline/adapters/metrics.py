@@ -47,6 +47,33 @@ SHADOW_DISAGREEMENTS = Counter(
     "livegate_shadow_disagreements_total", "Shadow-policy decisions that differ", ["kind"]
 )
 SHADOW_DECISIONS = Counter("livegate_shadow_decisions_total", "Shadow-policy decisions", ["kind"])
+# v3 (CONTRACT §10): rules in `shadow` (by mode, rollout or exemption) that would have acted,
+# where the decision made did not act for them; by rule id (a fixed set: the policy's rules).
+SHADOW_RULE_DISAGREEMENTS = Counter(
+    "livegate_shadow_rule_disagreements_total",
+    "Decisions in which a rule in shadow would have acted (its actions were not emitted)",
+    ["rule"],
+)
+CAP_HELD = Counter(
+    "livegate_daily_cap_held_total", "Decisions held past a rule's daily_cap", ["rule"]
+)
+POLICY_INFO = Gauge(
+    "livegate_policy_info",
+    "1 for the latest policy version this worker has read from enforcement.policies",
+    ["version"],
+)
+POLICY_READ_AGE = Gauge(
+    "livegate_policy_read_age_seconds",
+    "Seconds since this worker last read enforcement.policies to its end",
+)
+POLICY_UNREADABLE = Counter(
+    "livegate_policy_unreadable_records_total",
+    "Records on enforcement.policies this worker could not parse (it decides without them)",
+)
+POLICY_PAUSED = Gauge(
+    "livegate_policy_paused",
+    "1 while this worker pauses deciding: it has not read enforcement.policies for too long",
+)
 BATCH_SIZE = Histogram(
     "livegate_batch_size", "Records per processed batch",
     buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500),

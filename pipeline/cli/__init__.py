@@ -24,6 +24,7 @@ COMMANDS = (
     "breaker",
     "topics",
     "policy",
+    "exempt",
     "health",
     "explain",
     "console",

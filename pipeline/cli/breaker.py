@@ -240,7 +240,41 @@ async def _scan(settings: Settings, start: int, end: int, say: Callable[[str], N
     return skip_reopening(selection, ended)
 
 
+def cap_releases(decisions: list[dict[str, Any]]) -> list[tuple[str, str, str, str]]:
+    """The daily-cap places to release (CONTRACT §10): for each decision held by a cap, its
+    held rules under its platform and `default` (a cap counts unknown platforms there)."""
+    from pipeline.domain.lifecycle import utc_day
+
+    out: list[tuple[str, str, str, str]] = []
+    for d in decisions:
+        event = d.get("event") or {}
+        if d.get("held") != "daily_cap" or not isinstance(event.get("ts"), int):
+            continue
+        day, eid = utc_day(event["ts"]), str(d.get("event_id"))
+        platforms = sorted({str(event.get("platform") or "default"), "default"})
+        for rule in sorted({str(r) for r in d.get("rule_ids") or []}):
+            out += [(rule, platform, day, eid) for platform in platforms]
+    return out
+
+
+async def _release_caps(settings: Settings, decisions: list[dict[str, Any]]) -> int:
+    from pipeline.adapters.capstore import CapStore
+    from pipeline.adapters.certstore import connect
+
+    items = cap_releases(decisions)
+    if not items:
+        return 0
+    client = connect(settings)
+    try:
+        return await CapStore(client, settings).release(items)
+    finally:
+        await client.aclose()
+
+
 async def _send(settings: Settings, decisions: list[dict[str, Any]]) -> None:
+    # A cap-held event re-sent would find its place in the day's count again, past the cap:
+    # released, its place becomes 0 first.
+    await _release_caps(settings, decisions)
     producer = kafka.producer(settings)
     await producer.start()
     try:

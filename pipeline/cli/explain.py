@@ -68,8 +68,10 @@ def _because(item: dict[str, Any]) -> list[str]:
 
 
 def render(view: dict[str, Any]) -> str:
+    platform = view.get("platform")
+    on = f" on {platform}" if platform else ""  # CONTRACT §11: its platform's scheme
     lines = [
-        f"{view['creator_id']}: credit {view['credit']} of {view['credit_max']}"
+        f"{view['creator_id']}{on}: credit {view['credit']} of {view['credit_max']}"
         f"  (as of {format_ms(view.get('as_of'))}, policy {view.get('policy_version')})",
     ]
     in_force = view.get("in_force", [])
@@ -91,6 +93,13 @@ def render(view: dict[str, Any]) -> str:
             ident = item.get("review_id") or item.get("appeal_id")
             lines.append(f"  {title[5:-1]} {ident} open since {format_ms(item.get('opened_at'))}"
                          f" [{item.get('rule_id')}]")  # fmt: skip
+    for item in view.get("exemptions", []):
+        rule = item.get("rule_id") or "every rule"
+        state = "in force" if item.get("in_force") else "ended"
+        lines.append(f"  exemption {item.get('exemption_id')} [{rule}] shadows until "
+                     f"{format_ms(item.get('until'))} ({state}), granted by "
+                     f"{item.get('granted_by')} at {format_ms(item.get('granted_ts'))}: "
+                     f"{item.get('reason')}")  # fmt: skip
     return "\n".join(lines)
 
 

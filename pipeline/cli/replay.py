@@ -62,6 +62,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=None,
         help="report directory (default ./whatif-<candidate version>)",
     )
+    w.add_argument(
+        "--effective-from",
+        default=None,
+        metavar="TIME",
+        help="the candidate decides only events whose version clock is at or after TIME, "
+        "the others the version in force then, as `policy activate --at TIME` would "
+        "(default: every event of the period)",
+    )
     w.add_argument("--examples", type=int, default=10, help="examples per section")
     w.add_argument(
         "--no-drift", action="store_true", help="skip the rebuild check with the recorded policies"
@@ -114,7 +122,7 @@ def _verify(args: argparse.Namespace) -> int:
 
     start, end = _times(args)
     settings = Settings.from_env()
-    inputs = asyncio.run(load_inputs(settings, args.policy, args.progress))
+    inputs = asyncio.run(load_inputs(settings, args.policy, args.progress, period=(start, end)))
     report = Verifier(inputs, start, end, args.grace_ms, args.progress).run()
     sys.stdout.write(printable_lines(verify_text(report, args.max_shown)))
     return 0 if report.ok else 1
@@ -129,7 +137,9 @@ def _whatif(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     candidate = load_policy_file(args.policy)
     inputs = asyncio.run(load_inputs(settings, [], args.progress))
-    result = whatif(inputs, candidate, start, end, args.progress, drift=not args.no_drift)
+    effective = parse_time(args.effective_from) if args.effective_from is not None else None
+    result = whatif(inputs, candidate, start, end, args.progress, drift=not args.no_drift,
+                    effective_from=effective)  # fmt: skip
     out = args.out or Path(f"whatif-{candidate.version}")
     written = write_whatif(result, out, args.examples)
     sys.stdout.write(printable_lines(whatif_markdown(result, args.examples)))

@@ -18,6 +18,7 @@ from pipeline.adapters.textsafety import printable, printable_json
 from pipeline.adapters.times import HELP as TIME_HELP
 from pipeline.adapters.times import format_ms, parse_time
 from pipeline.domain.errors import LiveGateError
+from pipeline.domain.notices import LANGUAGES
 from pipeline.ops.wording import check_ident
 
 
@@ -47,10 +48,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--creator", default=None, metavar="ID",
                    help="only this creator's records (default: all)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="raw JSON lines")
+    p.add_argument(
+        "--lang", choices=LANGUAGES, default=None,
+        help="actions: show the creator's notice in this language instead of the auditor's "
+        "reason (CONTRACT §11; default: the reason)",
+    )  # fmt: skip
     p.set_defaults(handler=_tail)
 
 
-def action_line(a: dict[str, Any]) -> str:
+def action_line(a: dict[str, Any], lang: str | None = None) -> str:
     what = a.get("action", "?").replace("_", " ").upper()
     if a.get("action") == "deduct_credit":
         subject = f"-{a.get('points')} → {a.get('credit_after')}"
@@ -78,8 +84,14 @@ def action_line(a: dict[str, Any]) -> str:
         # A lifting action: which earlier actions it ends (short ids, as in the log).
         subject += " ending " + ",".join(x[:8] for x in a["lifts"])
     when = format_ms(a.get("decided_at"))[11:19]
-    return (f"{when}  {what:<21} {a.get('creator_id', '?'):<18} {subject.strip():<30} "
-            f"[{a.get('rule_id')}] {a.get('reason', '')}")  # fmt: skip
+    said = a.get("reason", "")
+    notice = a.get("notice")
+    if lang is not None:
+        said = notice.get(lang, "(no notice)") if isinstance(notice, dict) else "(no notice)"
+    platform = a.get("platform")
+    who = f"{a.get('creator_id', '?')}" + (f"@{platform}" if platform else "")
+    return (f"{when}  {what:<21} {who:<18} {subject.strip():<30} "
+            f"[{a.get('rule_id')}] {said}")  # fmt: skip
 
 
 def decision_line(d: dict[str, Any]) -> str:
@@ -97,6 +109,14 @@ def dlq_line(d: dict[str, Any]) -> str:
 
 def shadow_line(d: dict[str, Any]) -> str:
     when = format_ms(d.get("decided_at"))[11:19]
+    if d.get("mode") == "shadow":  # v3: rules in shadow (mode, rollout, exemption), §10
+        would = [
+            f"{s.get('rule_id')}:" + ",".join(str(a.get("action")) for a in s.get("actions", []))
+            for s in d.get("shadow") or [] if isinstance(s, dict)
+        ]  # fmt: skip
+        return (f"{when}  SHADOW RULES {d.get('creator_id', '?'):<18} "
+                f"{d.get('event_type', '?'):<22} {d.get('event_id')} "
+                f"would={' '.join(would) or '-'} (decided {d.get('outcome', '?')})")  # fmt: skip
     active = d.get("active") or {}
     verdict = "agrees" if d.get("agrees") else f"differs (active: {active.get('outcome', '?')})"
     return (f"{when}  SHADOW {d.get('outcome', '?').upper():<8} {d.get('creator_id', '?'):<18} "
@@ -131,6 +151,7 @@ def _body(value: bytes | None) -> dict[str, Any] | None:
 async def follow(
     settings: Settings, which: str, from_beginning: bool, raw: bool = False,
     out: Callable[[str], None] = print, since: int | None = None, creator: str | None = None,
+    lang: str | None = None,
 ) -> None:  # fmt: skip
     topic = {"actions": settings.topics.actions, "decisions": settings.topics.decisions,
              "dlq": settings.topics.dlq, "shadow": settings.topics.shadow}[which]  # fmt: skip
@@ -170,7 +191,8 @@ async def follow(
             try:
                 if body is None:
                     raise ValueError
-                out(printable(FORMATS[which](body)))
+                line = action_line(body, lang) if which == "actions" else FORMATS[which](body)
+                out(printable(line))
             except (ValueError, AttributeError, TypeError):
                 out(f"(unreadable record at offset {record.offset})")
     finally:
@@ -190,7 +212,7 @@ def _tail(args: argparse.Namespace) -> int:
 
     try:
         asyncio.run(follow(settings, args.topic, args.from_beginning, args.json, out,
-                           since=since, creator=args.creator))  # fmt: skip
+                           since=since, creator=args.creator, lang=args.lang))  # fmt: skip
     except KeyboardInterrupt:
         print(file=sys.stderr)
     return 0

@@ -38,6 +38,7 @@ class Standing:
     restrictions_source: str = ""
     as_of: int | None = None
     view_credit: int | None = None  # the worker view's figure, when it differs
+    platform: str | None = None  # v3 (CONTRACT §11): the creator's, whose scheme applies
 
 
 def _rows_from_flat(flat: dict[str, Any], now_ms: int) -> list[RestrictionRow]:
@@ -106,6 +107,10 @@ def standing(snapshot: dict[str, Any] | None, view: dict[str, Any] | None, now_m
         out = Standing(None, None, "no decision has changed this creator's standing")
     if view is not None and isinstance(view.get("credit_max"), int):
         out.credit_max = view["credit_max"]
+    for source in (view, snapshot):
+        if source is not None and isinstance(source.get("platform"), str):
+            out.platform = source["platform"]
+            break
     view_r = view.get("in_force", view.get("restrictions")) if view is not None else None
     view_rows = (
         _rows_from_list(view_r) if isinstance(view_r, list)
@@ -142,10 +147,17 @@ def decisions(view: dict[str, Any] | None, limit: int = 20) -> list[dict[str, An
             seen = {a.get("action_id") for a in row["actions"]}
             if entry.get("action_id") is None or entry.get("action_id") not in seen:
                 row["actions"].append({k: entry.get(k) for k in (
-                    "action", "action_id", "rule_id", "reason", "points", "until")})  # fmt: skip
+                    "action", "action_id", "rule_id", "reason", "points", "until",
+                    "notice")})  # fmt: skip
     ordered = sorted(rows.values(), key=lambda d: d.get("event_ts") or d.get("decided_at") or 0,
                      reverse=True)  # fmt: skip
     return ordered[:limit]
+
+
+def exemptions(view: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The view's exemptions (CONTRACT §10): rules that shadow for this creator until a time."""
+    found = view.get("exemptions") if view is not None else None
+    return [e for e in found if isinstance(e, dict)] if isinstance(found, list) else []
 
 
 def certifications(certs: CertSnapshot, now_ms: int) -> list[dict[str, Any]]:

@@ -291,7 +291,7 @@ async def _creator_page(request: web.Request) -> web.Response:
         request, "creator.html", creator_id=creator_id, view=view, view_error=view_error,
         standing=pages.standing(snapshot, view, now), snapshot=snapshot, certs=certs,
         certs_error=certs_error, decisions=pages.decisions(view),
-        items=console.queue.of_creator(creator_id),
+        items=console.queue.of_creator(creator_id), exemptions=pages.exemptions(view),
     )  # fmt: skip
 
 

@@ -40,6 +40,9 @@ class Action(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults=
     until: int | msgspec.UnsetType | None = msgspec.UNSET
     while_qualified: str | None = None
     lifts: tuple[str, ...] | None = None  # a lifting action: the action_ids it ends
+    # v3 (CONTRACT §11): what the creator is told, {"zh-CN": …, "en": …}, from the
+    # platform's catalogue (left out under a pre-v3 policy without one).
+    notice: dict[str, str] | None = None
 
 
 def is_enforcing(action: str) -> bool:

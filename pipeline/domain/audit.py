@@ -54,9 +54,15 @@ class DecisionRecord(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     event_ts: int
     decided_at: int
     source: Source
-    # Held by the circuit breaker: no action went out, no state changed.
-    held: bool | msgspec.UnsetType = msgspec.UNSET
+    # Held by the circuit breaker (true) or a rule's daily cap (v3, "daily_cap", with the
+    # count it saw): no action went out, no state changed.
+    held: bool | str | msgspec.UnsetType = msgspec.UNSET
     held_actions: list[Any] | msgspec.UnsetType = msgspec.UNSET
+    cap_count: int | msgspec.UnsetType | None = msgspec.UNSET
+    # v3 (CONTRACT §10): rules in shadow for this event: [{rule_id, actions}]; and on
+    # `enforcement.shadow`, `mode: "shadow"` for a record of them.
+    shadow: list[Any] | msgspec.UnsetType = msgspec.UNSET
+    mode: str | msgspec.UnsetType = msgspec.UNSET
     # Shadow mode only: the candidate's actions, the active decision, and whether they agree.
     actions: list[Any] | msgspec.UnsetType = msgspec.UNSET
     active: ActiveDecision | msgspec.UnsetType = msgspec.UNSET
@@ -66,6 +72,9 @@ class DecisionRecord(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     # v3: a signed event (CONTRACT §12) as received, signature and all, so a replay can
     # check the signature again (the decoded `event` drops what the schema does not know).
     signed: str | msgspec.UnsetType = msgspec.UNSET
+    # v3 (CONTRACT §11): the creator's platform, and a pre-v3 state's migration to it.
+    platform: str | msgspec.UnsetType = msgspec.UNSET
+    platform_migration: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
     prev_hash: str | msgspec.UnsetType = msgspec.UNSET  # set by seal()
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from pipeline.domain.policy import SEVERITIES, Policy, Severity, Threshold
+from pipeline.domain.policy import SEVERITIES, Policy, RecoveryTier, Severity, Threshold
 from pipeline.domain.state import CreatorState
 
 
@@ -22,8 +22,25 @@ def effective_credit(state: CreatorState, t: int, policy: Policy) -> int:
     last = state.last_deduction_ts
     if last is None or t <= last:
         return min(c.max, state.credit)
-    periods = (t - last) // c.recovery_every_ms
-    return min(c.max, state.credit + periods * c.recovery_points)
+    return recovered(state.credit, t - last, policy)
+
+
+def recovered(credit: int, clean_ms: int, policy: Policy) -> int:
+    """Credit after `clean_ms` without a deduction (CONTRACT §11's tiers): each point costs
+    the clean time of the tier the credit is in when it is earned, so a creator below a
+    tier's floor recovers at the lower tier's pace until the floor is reached."""
+    c = policy.credit
+    tiers = c.recovery_tiers or (RecoveryTier(0, c.recovery_every_ms, c.recovery_points),)
+    if len(tiers) == 1:  # the flat scheme: closed form
+        tier = tiers[0]
+        return min(c.max, credit + (clean_ms // tier.every_ms) * tier.points)
+    while credit < c.max:
+        tier = next(t for t in tiers if credit >= t.at_or_above)
+        if clean_ms < tier.every_ms:
+            break
+        clean_ms -= tier.every_ms
+        credit = min(c.max, credit + tier.points)
+    return min(c.max, credit)
 
 
 def escalated(

@@ -17,7 +17,10 @@ from pipeline.domain.events import (
     CertificationGranted,
     CertificationRevoked,
     Event,
+    ExemptionGranted,
+    ExemptionRevoked,
     ExpiryDue,
+    PolicySweep,
     ProductLinked,
     ProductUnlinked,
     Report,
@@ -27,10 +30,21 @@ from pipeline.domain.events import (
     StreamUpdated,
 )
 from pipeline.domain.expiries import Expiry
+from pipeline.domain.platforms import DEFAULT
+from pipeline.domain.platformstate import Migration, creator_platform, migrate
 from pipeline.domain.policy import Policy
 from pipeline.domain.queue import QueueItem, Rejection
-from pipeline.domain.rules import appeals, certification, commerce, live, reports, reviews
-from pipeline.domain.rules.context import Context
+from pipeline.domain.rules import (
+    appeals,
+    certification,
+    commerce,
+    exemptions,
+    live,
+    reports,
+    reviews,
+    sweeps,
+)
+from pipeline.domain.rules.context import CapCheck, Context, ShadowRule
 from pipeline.domain.state import (
     PERMANENT,
     CreatorState,
@@ -69,6 +83,19 @@ class Decision(msgspec.Struct, frozen=True, kw_only=True):
     queue: list[QueueItem] = []
     standing: Standing | None = None
     rejected: Rejection | None = None
+    # v3 (CONTRACT §11): the creator's platform (whose merged policy decided); the platform
+    # index this decision adds the creator to (the platform it recorded first, or `default`
+    # for a new creator whose event named none: sweeps of `default` find it); and a
+    # migration of a state without a platform.
+    platform: str = "default"
+    indexed: str | None = None
+    migration: Migration | None = None
+    # v3 (CONTRACT §10): what rules in `shadow` for this event would have done (nothing of
+    # it is emitted or kept); the daily caps checked; and `held: "daily_cap"` when a cap's
+    # count is past it: then, like a breaker hold, nothing is emitted and no state is kept.
+    shadow: list[ShadowRule] = []
+    capped: list[CapCheck] = []
+    held: str | None = None
 
 
 def _nothing(ctx: Context, ev: Any) -> None:
@@ -88,6 +115,9 @@ _HANDLERS: Final[dict[type, Callable[[Context, Any], None]]] = {
     ReviewDecided: reviews.on_review_decided,
     AppealFiled: appeals.on_appeal_filed,
     AppealDecided: appeals.on_appeal_decided,
+    PolicySweep: sweeps.on_policy_sweep,
+    ExemptionGranted: exemptions.on_granted,
+    ExemptionRevoked: exemptions.on_revoked,
 }
 
 
@@ -100,6 +130,7 @@ def decide_as_recorded(
     now_ms: int,
     source: Source | None = None,
     record_ts: int | None = None,
+    cap_counts: dict[str, int] | None = None,
 ) -> Decision | None:
     """An event whose decision is in the log already, but whose state was never written (a
     crash or a fence in between), decided again with the recorded certifications and time.
@@ -111,14 +142,14 @@ def decide_as_recorded(
     CONTRACT v2 §2), and the state kept is this event applied to the state as it is now, so
     the later events' effects stay.
     """
-    now = decide(event, certs, state, policy, now_ms, source, record_ts)
+    now = decide(event, certs, state, policy, now_ms, source, record_ts, cap_counts)
     if now is None or now.rejected is not None or now.state_before == recorded_before:
         return now
     try:
         then_state = state_from_view(recorded_before)
     except LiveGateError:
         return now  # a record this version cannot read: the event as decided now
-    then = decide(event, certs, then_state, policy, now_ms, source, record_ts)
+    then = decide(event, certs, then_state, policy, now_ms, source, record_ts, cap_counts)
     if then is None or then.rejected is not None:
         return now
     return msgspec.structs.replace(
@@ -135,27 +166,53 @@ def decide(
     now_ms: int,
     source: Source | None = None,
     record_ts: int | None = None,
+    cap_counts: dict[str, int] | None = None,
 ) -> Decision | None:
     """Decide one event; None when it was already decided for this creator: its record's
     place (`source`, a redelivery) or its event_id (a producer retry, a replay).
 
     `record_ts` is the input record's Kafka timestamp (on `moderation.reviews` the broker's
     append time, which no producer sets): the appeal window runs to it (CONTRACT §12).
-    Decisions recorded before v3 have none: their event's `ts` stands in."""
-    if state is None:
-        state = CreatorState.new(policy)
-    elif event.event_id in state.decided or (source is not None and seen_offset(state, source)):
+    Decisions recorded before v3 have none: their event's `ts` stands in.
+
+    `cap_counts`: for rules with a `daily_cap`, the count of their (rule, platform, UTC day)
+    set with this event in it (CONTRACT §10), counted by the caller; a capped rule that
+    would enforce without a count is listed in `capped` with `count` None, for the caller
+    to count and decide again.
+
+    `policy` is the version's base policy: the creator's platform's merged policy decides
+    (CONTRACT §11)."""
+    if state is not None and (
+        event.event_id in state.decided or (source is not None and seen_offset(state, source))
+    ):
         return None
+    base = policy
+    platform, named, mismatch = creator_platform(event, state)
+    policy = base.for_platform(platform)  # its overlay merged, loaded once per version
+    # The creator's platform is recorded by the first event naming one (certification
+    # changes name none); until then, as in a state from before v3, the base decides.
+    recorded = named is not None and (state is None or state.platform is None)
+    first = state is None
+    if state is None:
+        state = CreatorState.new(policy, named)
+    if event.platform is None and not isinstance(event, PolicySweep):
+        event = msgspec.structs.replace(event, platform=platform)  # the creator's (§2)
     work = working_copy(state)
     forget_idle(work, event.ts, policy)
     before = state_view(work)
-    standing_before = (effective_credit(work, event.ts, policy), work.restrictions)
-    ctx = Context(event, certs, work, policy, now_ms, record_ts)
-    _HANDLERS[type(event)](ctx, event)
+    scheme = base if work.platform is None else policy  # no platform yet: the base's scale
+    standing_before = (effective_credit(work, event.ts, scheme), work.restrictions)
+    migration = migrate(work, base, policy, named) if named is not None else None
+    ctx = Context(event, certs, work, policy, now_ms, record_ts, cap_counts, platform)
+    if mismatch is not None:
+        ctx.rejection = mismatch
+    else:
+        _HANDLERS[type(event)](ctx, event)
     if ctx.rejection is not None:
         return Decision(
             outcome="allow", actions=[], rule_ids=[], new_state=state, state_before=before,
             certifications=snapshot_to_builtins(certs), expiries=[], rejected=ctx.rejection,
+            platform=platform,
         )  # fmt: skip
     bound_state(work, policy.caps)
     _remember_enforcement(ctx)
@@ -163,6 +220,13 @@ def decide(
     if source is not None:
         mark_offset(work, source)
     actions = ctx.actions
+    if any(c.count is not None and c.count > c.cap for c in ctx.capped):
+        return Decision(
+            outcome=outcome_of(actions), actions=actions,
+            rule_ids=sorted({a.rule_id for a in actions}), new_state=state, state_before=before,
+            certifications=snapshot_to_builtins(certs), expiries=[], shadow=ctx.shadow,
+            capped=ctx.capped, held="daily_cap", platform=platform,
+        )  # fmt: skip
     gone = no_longer_live(state, work)
     changed = standing_before != (effective_credit(work, event.ts, policy), work.restrictions)
     return Decision(
@@ -176,14 +240,21 @@ def decide(
         cancelled_expiries=gone,
         queue=ctx.queue,
         standing=standing(
-            event.creator_id, event.platform, work, certs, policy, event.ts, now_ms
-        ) if changed else None,
+            event.creator_id, platform, work, certs, policy, event.ts, now_ms
+        ) if changed or migration is not None else None,
+        shadow=ctx.shadow,
+        capped=ctx.capped,
+        platform=platform,
+        indexed=platform if recorded else DEFAULT if first and platform == DEFAULT else None,
+        migration=migration,
     )  # fmt: skip
 
 
 def _remember_enforcement(ctx: Context) -> None:
     """Keep what an enforcing decision imposed, so an appeal can reverse exactly that."""
-    imposed = tuple(_imposed(a) for a in ctx.actions if is_appealable(a.action))
+    imposed = tuple(
+        _imposed(a, ctx.told.get(a.action_id, {})) for a in ctx.actions if is_appealable(a.action)
+    )
     if not imposed:
         return
     ev = ctx.event
@@ -197,13 +268,16 @@ def _remember_enforcement(ctx: Context) -> None:
         del items[oldest(items, lambda e: e.event_ts)]
 
 
-def _imposed(a: Action) -> Imposed:
+def _imposed(a: Action, told: dict[str, Any]) -> Imposed:
     until: Until | None = None
     if a.while_qualified is None and not isinstance(a.until, msgspec.UnsetType):
         until = PERMANENT if a.until is None else a.until
     return Imposed(
         action_id=a.action_id, action=a.action, rule_id=a.rule_id, reason=a.reason,
         until=until, while_qualified=a.while_qualified, surfaces=a.surfaces or (),
+        stream_id=a.stream_id, link_id=a.link_id or told.get("link_id"),
+        domain=told.get("domain"), points=a.points,
+        credit_after=told.get("credit_after", a.credit_after),
     )  # fmt: skip
 
 

@@ -10,7 +10,7 @@ DLQ_CODES = frozenset(
     {
         "invalid_json", "schema", "unknown_type", "key_mismatch", "wrong_partition",
         "too_large", "bad_certification", "ts_out_of_range", "unknown_reference",
-        "decision_failed", "unauthenticated", "already_decided",
+        "decision_failed", "unauthenticated", "already_decided", "platform_mismatch",
     }
 )  # fmt: skip
 

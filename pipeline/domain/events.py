@@ -26,13 +26,16 @@ Confidence = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
 Domain = Literal["health", "finance", "law", "education"]
 Surface = Literal["live", "short_video", "showcase"]
 Source = Literal["user", "inspection", "machine"]
+# v3 (CONTRACT §2, §11): a platform name; a missing one is the creator's platform.
+Platform = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9._-]{1,32}$")]
+SweepId = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{16}$")]
 
 
 class _Event(msgspec.Struct, frozen=True, gc=False, kw_only=True, tag_field="type"):
     event_id: Ident
     ts: Ms
     creator_id: Ident
-    platform: Label = "default"
+    platform: Platform | None = None
 
 
 class StreamStarted(_Event, frozen=True, gc=False, tag="stream_started"):
@@ -133,6 +136,28 @@ class AppealDecided(_Event, frozen=True, gc=False, tag="appeal_decided"):
     note: Note | None = None
 
 
+class ExemptionGranted(_Event, frozen=True, gc=False, tag="exemption_granted"):
+    """v3 (CONTRACT §10): rule `rule_id` (None: every rule) acts as shadow for the creator
+    from this event's `ts` until `until`."""
+
+    exemption_id: Ident
+    until: Ms
+    reason: Note
+    granted_by: ReviewerId
+    rule_id: Label | None = None
+
+
+class ExemptionRevoked(_Event, frozen=True, gc=False, tag="exemption_revoked"):
+    exemption_id: Ident
+
+
+class PolicySweep(_Event, frozen=True, gc=False, tag="policy_sweep"):
+    """A rule applied to a creator with no new event (CONTRACT §11), signed (§12)."""
+
+    sweep_id: SweepId
+    rule_id: Label
+
+
 class ExpiryDue(_Event, frozen=True, gc=False, tag="expiry_due"):
     """Internal: scheduled by the worker for the moment a qualification in use expires."""
 
@@ -145,7 +170,9 @@ CommerceEvent = ProductLinked | ProductUnlinked
 ReportEvent = Report
 CertEvent = CertificationGranted | CertificationRevoked
 ExpiryEvent = ExpiryDue
-ReviewEvent = ReviewDecided | AppealFiled | AppealDecided
+ReviewEvent = (
+    ReviewDecided | AppealFiled | AppealDecided | ExemptionGranted | ExemptionRevoked | PolicySweep
+)
 Event = (
     StreamStarted
     | StreamUpdated
@@ -159,6 +186,9 @@ Event = (
     | ReviewDecided
     | AppealFiled
     | AppealDecided
+    | ExemptionGranted
+    | ExemptionRevoked
+    | PolicySweep
 )
 
 _KINDS: Final[dict[str, tuple[type[_Event], ...]]] = {
@@ -167,7 +197,14 @@ _KINDS: Final[dict[str, tuple[type[_Event], ...]]] = {
     "reports": (Report,),
     "certs": (CertificationGranted, CertificationRevoked),
     "expiries": (ExpiryDue,),
-    "reviews": (ReviewDecided, AppealFiled, AppealDecided),
+    "reviews": (
+        ReviewDecided,
+        AppealFiled,
+        AppealDecided,
+        ExemptionGranted,
+        ExemptionRevoked,
+        PolicySweep,
+    ),
 }
 KINDS: Final = tuple(_KINDS)
 # type tag -> kind, so a recorded event can be decoded again without knowing its topic.

@@ -12,7 +12,10 @@ from typing import Any, Final, Literal
 
 import msgspec
 
+from pipeline.domain import platforms as overlays
 from pipeline.domain.events import DOMAINS, SURFACES
+from pipeline.domain.lifecycle import ALWAYS, LIFECYCLE_KEYS, Lifecycle, load_lifecycle
+from pipeline.domain.notices import Catalogue, parse_catalogue
 from pipeline.domain.yamlcheck import Path, Validator, kind_of, parse
 
 Severity = Literal["minor", "serious", "severe"]
@@ -50,10 +53,16 @@ TOP_KEYS: Final = (
     "rules",
     "state",
 )
-TOP_OPTIONAL: Final = ("appeals", "review")  # v2: optional, so older policies still load
+TOP_OPTIONAL: Final = ("appeals", "review", "exemptions")  # v2, v3: optional
+# v3 (CONTRACT §11): optional in the loader, so the policy history still loads; `livegate
+# policy check` refuses a new file without `notices` (cli/policy.py).
+V3_OPTIONAL: Final = ("platforms", "notices")
 STATE_KEYS: Final = ("dedup_horizon", "max_decided_ids", "stream_idle_forget")
 CREDIT_KEYS: Final = ("start", "max", "deductions", "repeat_window", "recovery", "thresholds")
 RECOVERY_KEYS: Final = ("points", "every")
+# v3: tiered recovery, a list from the highest `at_or_above` down to 0.
+TIER_KEYS: Final = ("at_or_above", "every_days")
+TIER_OPTIONAL: Final = ("points",)
 THRESHOLD_KEYS: Final = ("at_or_below", "action")
 THRESHOLD_OPTIONAL: Final = ("duration", "surfaces")
 THRESHOLD_ACTIONS: Final = ("limit_recommendation", "revoke_commerce", "ban_account")
@@ -82,6 +91,9 @@ LOOP_CAP_RANGES: Final[dict[str, tuple[int, int]]] = {
     "review.max_closed": (1, 128),
 }
 _REVIEW_DEFAULTS: Final[dict[str, Any]] = {"sla": "30m", "max_open": 32, "max_closed": 128}
+# v3 (CONTRACT §10): how far ahead an exemption's `until` may be, and how many one keeps.
+_EXEMPTIONS_DEFAULTS: Final[dict[str, Any]] = {"max_days": 30, "max_active": 16}
+EXEMPTION_RANGES: Final[dict[str, tuple[int, int]]] = {"max_days": (1, 366), "max_active": (1, 64)}
 _SEP: Final = r"(?<![a-z0-9_])"  # ASCII-only word edges: Chinese letters count as edges
 _END: Final = r"(?![a-z0-9_])"
 
@@ -109,6 +121,7 @@ class RuleSpec(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     deduct_from_link: int = 1
     window_ms: int = 0
     distinct_reporters: int = 0
+    life: Lifecycle = ALWAYS  # v3 (CONTRACT §10): mode, rollout, expiry, daily cap
 
 
 class Threshold(msgspec.Struct, frozen=True, gc=False):
@@ -116,14 +129,22 @@ class Threshold(msgspec.Struct, frozen=True, gc=False):
     action: ActionSpec
 
 
+class RecoveryTier(msgspec.Struct, frozen=True, gc=False):
+    at_or_above: int  # while credit is at least this
+    every_ms: int  # `points` back per this many clean (deduction-free) ms
+    points: int = 1
+
+
 class CreditPolicy(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     start: int
     max: int
     deductions: dict[str, int]
     repeat_window_ms: int
-    recovery_points: int
+    recovery_points: int  # the lowest tier's (the only one of a flat `recovery:`)
     recovery_every_ms: int
     thresholds: tuple[Threshold, ...]
+    # v3 (CONTRACT §11): from the highest `at_or_above` down; the last one at 0.
+    recovery_tiers: tuple[RecoveryTier, ...] = ()
 
 
 class StateCaps(msgspec.Struct, frozen=True, gc=False, kw_only=True):
@@ -174,6 +195,21 @@ class Policy(msgspec.Struct, frozen=True, kw_only=True):
     max_enforcements: int = 32
     max_open_reviews: int = 32
     max_closed_items: int = 128
+    # v3: exemptions (CONTRACT §10)
+    exemption_max_ms: int = 30 * 86_400_000
+    max_exemptions: int = 16
+    # v3 (CONTRACT §11): the platform this policy is merged for (`default`: the base), the
+    # merged policy of every overlay (on the base only; loaded once per version, so the
+    # per-event path only looks one up), and the notices catalogue (None: a pre-v3 text).
+    platform: str = overlays.DEFAULT
+    platforms: dict[str, Policy] = {}
+    notices: Catalogue | None = None
+
+    def for_platform(self, platform: str | None) -> Policy:
+        """The merged policy of `platform`; the base for an unknown platform or none."""
+        if platform is None:
+            return self
+        return self.platforms.get(platform, self)
 
     def suspected_domain(self, title: str | None) -> str | None:
         if not title:
@@ -190,15 +226,38 @@ def policy_version(text: str | bytes) -> str:
 
 
 def load_policy(text: str, source: str = "config/policy.yaml") -> Policy:
+    """The base policy, carrying the merged policy of every platform overlay (CONTRACT §11)."""
     data, lines = parse(text, source)
     v = Validator(lines, source)
-    top = v.mapping(data, (), required=TOP_KEYS, optional=TOP_OPTIONAL)
+    v.mapping(data, (), required=TOP_KEYS, optional=(*TOP_OPTIONAL, *V3_OPTIONAL))
+    base_data = {k: val for k, val in data.items() if k != "platforms"}
+    base = _load_document(v, base_data, text, source, overlays.DEFAULT)
+    merged: dict[str, Policy] = {}
+    for name, overlay in overlays.overlays(v, data.get("platforms", {})).items():
+        overlays.check_known(v, name, base_data, overlay)
+        pv = overlays.PlatformValidator(overlays.overlay_lines(lines, name), source, name)
+        doc = overlays.merge(base_data, overlay)
+        merged[name] = _load_document(pv, doc, text, source, name)
+    return msgspec.structs.replace(base, platforms=merged) if merged else base
+
+
+def _load_document(v: Validator, data: Any, text: str, source: str, platform: str) -> Policy:
+    top = v.mapping(data, (), required=TOP_KEYS, optional=(*TOP_OPTIONAL, "notices"))
     keywords = _keywords(v, top["title_keywords"])
     state = v.mapping(top["state"], ("state",), required=STATE_KEYS, optional=tuple(CAP_RANGES))
     rules = _rules(v, top["rules"])
     appeals = _section(v, top, "appeals", _APPEALS_DEFAULTS)
     review = _section(v, top, "review", _REVIEW_DEFAULTS)
+    exemptions = _section(v, top, "exemptions", _EXEMPTIONS_DEFAULTS)
+    credit = _credit(v, top["credit"])
+    notices = (
+        parse_catalogue(v, top["notices"], notice_rule_ids(credit), also=_ANY_THRESHOLD)
+        if "notices" in top
+        else None
+    )
     return Policy(
+        platform=platform,
+        notices=notices,
         version=policy_version(text),
         text=text,
         source=source,
@@ -209,7 +268,7 @@ def load_policy(text: str, source: str = "config/policy.yaml") -> Policy:
         professional_reasons=frozenset(
             v.strings(top["professional_reasons"], ("professional_reasons",))
         ),
-        credit=_credit(v, top["credit"]),
+        credit=credit,
         rules=rules,
         dedup_horizon_ms=v.duration(state["dedup_horizon"], ("state", "dedup_horizon")),
         max_decided_ids=v.integer(state["max_decided_ids"], ("state", "max_decided_ids"), lo=1),
@@ -230,6 +289,15 @@ def load_policy(text: str, source: str = "config/policy.yaml") -> Policy:
         ),
         max_closed_items=v.integer(
             review["max_closed"], ("review", "max_closed"), *LOOP_CAP_RANGES["review.max_closed"]
+        ),
+        exemption_max_ms=86_400_000
+        * v.integer(
+            exemptions["max_days"], ("exemptions", "max_days"), *EXEMPTION_RANGES["max_days"]
+        ),
+        max_exemptions=v.integer(
+            exemptions["max_active"],
+            ("exemptions", "max_active"),
+            *EXEMPTION_RANGES["max_active"],
         ),
     )
 
@@ -288,12 +356,21 @@ def _pattern(words: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile("|".join(parts), re.IGNORECASE)
 
 
+_ANY_THRESHOLD: Final = tuple(f"credit.{a}" for a in THRESHOLD_ACTIONS)
+
+
+def notice_rule_ids(credit: CreditPolicy) -> tuple[str, ...]:
+    """Every rule id an action can carry: each needs a notice (CONTRACT §11)."""
+    added = tuple(f"credit.{t.action.name}" for t in credit.thresholds)
+    return (*RULE_IDS, *VERDICT_RULE_IDS, "state.live_stream_cap", *added)
+
+
 def _credit(v: Validator, value: Any) -> CreditPolicy:
     p: Path = ("credit",)
     c = v.mapping(value, p, required=CREDIT_KEYS)
     top = v.integer(c["max"], (*p, "max"), lo=1)
     deductions = v.mapping(c["deductions"], (*p, "deductions"), required=SEVERITIES)
-    recovery = v.mapping(c["recovery"], (*p, "recovery"), required=RECOVERY_KEYS)
+    tiers = _recovery(v, c["recovery"], (*p, "recovery"), top)
     thresholds = c["thresholds"]
     if not isinstance(thresholds, list):
         v.fail((*p, "thresholds"), f"expected a list, got {kind_of(thresholds)}")
@@ -304,10 +381,47 @@ def _credit(v: Validator, value: Any) -> CreditPolicy:
             s: v.integer(deductions[s], (*p, "deductions", s), lo=0, hi=top) for s in SEVERITIES
         },
         repeat_window_ms=v.duration(c["repeat_window"], (*p, "repeat_window")),
-        recovery_points=v.integer(recovery["points"], (*p, "recovery", "points")),
-        recovery_every_ms=v.duration(recovery["every"], (*p, "recovery", "every")),
+        recovery_points=tiers[-1].points,
+        recovery_every_ms=tiers[-1].every_ms,
+        recovery_tiers=tiers,
         thresholds=_thresholds(v, thresholds, (*p, "thresholds"), top),
     )
+
+
+def _recovery(v: Validator, value: Any, path: Path, top: int) -> tuple[RecoveryTier, ...]:
+    """`{points, every}` (one tier), or v3's tiers `[{at_or_above, every_days[, points]}, …]`
+    listed from the highest `at_or_above` down to 0 (else refused: a credit below the
+    lowest tier would never recover, and an unordered list is ambiguous)."""
+    if not isinstance(value, list):
+        flat = v.mapping(value, path, required=RECOVERY_KEYS)
+        return (
+            RecoveryTier(
+                0,
+                v.duration(flat["every"], (*path, "every")),
+                v.integer(flat["points"], (*path, "points")),
+            ),
+        )
+    if not value:
+        v.fail(path, "expected a non-empty list of recovery tiers")
+    tiers: list[RecoveryTier] = []
+    for i, item in enumerate(value):
+        t = v.mapping(item, (*path, i), required=TIER_KEYS, optional=TIER_OPTIONAL)
+        at = v.integer(t["at_or_above"], (*path, i, "at_or_above"), lo=0, hi=top)
+        if tiers and at >= tiers[-1].at_or_above:
+            v.fail(
+                (*path, i, "at_or_above"),
+                f"tiers must be listed from the highest at_or_above down: {at} follows "
+                f"{tiers[-1].at_or_above}",
+            )
+        days = v.integer(t["every_days"], (*path, i, "every_days"), lo=1, hi=3650)
+        points = v.integer(t["points"], (*path, i, "points"), lo=1) if "points" in t else 1
+        tiers.append(RecoveryTier(at, days * 86_400_000, points))
+    if tiers[-1].at_or_above != 0:
+        v.fail(
+            (*path, len(tiers) - 1, "at_or_above"),
+            "the last tier must be at_or_above 0, or a credit below it would never recover",
+        )
+    return tuple(tiers)
 
 
 def _thresholds(v: Validator, value: list[Any], path: Path, top: int) -> tuple[Threshold, ...]:
@@ -370,7 +484,7 @@ def _rules(v: Validator, value: Any) -> dict[str, RuleSpec]:
 def _rule(v: Validator, rule_id: str, value: Any) -> RuleSpec:
     p: Path = ("rules", rule_id)
     keys = RULE_KEYS[rule_id]
-    r = v.mapping(value, p, required=("severity", *keys))
+    r = v.mapping(value, p, required=("severity", *keys), optional=LIFECYCLE_KEYS)
     domain = v.string(r["domain"], (*p, "domain"), DOMAINS) if "domain" in r else None
     spec = RuleSpec(
         rule_id=rule_id,
@@ -394,6 +508,7 @@ def _rule(v: Validator, rule_id: str, value: Any) -> RuleSpec:
             if "distinct_reporters" in r
             else 0
         ),
+        life=load_lifecycle(v, r, p),
     )
     return spec
 

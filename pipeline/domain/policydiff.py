@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from pipeline.domain.platforms import DEFAULT, merged_document
 from pipeline.domain.policy import Policy
 from pipeline.domain.yamlcheck import parse
 
@@ -23,6 +24,29 @@ def policy_diff(old: Policy, new: Policy) -> list[str]:
     """One line per change, in the new file's order; empty when the meaning is the same."""
     out: list[str] = []
     _diff((), parse(old.text, old.source)[0], parse(new.text, new.source)[0], out)
+    return out
+
+
+def platform_diffs(old: Policy, new: Policy) -> dict[str, list[str]]:
+    """Per platform (CONTRACT §11), what changed in the policy it is decided by (its merged
+    policy, old → new): an overlay change shows under its platform only, a base change under
+    every platform that does not override it. Platforms without a change are left out."""
+    a, b = parse(old.text, old.source)[0], parse(new.text, new.source)[0]
+    names = [DEFAULT, *new.platforms, *(p for p in old.platforms if p not in new.platforms)]
+    out: dict[str, list[str]] = {}
+    for name in names:
+        lines: list[str] = []
+        _diff((), merged_document(a, name), merged_document(b, name), lines)
+        if lines:
+            out[name] = lines
+    return out
+
+
+def overlay_changes(policy: Policy, platform: str) -> list[str]:
+    """What `platform`'s overlay changes from the base, one line each."""
+    data = parse(policy.text, policy.source)[0]
+    out: list[str] = []
+    _diff((), merged_document(data, DEFAULT), merged_document(data, platform), out)
     return out
 
 

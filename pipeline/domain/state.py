@@ -79,6 +79,13 @@ class Imposed(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults
     until: Until | None = None  # restricting actions: their end (None: while qualified)
     while_qualified: str | None = None  # revoke_commerce lasting while qualified for it
     surfaces: tuple[str, ...] = ()
+    # v3 (CONTRACT §11): what its notice was rendered from beyond the above, so the creator
+    # view shows the notice the creator was sent (`livegate explain`, the console).
+    stream_id: str | None = None
+    link_id: str | None = None
+    domain: str | None = None
+    points: int | None = None
+    credit_after: int | None = None
 
 
 class Enforcement(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults=True):
@@ -125,6 +132,17 @@ class AppealItem(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defau
     statement: str | None = None
 
 
+class Exemption(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults=True):
+    """An exemption of the creator from one rule (or every rule, `rule_id` None) until
+    `until` (CONTRACT §10): while it covers an event's `ts`, the rule acts as `shadow`."""
+
+    rule_id: str | None
+    until: int
+    granted_ts: int  # the granting event's ts: it covers events from then on
+    reason: str = ""
+    granted_by: str = ""
+
+
 class CreatorState(msgspec.Struct, kw_only=True):
     credit: int  # credit right after the last deduction; recovery is derived, not stored
     last_deduction_ts: int | None = None
@@ -150,10 +168,17 @@ class CreatorState(msgspec.Struct, kw_only=True):
     # Flagged for having more live streams than policy `state.live_streams` (once, until
     # the creator is back under the cap).
     over_stream_cap: bool = False
+    # v3 (CONTRACT §10): exemptions by exemption_id, bounded (policy `exemptions.max_active`)
+    # and forgotten once past their `until`.
+    exemptions: dict[str, Exemption] = {}
+    # v3 (CONTRACT §11): the platform of the creator's first decided event; None in a state
+    # written before v3 (its next event's platform is taken, credit rescaled to its scheme).
+    platform: str | None = None
 
     @classmethod
-    def new(cls, policy: Policy) -> CreatorState:
-        return cls(credit=policy.credit.start)
+    def new(cls, policy: Policy, platform: str | None = None) -> CreatorState:
+        """A creator's first state: `policy` is its platform's merged policy (its scheme)."""
+        return cls(credit=policy.credit.start, platform=platform)
 
 
 _ENCODER: Final = msgspec.json.Encoder()
@@ -177,6 +202,8 @@ def state_view(state: CreatorState) -> dict[str, Any]:
         msgspec.structs.replace(state, decided={}, offsets={})
     )
     del view["decided"], view["offsets"]
+    if not view["exemptions"]:  # v3: absent when empty, as in records written before it
+        del view["exemptions"]
     return view
 
 
@@ -200,6 +227,7 @@ def working_copy(state: CreatorState) -> CreatorState:
         appeals=state.appeals.copy(),
         closed=state.closed.copy(),
         cleared=state.cleared.copy(),
+        exemptions=state.exemptions.copy(),
         # .copy(), not dict(): it stays a fast block copy when the dict has holes left by
         # trimming its oldest entries.
         decided=state.decided.copy(),
@@ -231,6 +259,10 @@ def forget_idle(state: CreatorState, ts: int, policy: Policy) -> None:
     for k in old:
         del state.closed[k]
     _trim(state.closed, policy.max_closed_items, _itself)
+    # Exemptions a day past their end: a late event of that day is still covered.
+    ended = [k for k, e in state.exemptions.items() if e.until < ts - 86_400_000]
+    for k in ended:
+        del state.exemptions[k]
 
 
 def _stream(cleared_key: str) -> str:

@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 
+from pipeline.domain import notices
 from pipeline.domain.audit import decision_id
 from pipeline.domain.certifications import CertSnapshot, is_qualified
 from pipeline.domain.credit import effective_credit
@@ -71,6 +72,8 @@ def standing(
 def creator_view(
     creator_id: str, state: CreatorState, certs: CertSnapshot, policy: Policy, now_ms: int
 ) -> dict[str, Any]:
+    """`policy`: the version's base; the creator's platform's merged policy is its scheme."""
+    policy = policy.for_platform(state.platform)
     r = state.restrictions
     revoked = commerce_in_force(state, certs, now_ms)
     restrictions: dict[str, Any] = {"commerce_revoked": revoked}
@@ -80,6 +83,8 @@ def creator_view(
         restrictions["recommendation_limited_until"] = r.recommendation_limited_until
     return {
         "creator_id": creator_id,
+        # v3 (CONTRACT §11): the creator's platform (null: a state from before v3).
+        "platform": state.platform,
         "credit": effective_credit(state, now_ms, policy),
         "credit_max": policy.credit.max,
         "last_deduction_ts": state.last_deduction_ts,
@@ -90,13 +95,49 @@ def creator_view(
             domain: {**msgspec.to_builtins(cert), "qualified": is_qualified(certs, domain, now_ms)}
             for domain, cert in certs.items()
         },
-        "in_force": restrictions_explained(creator_id, state, certs, now_ms),
-        "deductions": deductions_explained(creator_id, state),
+        "in_force": _with_notices(
+            restrictions_explained(creator_id, state, certs, now_ms), creator_id, state, policy
+        ),
+        "deductions": _with_notices(
+            deductions_explained(creator_id, state), creator_id, state, policy
+        ),
         "open_reviews": [msgspec.to_builtins(i) for i in reversed(state.reviews.values())],
         "open_appeals": [msgspec.to_builtins(i) for i in reversed(state.appeals.values())],
+        "exemptions": exemptions_explained(state, now_ms),
         "policy_version": policy.version,
         "as_of": now_ms,
     }
+
+
+def _with_notices(
+    items: list[dict[str, Any]], creator_id: str, state: CreatorState, policy: Policy
+) -> list[dict[str, Any]]:
+    """Each item with the notice its action carried (CONTRACT §11), rendered again from what
+    the state keeps of it: the same template, values and event time give the same text."""
+    if policy.notices is None:
+        return items
+    found = {a.action_id: (e, a) for e in state.enforcements.values() for a in e.actions}
+    platform = state.platform or policy.platform
+    for item in items:
+        hit = found.get(item.get("action_id", ""))
+        if hit is not None:
+            item["notice"] = imposed_notice(policy, creator_id, platform, *hit)
+    return items
+
+
+def imposed_notice(
+    policy: Policy, creator_id: str, platform: str, e: Enforcement, a: Imposed
+) -> dict[str, str]:
+    assert policy.notices is not None
+    values: dict[str, Any] = {
+        "creator_id": creator_id, "platform": platform, "stream_id": a.stream_id,
+        "link_id": a.link_id, "domain": a.domain, "points": a.points,
+        "credit_after": a.credit_after, "while_qualified": a.while_qualified,
+        "event_ts": e.event_ts,
+    }  # fmt: skip
+    if a.action in RESTRICTING and a.while_qualified is None:
+        values["until"] = None if a.until == PERMANENT else a.until
+    return notices.render(policy.notices, a.rule_id, a.action, values, policy.appeal_window_ms)
 
 
 def _imposed_by(creator_id: str, e: Enforcement, a: Imposed) -> dict[str, Any]:
@@ -145,4 +186,16 @@ def deductions_explained(creator_id: str, state: CreatorState) -> list[dict[str,
         for a in e.actions:
             if a.action == "deduct_credit":
                 out.append({**_imposed_by(creator_id, e, a), "points": e.points})
+    return out
+
+
+def exemptions_explained(state: CreatorState, t: int) -> list[dict[str, Any]]:
+    """The creator's exemptions (CONTRACT §10), the one ending last first; `in_force` at t."""
+    out = []
+    for exemption_id, e in sorted(state.exemptions.items(), key=lambda kv: -kv[1].until):
+        out.append({
+            "exemption_id": exemption_id, "rule_id": e.rule_id, "until": e.until,
+            "granted_ts": e.granted_ts, "granted_by": e.granted_by, "reason": e.reason,
+            "in_force": e.granted_ts <= t < e.until,
+        })  # fmt: skip
     return out

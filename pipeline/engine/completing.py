@@ -22,7 +22,10 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol
 
+from redis.exceptions import RedisError
+
 from pipeline.adapters import metrics
+from pipeline.adapters.retry import retry
 from pipeline.engine.deciding import Decided
 from pipeline.engine.expiries import decode_changes
 from pipeline.engine.outbox import (
@@ -70,6 +73,12 @@ class Schedule(Protocol):
     async def add(self, key: bytes, changes: Any) -> list[Awaitable[Any]]: ...
 
 
+class Index(Protocol):
+    """The platform index (CONTRACT §11): (platform, creator_id) pairs, added idempotently."""
+
+    async def add(self, pairs: list[tuple[str, str]]) -> None: ...
+
+
 class Legacy(Protocol):
     """A partition no entry was ever written for: its chain head from the decision log's
     tail (a new partition: genesis), and the previous version's logged decisions."""
@@ -80,9 +89,10 @@ class Legacy(Protocol):
 class Completer:
     def __init__(
         self, states: StateStore, ids: StateStore, schedule: Schedule, send: SendMany,
-        legacy: Legacy, outbox: StateStore | None = None,
+        legacy: Legacy, outbox: StateStore | None = None, index: Index | None = None,
     ) -> None:  # fmt: skip
         self.states = states
+        self.index = index
         # The entries and claims: a store of their own, whose changelog is compacted within
         # a minute (the ring's keys), so a restore reads little of it whatever the rate.
         self.outbox = outbox if outbox is not None else states
@@ -120,22 +130,37 @@ class Completer:
         ids: list[tuple[bytes, bytes | None, int]] = []
         deliveries: list[Awaitable[Any]] = []
         out: list[OutRecord] = []
+        platforms: list[tuple[str, str]] = []
         for e in entries:
             for w in e.writes:
                 if w.store == "states":
                     states.append((w.key, w.value, e.partition))
                 elif w.store == "ids":
                     ids.append((w.key, w.value, e.partition))
+                elif w.store == "platforms":
+                    if w.value is not None:
+                        platforms.append((w.value.decode(), w.key.decode()))
                 elif w.value is not None:
                     deliveries.extend(await self.schedule.add(w.key, decode_changes(w.value)))
             out.extend(e.out)
         if out:
             deliveries.extend(await self.send(out))
+        if platforms and self.index is not None:
+            await self._index(platforms)
         if states:
             deliveries.extend(await self.states.set_many(states))
         if ids:
             deliveries.extend(await self.ids.set_many(ids))
         return deliveries
+
+    async def _index(self, pairs: list[tuple[str, str]]) -> None:
+        index = self.index
+        assert index is not None
+
+        def report(exc: BaseException) -> None:
+            log.error("Redis unavailable adding to the platform index (%r); retrying", exc)
+
+        await retry(lambda: index.add(pairs), on=(RedisError, OSError), report=report)
 
     # ---- 3. done --------------------------------------------------------------------------
     def finished(self, entries: Iterable[Entry]) -> None:

@@ -27,11 +27,13 @@ from pipeline.adapters.certstore import Entry, Unreadable
 from pipeline.adapters.records import Record
 from pipeline.adapters.settings import Settings
 from pipeline.domain.actions import encode_action, is_enforcing
-from pipeline.domain.audit import DecisionRecord, Source, decision_record, seal
+from pipeline.domain.activation import PolicyBook, version_clock
+from pipeline.domain.audit import GENESIS, DecisionRecord, Source, decision_record, seal
 from pipeline.domain.certifications import CertSnapshot
 from pipeline.domain.decide import Decision, decide, decide_as_recorded
 from pipeline.domain.errors import InvalidEvent
 from pipeline.domain.events import Event, event_from_builtins, event_type
+from pipeline.domain.lifecycle import utc_day
 from pipeline.domain.policy import Policy
 from pipeline.domain.signing import SIGNED_TYPES
 from pipeline.domain.state import CreatorState, decode_state, encode_state, seen_offset
@@ -89,13 +91,18 @@ def id_key(creator_key: bytes, event_id: str) -> bytes:
     return creator_key + b"\x1f" + event_id.encode()
 
 
+CapCounts = dict[tuple[str, str], dict[str, int]]  # (creator_id, event_id) -> rule -> count
+
+
 class Decider:
     def __init__(
-        self, settings: Settings, policy: Policy, decoder: Decoder, states: Reader, ids: Reader,
-        breaker: Breaker, clock: Callable[[], int],
+        self, settings: Settings, policy: Policy | PolicyBook, decoder: Decoder, states: Reader,
+        ids: Reader, breaker: Breaker, clock: Callable[[], int],
     ) -> None:  # fmt: skip
         self.settings = settings
-        self.policy = policy
+        # Every activated version (CONTRACT §10): each event is decided by the one in force
+        # at its version clock. Replaced whole when new versions are read, never edited.
+        self.book = policy if isinstance(policy, PolicyBook) else PolicyBook.single(policy)
         self.decoder = decoder
         self.states = states
         self.ids = ids
@@ -111,11 +118,18 @@ class Decider:
         # Only after an upgrade: logged decisions of the previous version's crashed worker.
         self.recent: RecentDecisions | None = None
 
+    @property
+    def policy(self) -> Policy:
+        """The latest activated version."""
+        return self.book.latest
+
     def decide_batch(
-        self, good: list[Decoded], dead: list[Dead], snapshots: dict[str, Entry]
-    ) -> Decided:
+        self, good: list[Decoded], dead: list[Dead], snapshots: dict[str, Entry],
+        cap_counts: CapCounts | None = None,
+    ) -> Decided:  # fmt: skip
         plans: dict[int, Plan] = {}
         good = in_event_time_order(good)
+        book = self.book  # one book for the whole batch
 
         def plan(r: Record) -> Plan:
             p = plans.get(r.partition)
@@ -136,7 +150,6 @@ class Decider:
         ids_at: dict[bytes, int] = {}  # when each id was decided (the local purge reads it)
         schedule: dict[bytes, list[Change]] = {}
         topics = self.settings.topics
-        horizon = self.policy.dedup_horizon_ms
         for r, event in good:
             p = plan(r)
             key = r.key or b""
@@ -144,16 +157,17 @@ class Decider:
             if state is None:
                 state = self._stored(r, p)
             now = self.clock()
+            policy = book.at(version_clock(event.ts, r.timestamp_ms))
             ik = id_key(key, event.event_id)
             seen = ids.get(ik)
             if seen is None:
                 seen = self._decided_ts(ik, r.partition)
-            if seen is not None and event.ts - seen <= horizon:
+            if seen is not None and event.ts - seen <= policy.dedup_horizon_ms:
                 metrics.DUPLICATES.labels(r.kind).inc()
                 continue
             snapshot = snapshots[event.creator_id]
             recorded = self.recent.get(event.creator_id, event.event_id) if self.recent else None
-            if recorded is not None and recorded.policy_version != self.policy.version:
+            if recorded is not None and recorded.policy_version != policy.version:
                 recorded = None
             if recorded is not None:
                 # Its decision is in the log already: decide it again exactly as then.
@@ -163,15 +177,16 @@ class Decider:
                           f"({snapshot.key}): {snapshot.detail}; fix or remove it")  # fmt: skip
                 self._reject(p, "bad_certification", detail, r, now)
                 continue
+            counts = cap_counts.get((event.creator_id, event.event_id)) if cap_counts else None
             try:
                 where = (f"{r.topic}:{r.partition}", r.offset)
                 if recorded is None:
-                    decision = decide(event, snapshot, state, self.policy, now, where,
-                                      r.timestamp_ms)  # fmt: skip
+                    decision = decide(event, snapshot, state, policy, now, where,
+                                      r.timestamp_ms, counts)  # fmt: skip
                 else:
                     decision = decide_as_recorded(
-                        event, snapshot, state, recorded.state_before, self.policy, now, where,
-                        r.timestamp_ms,
+                        event, snapshot, state, recorded.state_before, policy, now, where,
+                        r.timestamp_ms, counts,
                     )  # fmt: skip
             except Exception as exc:
                 log.exception("deciding %s failed", event.event_id)
@@ -183,7 +198,9 @@ class Decider:
             if decision.rejected is not None:  # names what the creator never had (§6)
                 self._reject(p, decision.rejected.code, decision.rejected.detail, r, now)
                 continue
-            held = self._hold(decision, r.timestamp_ms / 1000)
+            # Past a daily cap (or a cap left uncounted): held, like a breaker hold.
+            capped = decision.held == "daily_cap" or any(c.count is None for c in decision.capped)
+            held = capped or self._hold(decision, r.timestamp_ms / 1000)
             if held:  # nothing of it takes effect: no standing or queue change for the hooks
                 decision = msgspec.structs.replace(decision, standing=None, queue=[])
             else:
@@ -194,9 +211,13 @@ class Decider:
                 ids_at[ik] = now
                 if decision.expiries or decision.cancelled_expiries:
                     schedule.setdefault(key, []).extend(schedule_changes(decision))
-            record = self._decision_record(event, decision, r, now, held)
+                if decision.indexed is not None:  # the platform index (CONTRACT §11, sweeps)
+                    p.writes.append(Write("platforms", key, decision.indexed.encode()))
+            record = self._decision_record(event, decision, r, now, held, policy.version, capped)
             value, self.heads[r.partition] = seal(record, self.heads[r.partition], self.seal_key)
             p.out.append(OutRecord(topics.decisions, key, value, r.partition))
+            if decision.shadow:
+                p.out.append(self._shadow_record(record, key))
             if not held:
                 for action in decision.actions:
                     p.out.append(OutRecord(topics.actions, key, encode_action(action), r.partition))
@@ -286,7 +307,7 @@ class Decider:
                 state = self.unwritten[r.key or b""]
             for e in entries:
                 if (e.source is None or e.event_id == event.event_id  # itself: where it stands
-                        or e.policy_version != self.policy.version):  # fmt: skip
+                        or not self.book.has(e.policy_version)):  # fmt: skip
                     continue
                 if state is not None and (
                     seen_offset(state, e.source) or e.event_id in state.decided
@@ -325,15 +346,77 @@ class Decider:
         return held
 
     def _decision_record(
-        self, event: Event, d: Decision, r: Record, now: int, held: bool
-    ) -> DecisionRecord:
+        self, event: Event, d: Decision, r: Record, now: int, held: bool, version: str,
+        capped: bool = False,
+    ) -> DecisionRecord:  # fmt: skip
         source = Source(r.topic, r.partition, r.offset)
         extra = trust_fields(event, r)
+        extra["platform"] = d.platform  # CONTRACT §11: the decision records its platform
+        if d.migration is not None:
+            extra["platform_migration"] = msgspec.to_builtins(d.migration)
+        if d.shadow:
+            extra["shadow"] = [{"rule_id": s.rule_id, "actions": msgspec.to_builtins(s.actions)}
+                               for s in d.shadow]  # fmt: skip
+            for s in d.shadow:
+                labelled(metrics.SHADOW_RULE_DISAGREEMENTS, s.rule_id).inc()
         if not held:
-            return decision_record(event, d, self.policy.version, now, source, **extra)
+            return decision_record(event, d, version, now, source, **extra)
         held_actions = [msgspec.to_builtins(a) for a in d.actions]
-        return decision_record(event, d, self.policy.version, now, source,
-                               held=True, held_actions=held_actions, **extra)  # fmt: skip
+        if capped:
+            counts = [c.count for c in d.capped if c.count is None or c.count > c.cap]
+            extra["cap_count"] = None if None in counts or not counts else max(counts)  # type: ignore[type-var]
+            for c in d.capped:
+                labelled(metrics.CAP_HELD, c.rule_id).inc()
+        return decision_record(event, d, version, now, source, held="daily_cap" if capped
+                               else True, held_actions=held_actions, **extra)  # fmt: skip
+
+    def _shadow_record(self, record: DecisionRecord, key: bytes) -> OutRecord:
+        """The decision record on `enforcement.shadow` with `mode: "shadow"` (CONTRACT §10);
+        sealed on its own (no chain), like the whole-policy shadow's records."""
+        value, _ = seal(msgspec.structs.replace(record, mode="shadow"), GENESIS, self.seal_key)
+        return OutRecord(self.settings.topics.shadow, key, value)
+
+    def cap_needs(
+        self, good: list[Decoded], snapshots: dict[str, Entry], counts: CapCounts
+    ) -> list[tuple[str, str, str, str, str]]:
+        """A dry run of the batch (nothing kept): the (creator_id, event_id, rule_id,
+        platform, day) of each capped rule that would enforce and has no count yet."""
+        book = self.book
+        states: dict[bytes, CreatorState | None] = {}
+        needs: list[tuple[str, str, str, str, str]] = []
+        for r, event in good:
+            key = r.key or b""
+            if key not in states:
+                state = self.unwritten.get(key)
+                raw = self.states.get(key, r.partition) if state is None else None
+                states[key] = decode_state(raw) if raw is not None else state
+            snapshot = snapshots.get(event.creator_id)
+            if isinstance(snapshot, Unreadable) or snapshot is None:
+                continue
+            policy = book.at(version_clock(event.ts, r.timestamp_ms))
+            given = counts.get((event.creator_id, event.event_id))
+            try:
+                d = decide(event, snapshot, states[key], policy, self.clock(), None,
+                           r.timestamp_ms, given)  # fmt: skip
+            except Exception:
+                continue  # decide_batch reports it
+            if d is None or d.rejected is not None:
+                continue
+            missing = [c for c in d.capped if c.count is None]
+            for c in missing:
+                platform = cap_platform(policy, d.platform)
+                needs.append((event.creator_id, event.event_id, c.rule_id, platform,
+                              utc_day(event.ts)))  # fmt: skip
+            if not missing and d.held is None:
+                states[key] = d.new_state
+        return needs
+
+
+def cap_platform(policy: Policy, platform: str) -> str:
+    """The platform a daily cap counts under: creators of unknown platforms count as
+    `default` (CONTRACT §10), so the keys stay a small set."""
+    known = getattr(policy, "platforms", None) or ()
+    return platform if platform in known else "default"
 
 
 SIGNED_KEPT = 16_384  # bytes of a signed event kept in its decision record

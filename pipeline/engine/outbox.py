@@ -50,7 +50,8 @@ class OutRecord(msgspec.Struct, array_like=True, frozen=True, gc=False):
 
 class Write(msgspec.Struct, array_like=True, frozen=True, gc=False):
     """One state write of a batch. `store`: "states" (creator state), "ids" (a decided
-    event id), "schedule" (expiry schedule changes, as JSON: applied idempotently)."""
+    event id), "schedule" (expiry schedule changes, as JSON: applied idempotently), "platforms"
+    (v3: key creator_id, value its platform, for the platform index: idempotent too)."""
 
     store: str
     key: bytes

@@ -1,10 +1,11 @@
-"""Policy history (CONTRACT §1, `enforcement.policies`): the full text of every policy a
-worker runs, keyed by its version, on a compacted topic, so that the policy of any recorded
-decision can be found again by an auditor's replay.
+"""Policy history (CONTRACT §1, §10, `enforcement.policies`): the full text of every policy
+that decided anything, on a compacted topic, so that the policy of any recorded decision can
+be found again by an auditor's replay.
 
-A worker publishes its policies (the active one, and the shadow candidate if any) when it
-starts, with acks=all, retrying until the broker has them. Publishing the same text again
-is harmless: the key is the version, and compaction keeps one record per version.
+v3: the versions that decide are activation records (engine/activations.py). A worker with
+a whole-policy shadow candidate (LIVEGATE_SHADOW_POLICY) publishes the candidate's text as a
+bare record keyed by its version, as v2 did: history, which decides nothing, so that its
+shadow records' policy_version can be found. Publishing the same text again is harmless.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pipeline.adapters import kafka
 from pipeline.adapters.kafka import read_topic
 from pipeline.adapters.retry import retry
 from pipeline.adapters.settings import Settings
+from pipeline.domain.activation import NotAnActivation, parse_activation
 from pipeline.domain.errors import LiveGateError
 from pipeline.domain.policy import Policy, load_policy, policy_version
 
@@ -64,12 +66,11 @@ async def publish_until_done(settings: Settings, texts: dict[str, str]) -> None:
     log.info("published policies %s to %s", ", ".join(texts), settings.topics.policies)
 
 
-def attach(app: Any, settings: Settings, active: Policy, shadow: Policy | None = None) -> None:
-    """Register a Faust app task that publishes the worker's policies when it starts."""
-    paths = [(settings.policy_path, active.version)]
-    if settings.shadow_policy_path is not None and shadow is not None:
-        paths.append((settings.shadow_policy_path, shadow.version))
-    texts = policy_texts(paths)
+def attach(app: Any, settings: Settings, shadow: Policy | None = None) -> None:
+    """Register a Faust app task that publishes the shadow candidate's text when it starts."""
+    if settings.shadow_policy_path is None or shadow is None:
+        return
+    texts = policy_texts([(settings.shadow_policy_path, shadow.version)])
 
     async def publish_policies() -> None:
         await publish_until_done(settings, texts)
@@ -78,13 +79,23 @@ def attach(app: Any, settings: Settings, active: Policy, shadow: Policy | None =
 
 
 async def read_policies(settings: Settings, topic: str | None = None) -> dict[str, str]:
-    """Every policy text on the history topic, by version (the last record of a key wins)."""
+    """Every policy text on the topic, by version: activation records' texts (v3) and bare
+    texts keyed by their version (v2 history, shadow candidates). A record that is neither
+    is left out (load_versions would report a bare one whose hash is not its key)."""
     partitions = await read_topic(settings, topic or settings.topics.policies, required=False)
     out: dict[str, str] = {}
     for rows in partitions.values():
         for rec in rows:
-            if rec.key is not None and rec.value is not None:
-                out[rec.key.decode("utf-8", "replace")] = rec.value.decode("utf-8")
+            if rec.key is None or rec.value is None:
+                continue
+            try:
+                a = parse_activation(rec.value)
+            except NotAnActivation:
+                out[rec.key.decode("utf-8", "replace")] = rec.value.decode("utf-8", "replace")
+                continue
+            except LiveGateError:
+                continue  # a bad activation record (workers report it)
+            out[a.policy_version] = a.text
     return out
 
 

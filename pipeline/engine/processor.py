@@ -19,6 +19,7 @@ Anything unexpected stops the worker without acking (`fatal`), never a silent sk
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import time
@@ -31,10 +32,12 @@ from redis.exceptions import RedisError
 
 from pipeline.adapters import metrics
 from pipeline.adapters.certstore import Entry
+from pipeline.adapters.platformindex import PlatformIndex
 from pipeline.adapters.records import Record
 from pipeline.adapters.retry import retry
 from pipeline.adapters.settings import Settings
 from pipeline.adapters.times import now_ms
+from pipeline.domain.activation import PolicyBook
 from pipeline.domain.policy import Policy
 from pipeline.engine.breaker import Breaker, BreakerConfig, History
 from pipeline.engine.certcache import CertCache, TableNotLoaded
@@ -67,7 +70,8 @@ def fatal(message: str, exc: BaseException) -> None:
 
 class Processor:
     def __init__(
-        self, settings: Settings, policy: Policy, cert_cache: CertCache, states: StateStore,
+        self, settings: Settings, policy: Policy | PolicyBook, cert_cache: CertCache,
+        states: StateStore,
         send: Send, chain: Any, partitions_of: Callable[[str], int | None],
         schedule: Schedule, session_timeout_s: float = 10.0,
         max_in_flight: int = MAX_IN_FLIGHT, clock: Callable[[], int] = now_ms,
@@ -79,7 +83,6 @@ class Processor:
         outbox: StateStore | None = None, send_many: SendMany | None = None,
     ) -> None:  # fmt: skip
         self.settings = settings
-        self.policy = policy
         self.cert_cache = cert_cache
         self.states = states
         self.clock = clock
@@ -94,8 +97,11 @@ class Processor:
         self.decider.recent = recent
         self.chain = chain
         self.recent = recent
+        # The platform index (CONTRACT §11, for sweeps) lives next to the certification table.
+        client = getattr(getattr(cert_cache, "store", None), "client", None)
+        index = PlatformIndex(client, settings) if client is not None else None
         self.completer = Completer(
-            states, ids, schedule, send_many or one_by_one(send), self._legacy, outbox
+            states, ids, schedule, send_many or one_by_one(send), self._legacy, outbox, index
         )
         self.generation = generation
         # Run once before the first batch (e.g. fetch producer metadata for the changelogs);
@@ -116,6 +122,23 @@ class Processor:
         self.completions: set[asyncio.Task[None]] = set()
         self.lock = asyncio.Lock()
         self._last_warning = 0.0
+        # v3 (CONTRACT §10): waits while the worker may not decide (it has not read the
+        # policies topic recently: engine/activations.py), and the daily caps' counter.
+        self.policy_gate: Callable[[], Awaitable[None]] | None = None
+        self.caps: Any = None  # adapters/capstore.CapStore, when Redis is there
+
+    @property
+    def policy(self) -> Policy:
+        """The latest activated policy version."""
+        return self.decider.book.latest
+
+    @property
+    def book(self) -> PolicyBook:
+        return self.decider.book
+
+    def set_book(self, book: PolicyBook) -> None:
+        """New versions read: later batches are decided by this book (one per batch)."""
+        self.decider.book = book
 
     @property
     def hooks(self) -> list[DecisionHook]:
@@ -275,6 +298,30 @@ class Processor:
         except Exception as exc:  # a claim is an optimisation: the next one says it again
             log.warning("writing outbox claims failed (%r)", exc)
 
+    async def _cap_counts(self, good: Any, snapshots: dict[str, Entry]) -> Any:
+        """The daily caps' counts the batch needs (CONTRACT §10); nothing when no version
+        has a daily cap. A dry run finds the capped rules that would enforce; their places
+        in the day's count come from Redis in one round trip; again until none is missing
+        (a held event changes what its creator's next events do)."""
+        if self.caps is None or not self.decider.book.capped:
+            return None
+        counts: dict[tuple[str, str], dict[str, int]] = {}
+        for _ in range(8):
+            needs = self.decider.cap_needs(good, snapshots, counts)
+            if not needs:
+                break
+
+            def report(exc: BaseException) -> None:
+                metrics.REDIS_ERRORS.labels("unavailable").inc()
+                self._warn(f"Redis unavailable counting daily caps ({exc}): retrying")
+
+            items = [(rule, platform, day, eid) for _, eid, rule, platform, day in needs]
+            places = await retry(functools.partial(self.caps.places, items),
+                                 on=(RedisError, OSError), report=report)  # fmt: skip
+            for (cid, eid, rule, _, _), n in zip(needs, places, strict=True):
+                counts.setdefault((cid, eid), {})[rule] = n
+        return counts
+
     # ---- the batch ------------------------------------------------------------------------
     async def process(self, records: Sequence[Record], ack: Ack | None = None) -> None:
         """Decide a batch; its completion (durable, visible, acked) runs in the background.
@@ -291,6 +338,8 @@ class Processor:
         metrics.BATCH_SIZE.observe(len(records))
         good, dead = self.decoder.decode(records)
         snapshots = await self.lookup({e.creator_id for _, e in good}) if good else {}
+        if self.policy_gate is not None:
+            await self.policy_gate()
         await self.slots.acquire()
         async with self.lock:
             self.watch.start()
@@ -303,8 +352,9 @@ class Processor:
             if not self.ready.is_set():
                 await self._prepare_once()
             await self._resume({r.partition for r in records})
+            counts = await self._cap_counts(good, snapshots) if good else None
             try:
-                batch = self.decider.decide_batch(good, dead, snapshots)
+                batch = self.decider.decide_batch(good, dead, snapshots, counts)
                 entries = self.completer.entries(batch, self.decider.heads)
                 durable = await self.completer.write(entries)
             except Exception as exc:

@@ -21,6 +21,7 @@ from pipeline.adapters import metrics
 from pipeline.adapters.settings import Settings
 from pipeline.adapters.times import now_ms
 from pipeline.domain.actions import Action, action_subject
+from pipeline.domain.activation import PolicyBook, version_clock
 from pipeline.domain.audit import GENESIS, ActiveDecision, Source, decision_record, seal
 from pipeline.domain.decide import Decision, decide
 from pipeline.domain.events import KIND_OF_TYPE, Event, event_type
@@ -44,11 +45,15 @@ class ShadowHook:
         candidate: Policy,
         active: Policy,
         clock: Callable[[], int] = now_ms,
+        book: Callable[[], PolicyBook] | None = None,
     ) -> None:
         self.topic = settings.topics.shadow
         self.candidate = candidate
         self.active = active
         self.clock = clock
+        # v3 (CONTRACT §10): the activated versions; the active decision of an event is the
+        # version in force at its version clock.
+        self.book = book
         self.seal_key = settings.seal_key
 
     def __call__(
@@ -70,6 +75,10 @@ class ShadowHook:
         etype = event_type(event)
         kind = KIND_OF_TYPE.get(etype, "unknown")
         agrees = action_keys(shadow.actions) == action_keys(active.actions)
+        version = self.active.version
+        if self.book is not None:
+            clock = version_clock(event.ts, getattr(record, "timestamp_ms", None))
+            version = self.book().at(clock).version
         metrics.SHADOW_DECISIONS.labels(kind).inc()
         if not agrees:
             metrics.SHADOW_DISAGREEMENTS.labels(kind).inc()
@@ -78,7 +87,7 @@ class ShadowHook:
             Source(record.topic, record.partition, record.offset),
             actions=[msgspec.to_builtins(a) for a in shadow.actions],
             active=ActiveDecision(
-                policy_version=self.active.version, outcome=active.outcome,
+                policy_version=version, outcome=active.outcome,
                 action_ids=[a.action_id for a in active.actions],
                 rule_ids=list(active.rule_ids),
             ),
@@ -98,6 +107,6 @@ def install(settings: Settings, active: Policy, processor: Any) -> Policy | None
     from pipeline.adapters.policyfile import load_policy_file
 
     candidate = load_policy_file(settings.shadow_policy_path)
-    processor.hooks.append(ShadowHook(settings, candidate, active))
+    processor.hooks.append(ShadowHook(settings, candidate, active, book=lambda: processor.book))
     log.info("shadow policy %s runs beside %s", candidate.version, active.version)
     return candidate

@@ -39,6 +39,8 @@ PRODUCTS = {
     None: ["general", "general", "health_supplement", "drug"],
 }
 SURFACES = ["live", "short_video", "showcase"]
+# CONTRACT §11: traffic of the three shipped platforms, each creator on one (round robin).
+PLATFORMS = ("wechat-channels", "douyin", "kuaishou")
 REASONS = ["unqualified_professional_content", "false_advertising", "medical_goods"]
 # Actions an appeal cannot name (CONTRACT §9): reviews and warnings, and the lifts.
 APPEAL_NEVER = frozenset({"warn", "flag_for_review", "lift_ban", "lift_recommendation_limit",
@@ -54,6 +56,7 @@ class Creator:
     live: str | None = None  # current stream id
     links: list[str] = field(default_factory=list)
     seq: int = 0
+    platform: str = PLATFORMS[0]
 
 
 @dataclass
@@ -73,7 +76,8 @@ class Traffic:
             domain = self.rng.choice(list(REGULATED)) if roll < 0.45 else None
             certified = domain is not None and roll < 0.30
             suspicious = domain is None and self.rng.random() < 0.15
-            self.creators.append(Creator(f"sim-{run}-{i:05d}", domain, certified, suspicious))
+            self.creators.append(Creator(f"sim-{run}-{i:05d}", domain, certified, suspicious,
+                                         platform=PLATFORMS[i % len(PLATFORMS)]))  # fmt: skip
         self.counter = 0
         self.reporters = 0
 
@@ -84,7 +88,7 @@ class Traffic:
     def _event(self, c: Creator, type_: str, now: int, **fields: object) -> dict[str, object]:
         self.counter += 1
         return {"event_id": f"{self.run}-{self.counter}", "type": type_, "ts": now,
-                "creator_id": c.creator_id, "platform": "sim", **fields}  # fmt: skip
+                "creator_id": c.creator_id, "platform": c.platform, **fields}  # fmt: skip
 
     def next_events(self, now: int) -> list[tuple[str, str, dict[str, object]]]:
         c = self.rng.choice(self.creators)
@@ -205,8 +209,9 @@ class People:
 
     def _event(self, creator_id: str, type_: str, **fields: object) -> dict[str, object]:
         self.counter += 1
+        # No `platform`: a verdict or appeal is the creator's platform's (CONTRACT §2, §11).
         return {"event_id": f"{self.run}-p{self.counter}", "type": type_, "creator_id": creator_id,
-                "platform": "sim", **fields}  # fmt: skip
+                **fields}  # fmt: skip
 
     def observe(self, action: dict[str, object], now: int) -> None:
         creator = str(action.get("creator_id", ""))

@@ -88,6 +88,7 @@ def check_partition(
     place: dict[int, int] = {}  # offset -> index in chain
     by_hash: dict[str, int] = {}  # hash -> offset of the record that has it
     seen: dict[str, tuple[bytes, int]] = {}  # decision_id -> (content key, first offset)
+    held: dict[str, int] = {}  # decision_id -> offset, of decisions held (nothing applied)
     last_hash: str | None = GENESIS if starts_at_zero else None
     last_offset: int | None = None
     sealed_seen = False
@@ -145,6 +146,11 @@ def check_partition(
         key = content_key(rec)
         earlier = seen.get(did)
         duplicate = earlier is not None and earlier[0] == key
+        if earlier is not None and not duplicate and did in held:
+            # A held decision (breaker, daily cap) applied nothing; `breaker release` re-sent
+            # its event, and this is that event's decision: not a second one of it.
+            del held[did]
+            earlier = None
         if earlier is not None and not duplicate:
             result.conflicts.append(
                 finding(
@@ -193,4 +199,6 @@ def check_partition(
         last_hash, last_offset = rec["hash"], offset
         if earlier is None:
             seen[did] = (key, offset)
+            if rec.get("held"):
+                held[did] = offset
     return result

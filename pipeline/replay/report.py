@@ -24,6 +24,7 @@ def verify_text(r: VerifyReport, max_shown: int = MAX_SHOWN) -> str:
         "copy re-emitted with another decided_at)",
         f"  mismatches:             {len(r.mismatches):,}",
         f"  chain breaks:           {len(r.breaks):,} (forks by re-emission: {r.forks:,})",
+        f"  breaks before period:   {len(r.before):,} (reported, not failures of the period)",
         f"  foreign records:        {len(r.foreign):,} (not sealed by LiveGate; skipped by the "
         "chain, never re-decided)",
         f"  unsealed (pre-v3):      {r.unsealed:,} (written before seals; chained as LiveGate's)",
@@ -36,9 +37,10 @@ def verify_text(r: VerifyReport, max_shown: int = MAX_SHOWN) -> str:
     ]
     for p in r.problems:
         lines.append(f"PROBLEM  {p}")
-    for group in (r.breaks, r.foreign, r.mismatches, r.unverified, r.stale):
+    for group in (r.breaks, r.foreign, r.mismatches, r.unverified, r.stale, r.before):
         for f in group[:max_shown]:
-            lines.append(f.line(r.decisions_topic))
+            line = f.line(r.decisions_topic)
+            lines.append(f"BEFORE THE PERIOD {line}" if group is r.before else line)
         if len(group) > max_shown:
             lines.append(f"… and {len(group) - max_shown} more")
     lines.append("OK: every decision of the period matches" if r.ok else "FAILED")
@@ -63,11 +65,13 @@ def write_whatif(r: WhatIfResult, out: Path, examples: int = 10) -> list[Path]:
                 "partition",
                 "offset",
                 "detail",
+                "platform",
             ]
         )
         for c in r.changes:
             cells = [c.change, c.creator_id, c.action, c.rule_id, c.subject, c.event_id,
-                     c.event_type, c.event_ts, c.partition, c.offset, c.detail]  # fmt: skip
+                     c.event_type, c.event_ts, c.partition, c.offset, c.detail,
+                     c.platform]  # fmt: skip
             w.writerow([spreadsheet_cell(cell) for cell in cells])
     chart = _chart(r, out / "whatif.png")
     if chart:
@@ -83,6 +87,28 @@ def _per_rule(r: WhatIfResult) -> list[tuple[tuple[str, str], int, int, int, int
         (added if c.change == "added" else removed)[(c.rule_id, c.action)] += 1
     keys = sorted(set(r.recorded_counts) | set(r.candidate_counts))
     return [(k, r.recorded_counts[k], r.candidate_counts[k], added[k], removed[k]) for k in keys]
+
+
+def per_platform(r: WhatIfResult) -> dict[str, tuple[int, int, int]]:
+    """platform -> (actions added, removed, creators whose outcome changes) (CONTRACT §11:
+    an overlay change shows under the platforms it concerns)."""
+    out: dict[str, list[int]] = {}
+    for c in r.changes:
+        row = out.setdefault(c.platform, [0, 0, 0])
+        row[0 if c.change == "added" else 1] += 1
+    for ers in r.outcome_changes.values():
+        out.setdefault(ers[0].platform, [0, 0, 0])[2] += 1
+    return {p: (a, b, n) for p, (a, b, n) in sorted(out.items())}
+
+
+def per_platform_lines(r: WhatIfResult) -> list[str]:
+    rows = per_platform(r)
+    if not rows:
+        return ["No platform's decisions change."]
+    lines = ["| platform | added | removed | creators with a changed outcome |",
+             "|---|---:|---:|---:|"]  # fmt: skip
+    lines += [f"| {p} | {a} | {b} | {n} |" for p, (a, b, n) in rows.items()]
+    return lines
 
 
 def whatif_markdown(r: WhatIfResult, examples: int = 10, chart: Path | None = None) -> str:
@@ -121,6 +147,8 @@ def whatif_markdown(r: WhatIfResult, examples: int = 10, chart: Path | None = No
     ]
     for (rule, action), rec, cand, add, rem in _per_rule(r):
         md.append(f"| {rule} | {action} | {rec} | {cand} | {add} | {rem} |")
+    md += ["", "## Per platform", ""]
+    md += per_platform_lines(r)
     if chart is not None:
         md += ["", f"![added and removed actions per rule]({chart.name})"]
     md += ["", "## Creators whose outcome changes", ""]

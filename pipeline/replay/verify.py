@@ -18,7 +18,8 @@ from typing import Any
 import msgspec
 
 from pipeline.domain.actions import encode_action
-from pipeline.domain.audit import canonical_json, decision_id
+from pipeline.domain.activation import version_clock
+from pipeline.domain.audit import canonical_json, decision_id, record_status
 from pipeline.domain.certifications import Certification
 from pipeline.domain.decide import Decision, decide
 from pipeline.domain.errors import LiveGateError
@@ -64,6 +65,9 @@ class VerifyReport:
     # recorded, their signature not checked again.
     unverified: list[Finding] = field(default_factory=list)
     stale: list[Finding] = field(default_factory=list)
+    # Read by period: breaks in the chain before the period (the head it continues, or the
+    # records read ahead of it): reported as such, not failures of the period.
+    before: list[Finding] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     decide_seconds: float = 0.0
     total_seconds: float = 0.0
@@ -107,6 +111,8 @@ class Verifier:
         self.grace_ms = grace_ms
         self.progress = progress
         self.explained: set[str] = set()  # action ids some decision record names
+        book = inputs.book
+        self.first_activated = min(a.activated_at for a in book.activations) if book else 0
 
     def run(self) -> VerifyReport:
         started = time.perf_counter()
@@ -121,16 +127,26 @@ class Verifier:
         bar = Progress("verify", self.progress)
         for partition in sorted(self.i.decisions):
             rows = self.i.decisions[partition]
-            chain = check_partition(
-                partition,
-                [(r.offset, r.record) for r in rows],
-                self.i.starts_at_zero.get(partition, True),
-                self.i.seal_keys,
-            )
+            chained = [(r.offset, r.record) for r in rows]
+            starts = self.i.starts_at_zero.get(partition, True)
+            head = self.i.heads.get(partition)
+            if head is not None:
+                if record_status(head.record, self.i.seal_keys or {})[0] is None:
+                    rep.before.append(self._finding(
+                        "break", head, head.record or {},
+                        "the chain head just before the period does not verify (hash or seal):"
+                        " a break before the period; the period is checked from its first record",
+                    ))  # fmt: skip
+                else:
+                    chained.insert(0, (head.offset, head.record))
+            chain = check_partition(partition, chained, starts, self.i.seal_keys)
             rep.unsealed += chain.unsealed
             rep.records += chain.records
             rep.forks += chain.forks
-            rep.breaks.extend(chain.breaks)
+            first = min((r.offset for r in rows if in_period(r.record, rep.start, rep.end)),
+                        default=None)  # fmt: skip
+            for b in chain.breaks:  # a break ahead of the period's first decision: before it
+                (rep.before if first is None or b.offset < first else rep.breaks).append(b)
             rep.foreign.extend(chain.foreign)
             rep.mismatches.extend(chain.conflicts)
             foreign = chain.foreign_offsets
@@ -166,7 +182,9 @@ class Verifier:
                 gap = self._continuity(left.get(event.creator_id), event, rec, policy_idle)
                 if gap:
                     rep.mismatches.append(self._finding("state", row, rec, gap))
-                left[event.creator_id] = (decision.new_state, row.offset)
+                # A held decision (breaker, daily cap) changed no state.
+                kept = recorded_state(rec) if rec.get("held") else decision.new_state
+                left[event.creator_id] = (kept, row.offset)
             if problems:
                 rep.mismatches.append(self._finding("mismatch", row, rec, "; ".join(problems)))
             else:
@@ -196,9 +214,15 @@ class Verifier:
                 raise ReplayError("decided_at is not an integer")
             record_ts = rec.get("record_ts")
             record_ts = record_ts if isinstance(record_ts, int) else None
-            d = decide(event, certs, state, policy, decided_at, None, record_ts)
+            d = decide(event, certs, state, policy, decided_at, None, record_ts,
+                       _cap_counts(rec, policy))  # fmt: skip
         except LiveGateError as exc:
             return [str(exc)], None
+        in_force = self._version_in_force(event.ts, record_ts, decided_at)
+        if in_force is not None and in_force != version:
+            clock = version_clock(event.ts, record_ts)
+            return [f"decided by policy {version}; the version in force at its version clock "
+                    f"{clock} is {in_force}"], None  # fmt: skip
         signature = self._signature(row, rec)
         if d is None:  # a rebuilt state remembers no event ids
             return ["the replay found nothing to decide"], None
@@ -217,12 +241,25 @@ class Verifier:
             _diff(rec.get("certifications"), d.certifications, "certifications"),
         ]
         problems = [c for c in [*checks, signature] if c]
+        if rec.get("held"):  # held actions were not sent
+            return problems, (event, d, policy)
         for action in d.actions:
             self.report.actions_checked += 1
             problem = self._action(action.action_id, _decoder.decode(encode_action(action)))
             if problem:
                 problems.append(problem)
         return problems, (event, d, policy)
+
+    def _version_in_force(self, ts: int, record_ts: int | None, decided_at: int) -> str | None:
+        """The version CONTRACT §10 says decides an event of this clock; None without
+        activations, and for a decision made before the first activation was published (a
+        worker of before them decided by its file)."""
+        book = self.i.book
+        if book is None or decided_at < self.first_activated:
+            return None
+        clock = version_clock(ts, record_ts)
+        i = book.index_at(clock)
+        return None if i is None else book.policies[i].version
 
     def _signature(self, row: Row, rec: dict[str, Any]) -> str | None:
         """A signed event's signature, checked again from the event as received (`signed`);
@@ -326,6 +363,19 @@ class Verifier:
                     None,
                 )
             )
+
+
+def _cap_counts(rec: dict[str, Any], policy: Any) -> dict[str, int] | None:
+    """A decision held by a daily cap is decided again with the count it recorded, so the
+    replay holds it too; any other, as if every cap had room (it was not held)."""
+    capped = [r.rule_id for r in policy.rules.values() if r.life.daily_cap is not None]
+    if not capped:
+        return None
+    if rec.get("held") == "daily_cap":
+        count = rec.get("cap_count")
+        n = count if isinstance(count, int) else 2**31
+        return {rule: n for rule in capped}
+    return {rule: 0 for rule in capped}
 
 
 def _cert(c: Certification | None) -> str:

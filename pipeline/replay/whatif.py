@@ -23,6 +23,7 @@ from typing import Any
 import msgspec
 
 from pipeline.domain.actions import Action, action_subject
+from pipeline.domain.activation import version_clock
 from pipeline.domain.decide import decide
 from pipeline.domain.errors import LiveGateError
 from pipeline.domain.events import Event, event_type
@@ -51,6 +52,14 @@ class EventResult:
     recorded: list[dict[str, Any]]  # the recorded actions' JSON
     candidate: list[dict[str, Any]]
 
+    @property
+    def platform(self) -> str:
+        """The creator's platform, as its actions name it (CONTRACT §11)."""
+        for a in (*self.candidate, *self.recorded):
+            if isinstance(a.get("platform"), str):
+                return str(a["platform"])
+        return "default"
+
 
 @dataclass
 class Change:
@@ -65,6 +74,7 @@ class Change:
     partition: int
     offset: int
     detail: str
+    platform: str = "default"  # v3 (CONTRACT §11): the creator's platform
 
 
 @dataclass
@@ -146,13 +156,23 @@ def whatif(
     end: int,
     progress: bool | None = None,
     drift: bool = True,
+    effective_from: int | None = None,
 ) -> WhatIfResult:
+    """With `effective_from` (CONTRACT §10: a candidate activated for a future time), the
+    candidate decides only the events whose version clock is at or after it; the others
+    are decided by the version in force at their clock, as they were."""
     result = WhatIfResult(start, end, candidate.version)
     result.problems.extend(inputs.policy_problems)
     rows, result.duplicates_skipped = _period_rows(inputs, start, end)
     started = time.perf_counter()
     bar = Progress("whatif", progress)
-    ran = _run(rows, inputs, lambda rec: candidate, bar)
+
+    def policy_of(rec: dict[str, Any]) -> Policy:
+        if effective_from is None or _clock(rec) >= effective_from:
+            return candidate
+        return in_force(inputs, rec)
+
+    ran = _run(rows, inputs, policy_of, bar)
     bar.close()
     result.seconds = time.perf_counter() - started
     recorded_sets: list[list[dict[str, Any]]] = []
@@ -220,17 +240,30 @@ def _change(kind: str, k: ActionKey, er: EventResult) -> Change:
         er.partition,
         er.offset,
         detail,
+        er.platform,
     )
 
 
-def _drift(rows: list[Any], inputs: ReplayInputs, recorded: list[list[dict[str, Any]]]) -> int:
-    def recorded_policy(rec: dict[str, Any]) -> Policy:
-        policy = inputs.policies.get(str(rec.get("policy_version")))
-        if policy is None:
-            raise LiveGateError(f"policy {rec.get('policy_version')} not in the history")
-        return policy
+def _clock(rec: dict[str, Any]) -> int:
+    ts, record_ts = rec.get("event_ts"), rec.get("record_ts")
+    return version_clock(ts if isinstance(ts, int) else 0,
+                         record_ts if isinstance(record_ts, int) else None)  # fmt: skip
 
-    baseline = _run(rows, inputs, recorded_policy, None)
+
+def in_force(inputs: ReplayInputs, rec: dict[str, Any]) -> Policy:
+    """The version in force at the recorded event's clock (CONTRACT §10); for a log of before
+    activations, the recorded one."""
+    book = inputs.book
+    if book is not None and book.index_at(_clock(rec)) is not None:
+        return book.at(_clock(rec))
+    policy = inputs.policies.get(str(rec.get("policy_version")))
+    if policy is None:
+        raise LiveGateError(f"policy {rec.get('policy_version')} not in the history")
+    return policy
+
+
+def _drift(rows: list[Any], inputs: ReplayInputs, recorded: list[list[dict[str, Any]]]) -> int:
+    baseline = _run(rows, inputs, lambda rec: in_force(inputs, rec), None)
     drift = 0
     for got, rec_actions in zip(baseline, recorded, strict=True):
         mine = sorted(action_key(a) for a in got[1]) if got else None

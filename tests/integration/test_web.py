@@ -101,7 +101,7 @@ def test_ready_only_once_the_certification_table_is_loaded(web: Pipeline):
     assert ready["status"] == "ready" and "reason" not in ready
     assert all(c["ok"] for c in ready["checks"].values()), ready
     assert set(ready["checks"]) == {
-        "kafka", "redis", "certifications_loaded", "assigned", "recovered",
+        "kafka", "redis", "certifications_loaded", "assigned", "recovered", "policies",
     }  # fmt: skip
     done = run_cli(web.env, "health", "--url", url)
     assert done.returncode == 0, done.stderr

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import msgspec
+
 from pipeline.domain.audit import GENESIS, seal
 from pipeline.replay.chain import check_partition
 
@@ -181,3 +183,70 @@ def test_records_of_before_v3_are_unsealed_not_foreign_and_the_chain_goes_on():
     new = sealed_chain([record(n) for n in range(2, 4)], head=old[-1]["hash"])
     result = check_partition(0, rows([*old, *new]), keys=KEYS)
     assert result.foreign == [] and result.breaks == [] and result.unsealed == 2
+
+
+def test_a_break_before_the_period_is_reported_as_such_and_does_not_fail_it():
+    from pipeline.replay.certhistory import CertHistory
+    from pipeline.replay.log import ReplayInputs, Row
+    from pipeline.replay.verify import Verifier
+
+    recs = chain([record(n) for n in range(6)])
+    head = dict(recs[0], outcome="enforce")  # the head just before what was read: edited
+    ahead = recs[1:]
+    ahead[1] = dict(ahead[1], outcome="enforce")  # an edit ahead of the period, in the slack
+    inputs = ReplayInputs(
+        "decisions", "actions", {0: [Row(0, n + 1, r) for n, r in enumerate(ahead)]},
+        {0: False}, {}, {}, [], CertHistory([]), 0, heads={0: Row(0, 0, head)},
+    )  # fmt: skip
+    report = Verifier(inputs, 1_000_000, 2_000_000, 1000, progress=False).run()
+    assert [(f.kind, f.offset) for f in report.before] == [("break", 0), ("break", 2)]
+    assert report.breaks == [] and report.ok
+    # The same edit inside the period fails it.
+    report = Verifier(inputs, 0, 2_000_000, 1000, progress=False).run()
+    assert not report.ok
+
+
+def test_a_released_held_decision_decided_again_is_no_conflict():
+    recs = chain([record(1, held="daily_cap"), record(2), record(1, outcome="enforce")])
+    result = check_partition(0, rows(recs))
+    assert result.conflicts == [] and result.breaks == []
+    # Not held the first time: two decisions of one event are a conflict.
+    recs = chain([record(1), record(2), record(1, outcome="enforce")])
+    assert [f.offset for f in check_partition(0, rows(recs)).conflicts] == [2]
+
+
+def test_verify_checks_each_decision_was_made_by_the_version_in_force_at_its_clock():
+    from pipeline.domain.activation import PolicyBook, new_activation
+    from pipeline.domain.audit import Source, decision_record
+    from pipeline.domain.decide import decide
+    from pipeline.domain.policy import load_policy
+    from pipeline.replay.certhistory import CertHistory
+    from pipeline.replay.log import ReplayInputs, Row
+    from pipeline.replay.verify import Verifier
+    from tests.unit.domain.builders import POLICY, POLICY_TEXT, T0, started
+
+    new_text = POLICY_TEXT.replace(
+        "  live.suspected:\n", "  live.suspected:\n    mode: shadow\n", 1
+    )
+    new = load_policy(new_text)
+    book = PolicyBook([(new_activation(POLICY_TEXT, 0, "t", T0 - 100), POLICY),
+                       (new_activation(new_text, T0, "t", T0 - 50), new)])  # fmt: skip
+
+    def row(offset: int, ts: int, decided_at: int, head: str) -> tuple[Row, str]:
+        ev = started(stream=f"s{offset}", category="gaming", ts=ts, eid=f"e{offset}")
+        ev = msgspec.structs.replace(ev, creator_id=f"c{offset}")
+        d = decide(ev, {}, None, POLICY, decided_at, None, ts)  # by the old version
+        rec = decision_record(ev, d, POLICY.version, decided_at, Source("live", 0, offset),
+                              record_ts=ts)  # fmt: skip
+        body, digest = seal(rec, head)
+        return Row(0, offset, json.loads(body)), digest
+
+    first, head = row(0, T0 - 1, T0 - 200, GENESIS)  # decided before any activation: unchecked
+    wrong, head = row(1, T0 + 5, T0 + 10, head)  # at T0 the new version was in force
+    right, _ = row(2, T0 - 1, T0 + 10, head)
+    inputs = ReplayInputs("decisions", "actions", {0: [first, wrong, right]}, {0: True}, {},
+                          {POLICY.version: POLICY, new.version: new}, [], CertHistory([]), 0,
+                          book=book)  # fmt: skip
+    report = Verifier(inputs, 0, T0 + 100, 1000, progress=False).run()
+    assert [(f.offset, "version in force" in f.detail) for f in report.mismatches] == [(1, True)]
+    assert report.matched == 2

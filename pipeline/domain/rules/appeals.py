@@ -64,8 +64,8 @@ def on_appeal_filed(ctx: Context, ev: AppealFiled) -> None:
         old = state.appeals.pop(oldest(state.appeals, lambda a: a.opened_at))
         state.closed[old.appeal_id] = ev.ts
         closing = (None, None, OVER_CAP, ev.ts)
-        ctx.queue.append(appeal_item(old, ev.creator_id, ev.platform, closing))
-    ctx.queue.append(appeal_item(item, ev.creator_id, ev.platform, None))
+        ctx.queue.append(appeal_item(old, ev.creator_id, ctx.platform, closing))
+    ctx.queue.append(appeal_item(item, ev.creator_id, ctx.platform, None))
 
 
 def _decided_appeal(e: Enforcement, action_id: str) -> str | None:
@@ -103,7 +103,7 @@ def on_appeal_decided(ctx: Context, ev: AppealDecided) -> None:
         return  # a later verdict on a closed appeal changes nothing
     state.closed[item.appeal_id] = ev.ts
     closed = (ev.verdict, ev.reviewer_id, ev.note, ev.ts)
-    ctx.queue.append(appeal_item(item, ev.creator_id, ev.platform, closed))
+    ctx.queue.append(appeal_item(item, ev.creator_id, ctx.platform, closed))
     e = state.enforcements.get(item.trigger)
     if e is not None:
         done = (*e.verdicts, (item.action_id, item.appeal_id, ev.verdict))

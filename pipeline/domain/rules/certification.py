@@ -29,7 +29,7 @@ def on_lapse(ctx: Context, ev: CertificationRevoked | ExpiryDue) -> None:
     how = "was revoked" if isinstance(ev, CertificationRevoked) else "expired"
     why = f"the creator's {domain} qualification {how} while the stream was live in {domain}"
     for sid in [sid for sid, info in ctx.state.streams.items() if info.domain == domain]:
-        ctx.fire(rule, rule.actions, why, stream_id=sid)
+        ctx.fire(rule, rule.actions, why, stream_id=sid, domain=domain)
     _restore_commerce(ctx, domain, how)
 
 

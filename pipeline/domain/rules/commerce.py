@@ -29,7 +29,7 @@ def on_product_linked(ctx: Context, ev: ProductLinked) -> None:
     )
     ctx.fire(
         rule, rule.actions, why,
-        stream_id=ev.stream_id, link_id=ev.link_id, product_id=ev.product_id,
+        stream_id=ev.stream_id, link_id=ev.link_id, product_id=ev.product_id, domain=domain,
     )  # fmt: skip
 
 

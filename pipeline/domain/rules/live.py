@@ -99,7 +99,7 @@ def judge(ctx: Context, sid: str) -> None:
             f"the stream is in the regulated {domain} domain (category `{info.category}`)"
             f" and the creator holds no valid {domain} qualification"
         )
-        ctx.fire(rule, rule.actions, why, stream_id=sid)
+        ctx.fire(rule, rule.actions, why, stream_id=sid, domain=domain)
 
     elif info.suspected is not None:
         domain = info.suspected

@@ -77,7 +77,7 @@ def _threshold(ctx: Context, ev: Report) -> None:
         ctx.fire(rule, rule.actions_if_qualified, why, stream_id=sid, domain=domain)
     else:
         why += f" and the creator holds no valid {domain} qualification"
-        ctx.fire(rule, rule.actions, why, stream_id=sid)
+        ctx.fire(rule, rule.actions, why, stream_id=sid, domain=domain)
 
 
 def _capped(
@@ -106,13 +106,13 @@ def _inspection(ctx: Context, ev: Report) -> None:
     rule = ctx.policy.rules[INSPECTION]
     if ctx.qualified(domain):
         why = f"a platform inspection found {domain} content to correct"
-        ctx.fire(rule, rule.actions_if_qualified, why, stream_id=ev.stream_id)
+        ctx.fire(rule, rule.actions_if_qualified, why, stream_id=ev.stream_id, domain=domain)
     else:
         why = (
             f"a platform inspection found {domain} content"
             f" and the creator holds no valid {domain} qualification"
         )
-        ctx.fire(rule, rule.actions, why, stream_id=ev.stream_id)
+        ctx.fire(rule, rule.actions, why, stream_id=ev.stream_id, domain=domain)
 
 
 def _machine(ctx: Context, ev: Report) -> None:

@@ -27,7 +27,7 @@ def on_review_decided(ctx: Context, ev: ReviewDecided) -> None:
         return  # a later verdict on a closed item changes nothing (decided allow)
     state.closed[item.review_id] = ev.ts
     closed = (ev.verdict, ev.reviewer_id, ev.note, ev.ts)
-    ctx.queue.append(review_item(item, ev.creator_id, ev.platform, closed))
+    ctx.queue.append(review_item(item, ev.creator_id, ctx.platform, closed))
     ctx.evidence = (ev.event_id, item.trigger)
     if ev.verdict == "confirm":
         _confirm(ctx, item, ev)
@@ -39,7 +39,7 @@ def _confirm(ctx: Context, item: ReviewItem, ev: ReviewDecided) -> None:
     rule = ctx.policy.rules[CONFIRMED]
     what = f"{item.domain} content" if item.domain else "the flagged conduct"
     why = f"reviewer {ev.reviewer_id} confirmed {what} flagged by {item.rule_id} as a violation"
-    ctx.fire(rule, rule.actions, why, stream_id=item.stream_id)
+    ctx.fire(rule, rule.actions, why, stream_id=item.stream_id, domain=item.domain)
 
 
 def _dismiss(ctx: Context, item: ReviewItem, ev: ReviewDecided) -> None:

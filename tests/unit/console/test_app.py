@@ -165,3 +165,49 @@ async def test_without_its_store_sign_in_says_so_and_lets_nobody_in(app):
     console.store.failures = down  # type: ignore[method-assign]
     response = await _sign_in(client)
     assert response.status == 503 and "cannot be checked now" in await response.text()
+
+
+async def test_the_creator_page_lists_the_creators_exemptions(app):
+    client, console, _ = app
+    view = {"creator_id": "c-1", "credit": 12, "credit_max": 12, "in_force": [],
+            "deductions": [], "exemptions": [
+                {"exemption_id": "c-1:x0badc0de", "rule_id": "live.suspected", "until": NOW,
+                 "granted_ts": NOW - 1000, "granted_by": "lead", "reason": "under review",
+                 "in_force": True},
+                {"exemption_id": "c-1:x00000001", "rule_id": None, "until": NOW - 5,
+                 "granted_ts": NOW - 9000, "granted_by": "lead", "reason": "<b>old</b>",
+                 "in_force": False}]}  # fmt: skip
+
+    async def worker_view(creator_id: str) -> tuple[dict, None]:
+        return view, None
+
+    console.views.view = worker_view  # type: ignore[method-assign]
+    assert (await _sign_in(client)).status == 303
+    page = await (await client.get("/creators/c-1")).text()
+    table = page.split('id="exemptions"', 1)[1].split("</table>", 1)[0]
+    assert "c-1:x0badc0de" in table and "live.suspected" in table and "under review" in table
+    assert "every rule" in table and "(ended)" in table
+    assert "<b>old</b>" not in table and "&lt;b&gt;old&lt;/b&gt;" in table  # escaped
+
+
+async def test_the_creator_page_shows_the_platform_and_each_notice_in_both_languages(app):
+    client, console, _ = app
+    notice = {"zh-CN": "您的带货权限已被收回<script>", "en": "Your selling permission is withdrawn"}
+    view = {"creator_id": "c-1", "platform": "douyin", "credit": 12, "credit_max": 12,
+            "deductions": [], "in_force": [
+                {"action": "revoke_commerce", "action_id": "a" * 64, "rule_id":
+                 "commerce.medical_personnel", "reason": "auditor's words", "evidence": ["e1"],
+                 "event_ts": NOW - 1000, "decided_at": NOW - 900, "decision_id": "d" * 64,
+                 "surfaces": ["live"], "until": "while_qualified", "notice": notice}]}  # fmt: skip
+
+    async def worker_view(creator_id: str) -> tuple[dict, None]:
+        return view, None
+
+    console.views.view = worker_view  # type: ignore[method-assign]
+    assert (await _sign_in(client)).status == 303
+    page = await (await client.get("/creators/c-1")).text()
+    assert 'id="platform">douyin<' in page
+    decisions = page.split('id="decisions"', 1)[1].split("</table>", 1)[0]
+    assert 'lang="zh-CN"' in decisions and "您的带货权限已被收回&lt;script&gt;" in decisions
+    assert 'lang="en"' in decisions and "Your selling permission is withdrawn" in decisions
+    assert "auditor&#39;s words" in decisions or "auditor's words" in decisions

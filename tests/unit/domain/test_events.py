@@ -77,7 +77,7 @@ def test_defaults_and_unknown_fields():
     assert ev == StreamStarted(
         event_id="e1", ts=1, creator_id=CREATOR, stream_id="s", category="gaming"
     )
-    assert ev.platform == "default" and ev.title is None
+    assert ev.platform is None and ev.title is None  # v3: a missing platform is the creator's
 
 
 def live(**fields):

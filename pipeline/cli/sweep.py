@@ -1,0 +1,79 @@
+"""`livegate policy sweep`: apply a rule to the creators it concerns (CONTRACT §11)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from pipeline.adapters.policyfile import load_policy_file
+from pipeline.adapters.settings import Settings
+from pipeline.adapters.times import now_ms
+from pipeline.domain.platforms import DEFAULT
+from pipeline.domain.policy import Policy, load_policy
+
+
+def register(psub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sweep = psub.add_parser(
+        "sweep",
+        help="apply RULE to every creator of a platform it concerns (signed policy_sweep events)",
+        description="Counts the creators RULE concerns on the platform (the workers' platform "
+        "index crossed with the certification table), and unless --dry-run, or the count is "
+        "over --max, produces one signed policy_sweep event per creator to moderation.reviews, "
+        "decided like any event. The same sweep repeated (same rule, platform and policy "
+        "version) repeats its event ids: it changes nothing. Signs with "
+        "LIVEGATE_VERDICT_KEY_ID from LIVEGATE_VERDICT_KEYS.",
+    )
+    sweep.add_argument("--rule", required=True, metavar="RULE",
+                       help="the rule to apply (commerce.medical_personnel)")  # fmt: skip
+    sweep.add_argument("--platform", default=DEFAULT, metavar="P",
+                       help="the platform whose creators are swept (default: default)")  # fmt: skip
+    sweep.add_argument("--dry-run", action="store_true",
+                       help="count and show, produce nothing (default: produce)")  # fmt: skip
+    sweep.add_argument("--max", type=int, default=None, metavar="N",
+                       help="refuse, producing nothing, when more than N creators are "
+                       "concerned (default: no limit)")  # fmt: skip
+    sweep.set_defaults(handler=_sweep)
+
+
+def _policy_now(settings: Settings, now: int) -> Policy:
+    """The version in force now (CONTRACT §10), else the worker's policy file."""
+    from pipeline.cli.policy import _in_force
+    from pipeline.engine.activations import read_activations
+
+    found, _ = asyncio.run(read_activations(settings))
+    current = _in_force(found, now)
+    if current is None:
+        return load_policy_file(settings.policy_path)
+    return load_policy(current.text, source=f"activation {current.activation_id}")
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from pipeline.ops.sweep import SweepRefused, events, plan, produce
+
+    settings = Settings.from_env()
+    now = now_ms()
+    policy = _policy_now(settings, now)
+    p = asyncio.run(plan(settings, policy, args.rule, args.platform, now))
+    print(f"sweep {p.sweep_id}: rule {p.rule_id} on platform {p.platform}, policy "
+          f"{p.policy_version}: {len(p.creators)} creators concerned (on {p.platform}, "
+          f"qualified for {p.domain})")  # fmt: skip
+    if args.dry_run:
+        print("dry run: nothing produced")
+        return 0
+    if args.max is not None and len(p.creators) > args.max:
+        raise SweepRefused(
+            f"{len(p.creators)} creators concerned, over --max {args.max}: nothing produced"
+        )
+    if not p.imposes:
+        print(f"rule {p.rule_id} restricts nothing on {p.platform}: nothing produced")
+        return 0
+    bodies = events(p, now, settings.verdict_key)
+
+    def progress(n: int) -> None:
+        print(f"  {n} / {len(bodies)}", file=sys.stderr)
+
+    sent = asyncio.run(produce(settings, bodies, progress))
+    print(f"produced {sent} policy_sweep events to {settings.topics.reviews} "
+          f"(event ids {p.sweep_id}:CREATOR)")  # fmt: skip
+    return 0
