@@ -4,13 +4,14 @@
   (a re-emission after a crash differs only in decided_at and its place in the hash chain);
 - no action_id appears twice with different content;
 - no effect is applied twice: per creator, the distinct credit deductions, in decision order,
-  form one consistent chain from 12 (a deduction computed from a stale state breaks it);
+  form one consistent chain from its platform's starting credit (12, or 100 on
+  wechat-channels: CONTRACT §11); a deduction computed from a stale state breaks it;
 - per (creator, input topic) the decisions follow the input order.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,7 +50,7 @@ def check(
     decisions: list[Any],
     actions: list[Any],
     dead: list[Any],
-    start_credit: int = 12,
+    start_credit: Callable[[str | None], int] = lambda platform: 12,
 ) -> Report:
     report = Report(events_in=len(inputs), decisions_out=len(decisions), dead_letters=len(dead))
     problems = report.problems
@@ -92,9 +93,10 @@ def check(
 
 
 def _check_credit(
-    order: list[Any], by_action: dict[str, dict[str, Any]], start: int, problems: list[str]
-) -> None:
-    credit: dict[str, int] = defaultdict(lambda: start)
+    order: list[Any], by_action: dict[str, dict[str, Any]],
+    start: Callable[[str | None], int], problems: list[str],
+) -> None:  # fmt: skip
+    credit: dict[str, int] = {}
     for d in order:
         for action_id in d["action_ids"]:
             a = by_action.get(action_id)
@@ -106,7 +108,10 @@ def _check_credit(
                 continue
             if a["action"] != "deduct_credit":
                 continue
-            expected = max(0, credit[a["creator_id"]] - a["points"])
+            before = credit.get(a["creator_id"])
+            if before is None:  # the creator's first deduction: from its platform's start
+                before = start(a.get("platform"))
+            expected = max(0, before - a["points"])
             if a["credit_after"] != expected:
                 problems.append(
                     f"{a['creator_id']}: deduction for {d['event_id']} leaves "

@@ -11,6 +11,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from pipeline.adapters.settings import REPO_ROOT
+from pipeline.domain.policy import load_policy
 from pipeline.ops.registry import Registry, build_change, grant_fields
 from pipeline.ops.simulate import Traffic
 from tests.faults.checker import Report, check
@@ -99,7 +101,7 @@ class Load:
             await asyncio.sleep(1)
         actions = await read_all(s, s.topics.actions)
         dead = await read_all(s, s.topics.dlq)
-        report = check(self.sent, decisions, actions, dead)
+        report = check(self.sent, decisions, actions, dead, start_credit=_start_credit)
         # The checker compares contents; the hash chains (a fork by records sent late from a
         # frozen or fenced worker) are the auditor's check: it must pass after every fault.
         verify = await asyncio.to_thread(
@@ -112,3 +114,11 @@ class Load:
                 "livegate replay verify failed:\n" + report.verify_output[-3000:]
             )
         return report
+
+
+_POLICY = load_policy((REPO_ROOT / "config" / "policy.yaml").read_text(encoding="utf-8"))
+
+
+def _start_credit(platform: str | None) -> int:
+    """A new creator's credit on its platform under the shipped policy (the workers')."""
+    return _POLICY.for_platform(platform).credit.start
