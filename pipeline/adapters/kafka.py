@@ -14,7 +14,12 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import (
+    KafkaConnectionError,
+    KafkaError,
+    NodeNotReadyError,
+    TopicAlreadyExistsError,
+)
 from aiokafka.helpers import create_ssl_context
 
 from pipeline.adapters.records import Record
@@ -296,7 +301,16 @@ async def partitions(where: Target, topic: str) -> list[int]:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15_000, **security)
     await admin.start()
     try:
-        described = await admin.describe_topics([topic])
+        # The admin client asks one broker of the metadata it has; one that has just stopped
+        # is not ready: ask again (the next try picks another), a few times.
+        for attempt in range(5):
+            try:
+                described = await admin.describe_topics([topic])
+                break
+            except (NodeNotReadyError, KafkaConnectionError):
+                if attempt == 4:
+                    raise
+                await asyncio.sleep(0.5)
     finally:
         await admin.close()
     for entry in described:
