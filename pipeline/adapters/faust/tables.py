@@ -83,31 +83,7 @@ class TableStates:
         last batch's first offset: Faust's recovery reads on from there, and writing a few
         records again is harmless; a failed delivery stops the worker)."""
         rocks = self.rocks
-        if rocks is None:
-            data, written = self.data, self.written
-            for key, value, partition in writes:
-                if value is None:
-                    data.pop(key, None)
-                else:
-                    data[key] = value
-                keys = written.get(partition)
-                if keys is None:
-                    keys = written[partition] = set()
-                keys.add(key)
-        else:
-            batches: dict[int, WriteBatch] = {}
-            for key, value, partition in writes:
-                wb = batches.get(partition)
-                if wb is None:
-                    wb = batches[partition] = WriteBatch(raw_mode=True)
-                if value is None:
-                    wb.delete(key)
-                else:
-                    wb.put(key, value)
-            for partition, wb in batches.items():
-                db = rocks._dbs.get(partition)
-                if db is not None:  # None: revoked meanwhile; its new owner restores it
-                    db.write(wb)
+        self._write_local(writes, track=True)
         topic = self.topic
         sent = await self.batches.send_many((topic, k, v, p) for k, v, p in writes)
         if rocks is not None:
@@ -117,6 +93,37 @@ class TableStates:
                     functools.partial(_persist_offset, rocks, partition)
                 )
         return [delivery for _, _, delivery in sent]
+
+    def _write_local(self, writes: list[tuple[bytes, bytes | None, int]], track: bool) -> None:
+        """The writes (None: delete) to the local store: memory (keys written live tracked by
+        partition when `track`), or one RocksDB write batch per partition."""
+        rocks = self.rocks
+        if rocks is None:
+            data, written = self.data, self.written
+            for key, value, partition in writes:
+                if value is None:
+                    data.pop(key, None)
+                else:
+                    data[key] = value
+                if track:
+                    keys = written.get(partition)
+                    if keys is None:
+                        keys = written[partition] = set()
+                    keys.add(key)
+            return
+        batches: dict[int, WriteBatch] = {}
+        for key, value, partition in writes:
+            wb = batches.get(partition)
+            if wb is None:
+                wb = batches[partition] = WriteBatch(raw_mode=True)
+            if value is None:
+                wb.delete(key)
+            else:
+                wb.put(key, value)
+        for partition, wb in batches.items():
+            db = rocks._dbs.get(partition)
+            if db is not None:  # None: revoked meanwhile; its new owner restores it
+                db.write(wb)
 
     def scan(self, partition: int, after: bytes | None, limit: int) -> list[tuple[bytes, bytes]]:
         """Up to `limit` of the partition's local (key, value)s after the key `after`, in key
@@ -148,17 +155,7 @@ class TableStates:
     def drop(self, keys: list[bytes], partition: int) -> None:
         """Delete keys from the local store only (no changelog record): what the changelog's
         own retention deletes in the broker."""
-        rocks = self.rocks
-        if rocks is None:
-            for key in keys:
-                self.data.pop(key, None)
-            return
-        db = rocks._dbs.get(partition)
-        if db is not None:
-            wb = WriteBatch(raw_mode=True)
-            for key in keys:
-                wb.delete(key)
-            db.write(wb)
+        self._write_local([(key, None, partition) for key in keys], track=False)
 
     @property
     def partitioned(self) -> bool:
