@@ -278,6 +278,9 @@ async def test_a_reviewer_confirms_a_flagged_stream_in_the_browser(setup: Setup,
     stolen = browser.get_cookie("livegate_session")
     assert stolen is not None
     browser.find_element(By.CSS_SELECTOR, "header form button").click()  # sign out
+    # The click returns before the form's POST is answered: a navigation started now
+    # could abort it. Wait for its redirect to the sign-in page first.
+    until("the sign-out's redirect", lambda: "/login" in browser.current_url)
     browser.get(url + "/")
     assert "/login" in browser.current_url
     # The old cookie, put back: refused, the session ended on the server at sign-out.
