@@ -10,7 +10,7 @@ import faust
 
 from agents import certs, commerce, expiries, live, queuewatch, reports, reviews, web
 from agents.runtime import Runtime, raw_topic
-from pipeline.adapters import kafka, metrics
+from pipeline.adapters import collector, kafka, metrics
 from pipeline.adapters.batchsend import BatchSend
 from pipeline.adapters.breakerstore import BreakerHistory
 from pipeline.adapters.capstore import CapStore
@@ -198,7 +198,13 @@ def _follow_rebalances(app: faust.App, rt: Runtime) -> None:
     async def _recovered(app: faust.App, **kwargs: Any) -> None:
         # The assigned partitions' tables are restored: finish what their previous owner
         # left pending in their outboxes now, not at their next event.
-        task = asyncio.ensure_future(rt.processor.resume(set(owned)))
+        async def resume() -> None:
+            await rt.processor.resume(set(owned))
+            # What is alive now is long-lived: out of the collector's way (its full
+            # collections stop the worker for tens of ms; adapters/collector.py).
+            collector.settle()
+
+        task = asyncio.ensure_future(resume())
         _background.add(task)
         task.add_done_callback(_background.discard)
 

@@ -34,6 +34,10 @@ REDIS_LATENCY = Histogram(
     "livegate_redis_lookup_seconds", "Certification lookup round trip (one per batch)",
     buckets=(0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5),
 )  # fmt: skip
+GC_PAUSE = Histogram(
+    "livegate_gc_pause_seconds", "Garbage collector pauses (the whole worker stops)",
+    ["generation"], buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25),
+)  # fmt: skip
 REDIS_ROUND_TRIPS = Counter("livegate_redis_round_trips_total", "Redis round trips")
 REDIS_ERRORS = Counter(
     "livegate_redis_errors_total", "Certification lookups that failed and were retried",

@@ -22,6 +22,8 @@ class Latency:
     p50_ms: float
     p99_ms: float
     max_ms: float
+    # p99 of the events sent in each second of the run, in order: where in the run a tail sits
+    p99_by_second: tuple[float, ...] = ()
 
 
 def percentile(sorted_values: Sequence[int], q: float) -> float:
@@ -41,6 +43,8 @@ async def send_paced(
     loop = asyncio.get_running_loop()
     futures = []
     try:
+        for topic in set(topics.values()):  # warm, as a platform's producer is: the first
+            await producer.partitions_for(topic)  # send of a topic waits for its metadata
         started = loop.time()
         sent = 0
         while sent < len(records):
@@ -69,10 +73,16 @@ async def measure(
     await watch.wait_for(before + len(records), check, what)
     decided_at = await watch.read_event_times(since)
     latencies = sorted(decided_at[e] - t for e, t in sent_at.items() if e in decided_at)
+    start = min(sent_at.values(), default=0)
+    seconds: dict[int, list[int]] = {}
+    for e, t in sent_at.items():
+        if e in decided_at:
+            seconds.setdefault((t - start) // 1000, []).append(decided_at[e] - t)
     if len(latencies) < len(records):
         raise BenchError(f"{what}: {len(records) - len(latencies)} events had no decision")
     return Latency(
         rate=rate, achieved_rate=len(records) / took if took > 0 else rate,
         events=len(latencies), p50_ms=percentile(latencies, 0.50),
         p99_ms=percentile(latencies, 0.99), max_ms=float(latencies[-1]),
+        p99_by_second=tuple(percentile(sorted(v), 0.99) for _, v in sorted(seconds.items())),
     )  # fmt: skip

@@ -69,9 +69,12 @@ def _worker(args: argparse.Namespace) -> int:
             file=sys.stderr,
             flush=True,
         )
+    from pipeline.adapters import collector
     from pipeline.adapters.faust.worker import run_worker
 
     logging.getLogger("livegate").setLevel(logging.INFO)
+    collector.tune()  # fewer, shorter collector pauses (adapters/collector.py)
+    collector.observe()
     run_worker(app, args.loglevel, logging_config(settings.log_format, args.loglevel))
     return 0
 

@@ -6,6 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from aiokafka.consumer.subscription_state import SubscriptionState
+from aiokafka.structs import TopicPartition
+from faust.types import TP
+
 from pipeline.adapters.faust.fetching import (
     BUSY_MIN_BYTES,
     IDLE_WAIT_MS,
@@ -79,3 +83,46 @@ async def test_no_gathering_is_the_earlier_short_wait():
     assert await cycle(fetcher, brings=True) == (10, 1)
     assert await cycle(fetcher, brings=False) == (10, 1)
     assert await cycle(fetcher, brings=False) == (IDLE_WAIT_MS, 1)
+
+
+def _assignment(*tps: TopicPartition) -> Any:
+    """aiokafka's own subscription state (no broker involved), as the fetcher holds it."""
+    subscription = SubscriptionState()
+    subscription.assign_from_user(set(tps))
+    return subscription.subscription.assignment
+
+
+async def test_the_partitions_the_app_paused_are_not_fetched_until_it_resumes_them():
+    """Faust pauses a table's changelog partitions once recovered, but only in its own
+    bookkeeping; aiokafka went on fetching them, and a changelog record fetched and never
+    consumed held every fetch to its broker for the prefetch backoff (100 ms each time, in
+    the first second after a start). They are paused in aiokafka too, and resumed with
+    Faust; what aiokafka (or anyone else) paused itself is left alone."""
+    stream = TopicPartition("live.streams", 0)
+    changelog = TopicPartition("lg-creator-state-changelog", 0)
+    other = TopicPartition("lg-outbox-changelog", 0)
+    assignment = _assignment(stream, changelog, other)
+    assignment.state_value(other).pause()  # paused by someone else
+    faust_paused: set[Any] = {TP("lg-creator-state-changelog", 0)}  # Faust's own TP type
+    fetcher = FakeFetcher()
+    fetch = AdaptiveFetch(fetcher, gather_ms=20, held=lambda: faust_paused)
+
+    def paused() -> set[TopicPartition]:
+        return {tp for tp in assignment.tps if assignment.state_value(tp).paused}
+
+    fetch.actions(assignment)
+    assert paused() == {changelog, other}
+    faust_paused.clear()  # a recovery: Faust resumes the changelog
+    fetch.actions(assignment)
+    assert paused() == {other}  # resumed; the other stays paused
+    faust_paused.add(TP("lg-outbox-changelog", 0))
+    fetch.actions(assignment)
+    faust_paused.clear()
+    fetch.actions(assignment)
+    assert paused() == {other}  # not ours to resume
+    # A new assignment (a rebalance) starts from fresh partition states.
+    faust_paused.add(TP("live.streams", 0))
+    renewed = _assignment(stream, changelog)
+    fetch.actions(renewed)
+    assert {tp for tp in renewed.tps if renewed.state_value(tp).paused} == {stream}
+    assert fetcher.requests == [(20, BUSY_MIN_BYTES)] * 5  # aiokafka's own step, each time

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Callable, Container
 from typing import Any, Protocol
 
 import faust
@@ -59,8 +60,16 @@ class AdaptiveFetch:
       fetches a second instead of a hundred.
     """
 
-    def __init__(self, fetcher: Any, gather_ms: int = BUSY_WAIT_MS) -> None:
+    def __init__(
+        self, fetcher: Any, gather_ms: int = BUSY_WAIT_MS,
+        held: Callable[[], Container[Any]] | None = None,
+    ) -> None:  # fmt: skip
         self.fetcher = fetcher
+        # The partitions the app holds (Faust's paused ones: its tables' changelogs once
+        # recovered), not fetched at all: see `_hold`.
+        self.held = held
+        self._holding: set[Any] = set()
+        self._assignment: Any = None
         # 0: no gathering (one byte and a 10 ms wait while busy, the earlier fixed fetch).
         self.busy_wait_ms, self.busy_min_bytes = (
             (gather_ms, BUSY_MIN_BYTES) if gather_ms else (10, 1)
@@ -73,6 +82,8 @@ class AdaptiveFetch:
 
     def actions(self, assignment: Any) -> Any:
         f = self.fetcher
+        if self.held is not None:
+            self._hold(assignment)
         # Records buffered since less than the prefetch backoff are being consumed: their
         # partitions are left out of the request, which must not hold the others long.
         # (Records of a partition nobody consumes stay buffered: they do not count.)
@@ -81,6 +92,34 @@ class AdaptiveFetch:
         else:
             f._fetch_max_wait_ms, f._fetch_min_bytes = IDLE_WAIT_MS, 1
         return self._actions(assignment)
+
+    def _hold(self, assignment: Any) -> None:
+        """Pause in aiokafka what the app has paused, resume what it has resumed.
+
+        Faust "pauses" a partition by no longer asking aiokafka for its records; aiokafka
+        goes on fetching it. A table's changelog partitions are paused that way once
+        recovered, and the worker writes them with every batch: each time a fetch brought
+        a changelog record, it stayed buffered, never consumed, and aiokafka sends no fetch
+        to a broker while a partition of it holds records younger than its prefetch backoff
+        (100 ms). In the first second of traffic after a start or a rebalance, each of the
+        tables' partitions did that once: 100 ms with nothing fetched for any partition,
+        again and again (issue 19: a p99 of 130-200 ms in the first seconds). Paused here,
+        a changelog partition is not fetched at all until Faust resumes it (a recovery:
+        noticed at the next fetch cycle; a seek wakes the cycle at once).
+        """
+        if assignment is not self._assignment:  # a new assignment: new partition states
+            self._assignment, self._holding = assignment, set()
+        held, holding = self.held(), self._holding  # type: ignore[misc]
+        for tp in assignment.tps:
+            state = assignment.state_value(tp)
+            if tp in held:
+                if not state.paused:
+                    state.pause()
+                    holding.add(tp)
+            elif tp in holding:
+                holding.discard(tp)
+                if state.paused:
+                    state.resume()
 
     async def request(self, assignment: Any, node_id: int, request: Any) -> bool:
         has_data: bool = await self._request(assignment, node_id, request)
@@ -96,9 +135,13 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 
         gather_ms = getattr(self.consumer, "gather_ms", BUSY_WAIT_MS)
 
+        # Faust's paused partitions (a set it keeps and mutates): read from this thread,
+        # membership tests only.
+        paused = self.consumer._paused_partitions
+
         async def start_adaptive() -> None:
             await start()
-            AdaptiveFetch(consumer._fetcher, gather_ms)
+            AdaptiveFetch(consumer._fetcher, gather_ms, held=lambda: paused)
 
         consumer.start = start_adaptive
         return consumer
