@@ -20,6 +20,10 @@ from pipeline.engine.batcher import Batcher
 from pipeline.engine.expiries import ExpirySchedule
 from pipeline.engine.processor import Processor, fatal
 
+# While a backlog waits at the broker, a batch may linger this long to fill up (or 10 x
+# LIVEGATE_BATCH_WITHIN_MS, if longer): a short paced linger keeps backlog batches full.
+BACKLOG_LINGER_MAX_S = 0.05
+
 
 @dataclass
 class Runtime:
@@ -53,7 +57,8 @@ class Runtime:
         within = s.batch_within_ms / 1000
         self.batcher = Batcher(
             batch_handler(self), s.batch_max, 4 * s.batch_max, within,
-            linger_max_s=10 * within, behind=lambda: self.waiting > s.batch_max,
+            linger_max_s=max(10 * within, BACKLOG_LINGER_MAX_S),
+            behind=lambda: self.waiting > s.batch_max,
         )  # fmt: skip
 
     def note_lag(self, batch: list[Record]) -> None:

@@ -38,7 +38,8 @@ YEAR = 365 * 86_400_000
 # Every label a livegate_* series may carry: Prometheus' own, then pipeline/adapters/metrics.py's.
 ALLOWED_LABELS = {"__name__", "job", "instance", "kind", "outcome", "action", "rule", "error",
                   "result", "reason", "le",
-                  "version"}  # livegate_build_info: one value per build  # fmt: skip
+                  "version",  # livegate_build_info: one value per build
+                  "generation"}  # livegate_gc_pause_seconds: the collector's 0, 1, 2  # fmt: skip
 
 
 @dataclass

@@ -20,9 +20,10 @@ DASHBOARD = CONFIG / "grafana" / "dashboards" / "livegate.json"
 ALERTS = CONFIG / "prometheus" / "alerts.yml"
 NAME = re.compile(r"\b((?:livegate|faust)_[a-z_]+)\b")
 FIXED_LABELS = {"kind", "outcome", "action", "rule", "error", "result", "reason", "stage",
-                "version"}  # fmt: skip
+                "version", "generation"}  # fmt: skip
 # `version`: livegate_policy_info's one series per worker (CONTRACT §10), the latest policy
-# version it has read: one value at a time, the old series cleared.
+# version it has read: one value at a time, the old series cleared. `generation`: the
+# garbage collector's (0, 1, 2), livegate_gc_pause_seconds.
 
 
 def exported_names() -> set[str]:
