@@ -102,6 +102,16 @@ def create_app(settings: Settings, policy: Policy) -> tuple[faust.App, Runtime]:
     return app, runtime
 
 
+def _sender(app: faust.App, settings: Settings) -> BatchSend:
+    """The worker's one sender of batches (out-records and table writes): librdkafka's, or
+    aiokafka's (LIVEGATE_PRODUCER)."""
+    if settings.producer == "aiokafka":
+        return BatchSend(lambda: aiokafka_producer(app))
+    from pipeline.adapters.rdkafkasend import RdKafkaSend
+
+    return RdKafkaSend(settings, lambda: aiokafka_producer(app))
+
+
 def _runtime(
     app: faust.App, settings: Settings, policy: Policy,
     states_table: faust.Table, schedule_table: faust.Table, ids_table: faust.Table,
@@ -109,7 +119,8 @@ def _runtime(
 ) -> Runtime:  # fmt: skip
     store = CertStore(connect(settings), settings)
     fence = Fence(app)
-    states = TableStates(states_table, lambda: aiokafka_producer(app))
+    batches = _sender(app, settings)
+    states = TableStates(states_table, lambda: aiokafka_producer(app), batches)
 
     async def send(topic: str, key: bytes | None, value: bytes, partition: int | None) -> Any:
         return await aiokafka_producer(app).send(topic, value, key=key, partition=partition)
@@ -125,17 +136,17 @@ def _runtime(
             await producer.client.add_topic(topic)
             await producer.partitions_for(topic)
 
-    schedule = ExpirySchedule(TableStates(schedule_table, lambda: aiokafka_producer(app)),
-                              settings.partitions)  # fmt: skip
+    schedule = ExpirySchedule(
+        TableStates(schedule_table, lambda: aiokafka_producer(app), batches), settings.partitions
+    )  # fmt: skip
     sender: Send = send
-    batches = BatchSend(lambda: aiokafka_producer(app))
 
     async def send_many(records: list[OutRecord]) -> list[Any]:
         sent = await batches.send_many((r.topic, r.key, r.value, r.partition) for r in records)
         return [delivery for _, _, delivery in sent]
 
-    ids = TableStates(ids_table, lambda: aiokafka_producer(app))
-    outbox = TableStates(outbox_table, lambda: aiokafka_producer(app))
+    ids = TableStates(ids_table, lambda: aiokafka_producer(app), batches)
+    outbox = TableStates(outbox_table, lambda: aiokafka_producer(app), batches)
     processor = Processor(
         settings, policy, CertCache(store), states, sender,
         ChainHeads(settings, settings.topics.decisions),
@@ -155,7 +166,7 @@ def _runtime(
     )
     return Runtime(
         settings, policy, processor, store, states, schedule, expiries_topic, fence,
-        highwater=lambda tp: app.consumer.highwater(tp), ids=ids,
+        highwater=lambda tp: app.consumer.highwater(tp), ids=ids, sender=batches,
     )  # fmt: skip
 
 
@@ -171,6 +182,12 @@ def _follow_rebalances(app: faust.App, rt: Runtime) -> None:
     async def _stopping(app: faust.App, **kwargs: Any) -> None:
         # The same at a stop (the consumer is stopped, the producer not yet flushed).
         await rt.processor.flush_claims()
+        # librdkafka's sender delivers what it holds before the process ends.
+        close = getattr(rt.sender, "close", None)
+        if close is not None:
+            left = await asyncio.get_running_loop().run_in_executor(None, close)
+            if left:
+                log.error("the worker stopped with %d records undelivered", left)
 
     @app.on_partitions_assigned.connect
     async def _assigned(app: faust.App, assigned: Any, **kwargs: Any) -> None:

@@ -10,6 +10,7 @@ import faust
 from faust.types import TP, EventT, StreamT, TopicT
 
 from pipeline.adapters import metrics
+from pipeline.adapters.batchsend import BatchSend
 from pipeline.adapters.certstore import CertStore
 from pipeline.adapters.faust.group import Fence
 from pipeline.adapters.faust.tables import TableStates
@@ -51,6 +52,8 @@ class Runtime:
     ids: TableStates | None = None
     # The activated policy versions (engine/activations.py), once the app has them.
     activations: Any = None
+    # What sends batches and table writes (adapters/batchsend.py, adapters/rdkafkasend.py).
+    sender: BatchSend | None = None
 
     def __post_init__(self) -> None:
         s = self.settings

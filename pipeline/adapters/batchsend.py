@@ -23,6 +23,7 @@ from aiokafka.partitioner import DefaultPartitioner
 
 Out = tuple[str, bytes | None, bytes | None, int | None]  # topic, key, value, partition
 Delivery = tuple[str, int, Awaitable[Any]]  # topic, partition, the batch's delivery
+Groups = dict[tuple[str, int], list[tuple[bytes | None, bytes | None]]]
 _PARTITIONER = DefaultPartitioner()
 
 
@@ -44,7 +45,11 @@ class BatchSend:
         order of the partitions' first records. A delivery's result is the metadata of its
         batch (offset: the batch's first record's)."""
         producer = self.producer()
-        groups: dict[tuple[str, int], list[tuple[bytes | None, bytes | None]]] = {}
+        return await self._send(producer, await self._groups(producer, records))
+
+    async def _groups(self, producer: AIOKafkaProducer, records: Iterable[Out]) -> Groups:
+        """The records by topic partition, each partition's in the order given."""
+        groups: Groups = {}
         for topic, key, value, partition in records:
             if partition is None:
                 everyone = await self._all_partitions(producer, topic)
@@ -54,6 +59,9 @@ class BatchSend:
             if group is None:
                 group = groups[place] = []
             group.append((key, value))
+        return groups
+
+    async def _send(self, producer: AIOKafkaProducer, groups: Groups) -> list[Delivery]:
         deliveries: list[Delivery] = []
         for (topic, partition), items in groups.items():
             batch = producer.create_batch()

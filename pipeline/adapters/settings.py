@@ -38,6 +38,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 # the whole changelog at every start; RocksDB keeps it on disk, with its changelog offsets.
 STORES = ("memory://", "rocksdb://")
 EVENT_LOOPS = ("uvloop", "asyncio")  # the worker's event loop (LIVEGATE_EVENT_LOOP)
+# What sends a batch's records and table writes (LIVEGATE_PRODUCER): librdkafka
+# (adapters/rdkafkasend.py) or aiokafka (adapters/batchsend.py).
+PRODUCERS = ("librdkafka", "aiokafka")
 
 KAFKA_SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 KAFKA_SASL_MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN")
@@ -179,6 +182,7 @@ class Settings:
     fetch_gather_ms: int = 20
     store: str = "rocksdb://"
     event_loop: str = "uvloop"
+    producer: str = "librdkafka"
     data_dir: Path = Path.home() / ".local" / "share" / "livegate" / "data"
     # Local stack.
     stack_dir: Path = Path.home() / ".local" / "share" / "livegate" / "stack"
@@ -475,6 +479,11 @@ def _from_env(env: Mapping[str, str]) -> Settings:
         raise SettingsError(
             f"LIVEGATE_EVENT_LOOP={event_loop!r}: expected one of " + ", ".join(EVENT_LOOPS)
         )
+    producer = env.get("LIVEGATE_PRODUCER") or base.producer
+    if producer not in PRODUCERS:
+        raise SettingsError(
+            f"LIVEGATE_PRODUCER={producer!r}: expected one of " + ", ".join(PRODUCERS)
+        )
     shadow = env.get("LIVEGATE_SHADOW_POLICY")
     token = env.get("LIVEGATE_WEB_TOKEN")
     app_id = env.get("LIVEGATE_APP_ID", base.app_id)
@@ -510,6 +519,7 @@ def _from_env(env: Mapping[str, str]) -> Settings:
         fetch_gather_ms=_int(env, "LIVEGATE_FETCH_GATHER_MS", base.fetch_gather_ms, 0, 1000),
         store=store,
         event_loop=event_loop,
+        producer=producer,
         data_dir=_path(env, "LIVEGATE_DATA_DIR", base.data_dir),
         stack_dir=_path(env, "LIVEGATE_STACK_DIR", base.stack_dir),
         cache_dir=_path(env, "LIVEGATE_CACHE_DIR", base.cache_dir),

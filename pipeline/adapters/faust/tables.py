@@ -45,11 +45,15 @@ class TableStates:
     a restarted worker then reads only the changelog written since, not all of it.
     """
 
-    def __init__(self, table: faust.Table, producer: Callable[[], AIOKafkaProducer]) -> None:
+    def __init__(
+        self, table: faust.Table, producer: Callable[[], AIOKafkaProducer],
+        batches: BatchSend | None = None,
+    ) -> None:  # fmt: skip
         self.table = table
         self.data = table.data
         self.producer = producer
-        self.batches = BatchSend(producer)
+        # What sends the changelog records (the worker's one sender: adapters/rdkafkasend.py).
+        self.batches = batches if batches is not None else BatchSend(producer)
         self.topic = table.changelog_topic.get_topic_name()
         self.rocks: RocksStore | None = self.data if isinstance(self.data, RocksStore) else None
         # Keys written here, by partition: Faust forgets a lost partition's keys only when

@@ -1,0 +1,74 @@
+"""The librdkafka sender (pipeline/adapters/rdkafkasend.py) against the real broker: where
+each record lands, in what order, what a delivery says, and what a failure does."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from aiokafka.partitioner import DefaultPartitioner
+from confluent_kafka import KafkaException
+
+from pipeline.adapters import kafka
+from pipeline.adapters.rdkafkasend import RdKafkaSend
+from pipeline.adapters.settings import Settings
+
+
+@pytest.fixture
+async def sender(settings: Settings):  # type: ignore[no-untyped-def]
+    topic = f"{settings.app_id}.send"
+    await kafka.ensure_topics(settings, [kafka.new_topic(settings, topic, 6, {})])
+    aio = kafka.producer(settings)
+    await aio.start()
+    send = RdKafkaSend(settings, lambda: aio)
+    yield send, topic
+    send.close()
+    await aio.stop()
+
+
+async def test_records_land_where_aiokafka_would_put_them_in_order(sender):  # type: ignore[no-untyped-def]
+    send, topic = sender
+    keys = [f"creator-{i % 13}".encode() for i in range(300)]
+    records = [(topic, k, f"{k.decode()}#{i}".encode(), None) for i, k in enumerate(keys)]
+    records.append((topic, b"pinned", b"to partition 5", 5))
+    deliveries = await send.send_many(records)
+    sent = await asyncio.gather(*(d for _, _, d in deliveries))
+    partitions = sorted(range(6))
+    expected = {k: DefaultPartitioner()(k, partitions, partitions) for k in set(keys)}
+    assert {(t, p) for t, p, _ in deliveries} == {(topic, p) for p in expected.values()} | {
+        (topic, 5)
+    }
+    found = await kafka.read_topic(settings_of(send), topic)
+    for partition, got in found.items():
+        values = [r.value for r in got]
+        for key in {k for k, p in expected.items() if p == partition}:
+            mine = [v for v in values if v.startswith(key + b"#")]
+            assert mine == [v for _, k, v, _ in records if k == key]  # all, in order
+            assert all(r.key == key for r in got if r.value.startswith(key + b"#"))
+    assert [r.value for r in found[5] if r.key == b"pinned"] == [b"to partition 5"]
+    # Each partition's delivery names its first record's offset.
+    for (_, partition, _), meta in zip(deliveries, sent, strict=True):
+        assert meta.partition == partition
+        assert meta.offset == min(r.offset for r in found[partition])
+
+
+async def test_a_record_the_broker_refuses_fails_its_delivery(sender):  # type: ignore[no-untyped-def]
+    """Never a delivery that waits for ever: the processor stops the worker unacked."""
+    send, topic = sender
+    huge = b"x" * 2_000_000  # over message.max.bytes
+    deliveries = await send.send_many([(topic, b"k", b"fine", 0), (topic, b"k", huge, 1)])
+    outcome = await asyncio.gather(*(d for _, _, d in deliveries), return_exceptions=True)
+    assert not isinstance(outcome[0], BaseException)
+    assert isinstance(outcome[1], KafkaException), outcome
+
+
+async def test_a_stop_delivers_what_is_queued(sender):  # type: ignore[no-untyped-def]
+    send, topic = sender
+    await send.send_many([(topic, None, f"{i}".encode(), 2) for i in range(500)])
+    assert send.close() == 0
+    found = await kafka.read_topic(settings_of(send), topic)
+    assert [r.value for r in found[2]] == [f"{i}".encode() for i in range(500)]
+
+
+def settings_of(send: RdKafkaSend) -> Settings:
+    return send.settings
