@@ -178,7 +178,7 @@ class Settings:
     web_token: Secret | None = None
     max_record_bytes: int = 65_536
     batch_max: int = 500
-    batch_within_ms: int = 5
+    batch_within_ms: int = 1
     fetch_gather_ms: int = 20
     store: str = "rocksdb://"
     event_loop: str = "uvloop"
