@@ -120,7 +120,7 @@ def _runtime(
     store = CertStore(connect(settings), settings)
     fence = Fence(app)
     batches = _sender(app, settings)
-    states = TableStates(states_table, lambda: aiokafka_producer(app), batches)
+    states = TableStates(states_table, batches)
 
     async def send(topic: str, key: bytes | None, value: bytes, partition: int | None) -> Any:
         return await aiokafka_producer(app).send(topic, value, key=key, partition=partition)
@@ -137,7 +137,7 @@ def _runtime(
             await producer.partitions_for(topic)
 
     schedule = ExpirySchedule(
-        TableStates(schedule_table, lambda: aiokafka_producer(app), batches), settings.partitions
+        TableStates(schedule_table, batches), settings.partitions
     )  # fmt: skip
     sender: Send = send
 
@@ -145,8 +145,8 @@ def _runtime(
         sent = await batches.send_many((r.topic, r.key, r.value, r.partition) for r in records)
         return [delivery for _, _, delivery in sent]
 
-    ids = TableStates(ids_table, lambda: aiokafka_producer(app), batches)
-    outbox = TableStates(outbox_table, lambda: aiokafka_producer(app), batches)
+    ids = TableStates(ids_table, batches)
+    outbox = TableStates(outbox_table, batches)
     processor = Processor(
         settings, policy, CertCache(store), states, sender,
         ChainHeads(settings, settings.topics.decisions),

@@ -56,8 +56,11 @@ def config(settings: Settings) -> dict[str, Any]:
         "message.max.bytes": 1_048_576,
         "security.protocol": settings.kafka_security_protocol,
     }
-    if settings.kafka_tls and settings.kafka_ssl_cafile:
-        options["ssl.ca.location"] = str(settings.kafka_ssl_cafile)
+    if settings.kafka_tls:
+        # Without a CA file the system's CAs, as aiokafka's default SSL context uses
+        # ("probe": librdkafka looks in the system's usual places).
+        cafile = settings.kafka_ssl_cafile
+        options["ssl.ca.location"] = str(cafile) if cafile else "probe"
     if settings.kafka_sasl:
         options["sasl.mechanisms"] = settings.kafka_sasl_mechanism
         options["sasl.username"] = settings.kafka_sasl_username

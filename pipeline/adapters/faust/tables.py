@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import functools
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Iterable
 from typing import Any
 
 import faust
@@ -33,7 +33,7 @@ def aiokafka_producer(app: faust.App) -> AIOKafkaProducer:
 class TableStates:
     """The Faust table as the processor's state store (bytes keys and values).
 
-    Writes go to the table's store and, through the aiokafka producer directly, to its
+    Writes go to the table's store and, through the worker's sender directly, to its
     changelog partition (the input record's partition: co-partitioned), which is what
     Faust's own `table[key] = value` does, minus its per-write buffer and bookkeeping —
     the largest per-event cost in the profile. Faust restores the table from the same
@@ -45,15 +45,12 @@ class TableStates:
     a restarted worker then reads only the changelog written since, not all of it.
     """
 
-    def __init__(
-        self, table: faust.Table, producer: Callable[[], AIOKafkaProducer],
-        batches: BatchSend | None = None,
-    ) -> None:  # fmt: skip
+    def __init__(self, table: faust.Table, batches: BatchSend) -> None:
         self.table = table
         self.data = table.data
-        self.producer = producer
-        # What sends the changelog records (the worker's one sender: adapters/rdkafkasend.py).
-        self.batches = batches if batches is not None else BatchSend(producer)
+        # What sends the changelog records: the worker's one sender (agents/app.py), so a
+        # partition's writes, the outbox's entries and claims among them, keep their order.
+        self.batches = batches
         self.topic = table.changelog_topic.get_topic_name()
         self.rocks: RocksStore | None = self.data if isinstance(self.data, RocksStore) else None
         # Keys written here, by partition: Faust forgets a lost partition's keys only when

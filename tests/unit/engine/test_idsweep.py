@@ -9,6 +9,7 @@ from pathlib import Path
 import rocksdict
 from faust.stores.rocksdb import Store as RocksStore
 
+from pipeline.adapters.batchsend import BatchSend
 from pipeline.adapters.faust.tables import TableStates
 from pipeline.engine import idsweep
 from tests.unit.engine.test_table_states import Producer, Table
@@ -26,7 +27,7 @@ def rocks_states(tmp_path: Path, partitions: int = 2) -> TableStates:
     }
     table = Table()
     table.data = store  # type: ignore[assignment]
-    return TableStates(table, lambda: Producer())  # type: ignore[arg-type, arg-type]
+    return TableStates(table, BatchSend(lambda: Producer()))  # type: ignore[arg-type, arg-type]
 
 
 def test_values_carry_the_event_time_and_the_decision_time():
@@ -68,7 +69,7 @@ async def test_ids_past_the_horizon_and_a_day_leave_the_rocksdb_store_and_only_t
 
 async def test_the_memory_store_is_purged_in_one_pass_of_slices():
     table = Table()
-    states = TableStates(table, lambda: Producer())  # type: ignore[arg-type]
+    states = TableStates(table, BatchSend(lambda: Producer()))  # type: ignore[arg-type]
     cutoff = idsweep.horizon_cutoff(NOW, HORIZON)
     await states.set_many([(b"a%d" % n, idsweep.id_value(NOW, NOW - (n % 2) * 10 * DAY), 0)
                            for n in range(1_001)])  # fmt: skip

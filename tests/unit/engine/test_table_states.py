@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
+from pipeline.adapters.batchsend import BatchSend
 from pipeline.adapters.faust.tables import TableStates
 
 
@@ -47,7 +48,7 @@ class Table:
 
 async def test_the_keys_of_lost_partitions_are_forgotten_and_the_others_kept():
     table, producer = Table(), Producer()
-    states = TableStates(table, lambda: producer)  # type: ignore[arg-type]
+    states = TableStates(table, BatchSend(lambda: producer))  # type: ignore[arg-type]
     await states.set(b"a", b"1", 0)
     await states.set(b"b", b"2", 1)
     await states.set(b"c", b"3", 1)
@@ -65,7 +66,7 @@ async def test_the_keys_of_lost_partitions_are_forgotten_and_the_others_kept():
 
 async def test_a_delete_writes_a_tombstone_and_drops_the_key():
     table, producer = Table(), Producer()
-    states = TableStates(table, lambda: producer)  # type: ignore[arg-type]
+    states = TableStates(table, BatchSend(lambda: producer))  # type: ignore[arg-type]
     await states.set(b"a", b"1", 0)
     await states.set(b"a", None, 0)
     assert table.data == {} and producer.sent[-1][1] is None
