@@ -180,7 +180,12 @@ def _follow_rebalances(app: faust.App, rt: Runtime) -> None:
 
     @app.on_before_shutdown.connect
     async def _stopping(app: faust.App, **kwargs: Any) -> None:
-        # The same at a stop (the consumer is stopped, the producer not yet flushed).
+        # The same at a stop (the consumer is stopped, the producer not yet flushed), once
+        # the batches decided but not yet completed are (a few seconds at most): a batch
+        # stopped short of its claim would be re-sent by the next owner, its decision
+        # records twice in the log.
+        if rt.processor.completions:
+            await asyncio.wait(set(rt.processor.completions), timeout=STOP_COMPLETIONS_S)
         await rt.processor.flush_claims()
         # librdkafka's sender delivers what it holds before the process ends.
         close = getattr(rt.sender, "close", None)
@@ -248,6 +253,8 @@ def _follow_rebalances(app: faust.App, rt: Runtime) -> None:
 
 
 _background: set[asyncio.Task[None]] = set()
+# At a stop, how long the batches in flight may take to complete before the claims go out.
+STOP_COMPLETIONS_S = 5.0
 
 
 def _index_schedule(app: faust.App, schedule: ExpirySchedule) -> None:
