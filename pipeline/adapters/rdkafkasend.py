@@ -5,11 +5,15 @@ partition: the worker's sender by default (`LIVEGATE_PRODUCER=librdkafka`).
 reads the produce requests in Python, in the worker's event loop, with one request in
 flight per broker. Here each record is handed to librdkafka in one C call; its own threads
 build the requests, send them (up to five in flight per broker, idempotent, so each
-partition keeps its order and a retry never duplicates) and read the acknowledgements. A
-poll thread takes the delivery reports and settles each partition's future once all of
-its records are delivered (with the first one's offset, as `BatchSend`'s batches do); a
-failed record fails its partition's future, which stops the worker unacked (the
-processor's `fatal`), as with aiokafka.
+partition keeps its order and a retry never duplicates) and read the acknowledgements.
+
+Only each partition's last record of a batch asks for a delivery report: gapless and
+without expiry (`config`), its delivery means all of the partition's records are, and a
+failure fails it too, which stops the worker unacked (the processor's `fatal`), as with
+aiokafka. A poll thread takes the reports and hands all that one poll served to the event
+loop in one call, which settles the futures (offset: the last record's). A report a record,
+each crossing to the event loop on its own, had cost a GIL hand-over a record and a wake-up
+of the loop a partition (issue 21).
 
 Keyed records without a partition get the one aiokafka's default partitioner (murmur2, the
 contract's) would pick, from the partition counts of the aiokafka producer's metadata:
@@ -22,6 +26,7 @@ double, its CPU per event down by a third; the paced rates' CPU within the noise
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
@@ -36,8 +41,19 @@ from pipeline.adapters.settings import Settings
 log = logging.getLogger("livegate.send")
 
 
+def _settle(reports: list[tuple[asyncio.Future[Sent], Any, Any]]) -> None:  # the event loop
+    for future, error, message in reports:
+        if future.done():
+            continue
+        if error is not None:
+            future.set_exception(KafkaException(error))
+        else:
+            future.set_result(Sent(message.topic(), message.partition(), message.offset()))
+
+
 class Sent(NamedTuple):
-    """A partition's delivery (aiokafka's RecordMetadata, as far as LiveGate reads it)."""
+    """A partition's delivery (aiokafka's RecordMetadata, as far as LiveGate reads it):
+    here the offset of the partition's last record in the batch."""
 
     topic: str
     partition: int
@@ -53,6 +69,13 @@ def config(settings: Settings) -> dict[str, Any]:
         "acks": "all",
         "enable.idempotence": True,
         "linger.ms": 0,  # a batch's records are handed over together: nothing to wait for
+        # Only a partition's last record of a batch reports its delivery (`RdKafkaSend`):
+        # its success must mean that every earlier one was delivered. Gapless, a failure
+        # that would leave a gap stops the producer (all later records fail with it), and
+        # no record expires (an expired one is the one failure gapless does not cover): a
+        # record waits for its broker as long as it takes, as the worker's commits do.
+        "enable.gapless.guarantee": True,
+        "message.timeout.ms": 0,
         "message.max.bytes": 1_048_576,
         "security.protocol": settings.kafka_security_protocol,
     }
@@ -69,39 +92,6 @@ def config(settings: Settings) -> dict[str, Any]:
     return options
 
 
-class _Partition:
-    """One partition's records of one `send_many`: settled once all are reported."""
-
-    __slots__ = ("error", "first", "future", "left", "loop")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, n: int) -> None:
-        self.loop = loop
-        self.future: asyncio.Future[Sent] = loop.create_future()
-        self.left = n
-        self.error: Any = None
-        self.first = -1
-
-    def report(self, error: Any, message: Any) -> None:  # the poll thread
-        if error is not None:
-            if self.error is None:
-                self.error = error
-        else:
-            offset = message.offset()
-            if self.first < 0 or offset < self.first:
-                self.first = offset
-        self.left -= 1
-        if self.left == 0:
-            self.loop.call_soon_threadsafe(self._settle, message.topic(), message.partition())
-
-    def _settle(self, topic: str, partition: int) -> None:  # the event loop
-        if self.future.done():
-            return
-        if self.error is not None:
-            self.future.set_exception(KafkaException(self.error))
-        else:
-            self.future.set_result(Sent(topic, partition, self.first))
-
-
 class RdKafkaSend(BatchSend):
     """`BatchSend` with librdkafka doing the sending; `close()` flushes and stops it."""
 
@@ -109,12 +99,17 @@ class RdKafkaSend(BatchSend):
         super().__init__(producer)
         self.settings = settings
         self._rd: Producer | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._stop = threading.Event()
         self._poller: threading.Thread | None = None
+        # Delivery reports taken by a poll and not yet handed to the event loop: (the
+        # partition's future, error, message). Appended to only by whoever polls.
+        self._reports: list[tuple[asyncio.Future[Sent], Any, Any]] = []
 
     def _started(self) -> Producer:
         rd = self._rd
         if rd is None:
+            self._loop = asyncio.get_running_loop()
             rd = self._rd = Producer(config(self.settings), logger=log)
             self._poller = threading.Thread(
                 target=self._poll, args=(rd,), name="librdkafka-deliveries", daemon=True
@@ -123,31 +118,49 @@ class RdKafkaSend(BatchSend):
         return rd
 
     def _poll(self, rd: Producer) -> None:
+        """The poll thread: one hand-over to the event loop for all that a poll served."""
         while not self._stop.is_set():
             rd.poll(0.2)
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        reports = self._reports
+        if reports and self._loop is not None:
+            self._reports = []
+            # A closed loop (RuntimeError): nobody waits for these any more.
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(_settle, reports)
 
     async def _send(self, producer: AIOKafkaProducer, groups: Groups) -> list[Delivery]:
         rd = self._started()
         loop = asyncio.get_running_loop()
         deliveries: list[Delivery] = []
         for (topic, partition), items in groups.items():
-            part = _Partition(loop, len(items))
-            report = part.report
-            deliveries.append((topic, partition, part.future))
-            for key, value in items:
+            future: asyncio.Future[Sent] = loop.create_future()
+            deliveries.append((topic, partition, future))
+            last = len(items) - 1
+
+            def report(error: Any, message: Any, future: asyncio.Future[Sent] = future) -> None:
+                # The poll thread (or a flush): the event loop settles the future.
+                self._reports.append((future, error, message))
+
+            for i, (key, value) in enumerate(items):
                 while True:
                     try:
-                        rd.produce(topic, value, key, partition, on_delivery=report)
+                        if i == last:
+                            rd.produce(topic, value, key, partition, on_delivery=report)
+                        else:
+                            rd.produce(topic, value, key, partition)
                         break
                     except BufferError:  # librdkafka's queue is full: wait for room
                         await asyncio.sleep(0.005)
                     except KafkaException as exc:  # refused at once (e.g. too large)
                         # As a refusal by the broker: the partition's delivery fails, and
                         # none of its later records is sent (no gap in its order).
-                        if not part.future.done():
-                            part.future.set_exception(exc)
+                        if not future.done():
+                            future.set_exception(exc)
                         break
-                if part.future.done():
+                if future.done():
                     break
         return deliveries
 
@@ -160,6 +173,7 @@ class RdKafkaSend(BatchSend):
         self._stop.set()
         if self._poller is not None:
             self._poller.join(timeout=1.0)
+        self._hand_over()  # what the flush served
         if left:
             log.error("%d records were not delivered before the producer stopped", left)
         return left

@@ -46,10 +46,10 @@ async def test_records_land_where_aiokafka_would_put_them_in_order(sender):  # t
             assert mine == [v for _, k, v, _ in records if k == key]  # all, in order
             assert all(r.key == key for r in got if r.value.startswith(key + b"#"))
     assert [r.value for r in found[5] if r.key == b"pinned"] == [b"to partition 5"]
-    # Each partition's delivery names its first record's offset.
+    # Each partition's delivery names its last record's offset.
     for (_, partition, _), meta in zip(deliveries, sent, strict=True):
         assert meta.partition == partition
-        assert meta.offset == min(r.offset for r in found[partition])
+        assert meta.offset == max(r.offset for r in found[partition])
 
 
 async def test_a_record_the_broker_refuses_fails_its_delivery(sender):  # type: ignore[no-untyped-def]
@@ -60,6 +60,24 @@ async def test_a_record_the_broker_refuses_fails_its_delivery(sender):  # type: 
     outcome = await asyncio.gather(*(d for _, _, d in deliveries), return_exceptions=True)
     assert not isinstance(outcome[0], BaseException)
     assert isinstance(outcome[1], KafkaException), outcome
+
+
+async def test_a_refused_record_before_the_last_fails_its_partition_and_stops_it(sender):  # type: ignore[no-untyped-def]
+    """Only a partition's last record reports its delivery: a refusal before it must fail
+    the partition's delivery all the same, and nothing after it is sent (no gap)."""
+    send, topic = sender
+    huge = b"x" * 2_000_000
+    deliveries = await send.send_many(
+        [(topic, b"k", b"before", 3), (topic, b"k", huge, 3), (topic, b"k", b"after", 3),
+         (topic, b"k", b"elsewhere", 4)]
+    )  # fmt: skip
+    outcome = await asyncio.gather(*(d for _, _, d in deliveries), return_exceptions=True)
+    assert [p for _, p, _ in deliveries] == [3, 4]
+    assert isinstance(outcome[0], KafkaException), outcome
+    assert not isinstance(outcome[1], BaseException)
+    found = await kafka.read_topic(settings_of(send), topic)
+    assert [r.value for r in found[3]] == [b"before"]
+    assert [r.value for r in found[4]] == [b"elsewhere"]
 
 
 async def test_a_stop_delivers_what_is_queued(sender):  # type: ignore[no-untyped-def]

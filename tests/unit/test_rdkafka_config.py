@@ -11,6 +11,8 @@ def test_plaintext_acks_all_idempotent():
     c = config(Settings.from_env({"LIVEGATE_KAFKA_BOOTSTRAP": "k1:9092,k2:9092"}))
     assert c["bootstrap.servers"] == "k1:9092,k2:9092"
     assert c["acks"] == "all" and c["enable.idempotence"] is True
+    # Only a partition's last record reports (rdkafkasend.py): that needs these two.
+    assert c["enable.gapless.guarantee"] is True and c["message.timeout.ms"] == 0
     assert c["security.protocol"] == "PLAINTEXT"
     assert not any(k.startswith(("ssl.", "sasl.")) for k in c)
 

@@ -80,9 +80,10 @@ class TableStates:
     async def set_many(self, writes: list[tuple[bytes, bytes | None, int]]) -> list[Awaitable[Any]]:
         """`set` for a batch's writes (key, value or None, partition): the changelog records
         in one produce call per partition (pipeline/adapters/batchsend.py); with RocksDB,
-        one write batch per partition, and one persisted changelog offset per partition (its
-        last batch's first offset: Faust's recovery reads on from there, and writing a few
-        records again is harmless; a failed delivery stops the worker)."""
+        one write batch per partition, and one persisted changelog offset per partition (the
+        offset its last delivery reports: librdkafka's the batch's last record's, aiokafka's
+        its first's; Faust's recovery reads on from there, and writing a few records again
+        is harmless; a failed delivery stops the worker)."""
         rocks = self.rocks
         self._write_local(writes, track=True)
         topic = self.topic
