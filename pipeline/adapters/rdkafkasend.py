@@ -41,6 +41,20 @@ from pipeline.adapters.settings import Settings
 log = logging.getLogger("livegate.send")
 
 
+class _ChosenOnPurpose(logging.Filter):
+    """librdkafka warns at every start that `enable.gapless.guarantee` is experimental. It is
+    chosen on purpose (`config`): its notice goes to debug, not to every worker's log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "enable.gapless.guarantee is experimental" in record.getMessage():
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return log.isEnabledFor(logging.DEBUG)
+        return True
+
+
+log.addFilter(_ChosenOnPurpose())
+
+
 def _settle(reports: list[tuple[asyncio.Future[Sent], Any, Any]]) -> None:  # the event loop
     for future, error, message in reports:
         if future.done():

@@ -36,3 +36,17 @@ def test_sasl_over_tls_with_a_ca_file(tmp_path):
 def test_tls_without_a_ca_file_uses_the_system_cas():
     c = config(Settings.from_env({"LIVEGATE_KAFKA_SECURITY_PROTOCOL": "SSL"}))
     assert c["ssl.ca.location"] == "probe"
+
+
+def test_librdkafkas_notice_that_gapless_is_experimental_is_not_a_warning(caplog):
+    """Chosen on purpose: the notice librdkafka gives at every start stays out of the log;
+    its other warnings do not."""
+    import logging
+
+    from pipeline.adapters.rdkafkasend import log
+
+    caplog.set_level(logging.INFO, logger=log.name)
+    log.warning("CONFWARN [p#producer-1] [thrd:app]: Configuration property "
+                "enable.gapless.guarantee is experimental: When set to `true`, ...")  # fmt: skip
+    log.warning("FAIL [p#producer-1]: 127.0.0.1:9092/1: Connect to ipv4#127.0.0.1:9092 failed")
+    assert [r.getMessage()[:4] for r in caplog.records] == ["FAIL"]
