@@ -37,6 +37,7 @@ from confluent_kafka import KafkaException, Producer
 
 from pipeline.adapters.batchsend import BatchSend, Delivery, Groups
 from pipeline.adapters.settings import Settings
+from pipeline.adapters.threadnames import DELIVERIES, name_this_thread
 
 log = logging.getLogger("livegate.send")
 
@@ -133,6 +134,7 @@ class RdKafkaSend(BatchSend):
 
     def _poll(self, rd: Producer) -> None:
         """The poll thread: one hand-over to the event loop for all that a poll served."""
+        name_this_thread(DELIVERIES)
         while not self._stop.is_set():
             rd.poll(0.2)
             self._hand_over()

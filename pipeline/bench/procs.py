@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.adapters.settings import REPO_ROOT
+from pipeline.adapters.threadnames import CONSUMER, DELIVERIES
 from pipeline.bench.kafkaio import BenchError
 
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -30,6 +31,38 @@ def cpu_seconds(pid: int) -> float | None:
     # The command name (field 2) may hold spaces; the fields after its ")" are fixed.
     fields = stat.rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / _TICK  # utime, stime
+
+
+# A worker's threads, grouped by what they do (their OS names: adapters/threadnames.py).
+THREAD_GROUPS = ("event loop", "consumer", "librdkafka", "other")
+
+
+def thread_group(pid: int, tid: int, comm: str) -> str:
+    if tid == pid:
+        return "event loop"  # the main thread: the worker's event loop
+    if comm == CONSUMER:
+        return "consumer"
+    if comm == DELIVERIES or comm.startswith("rdk:"):
+        return "librdkafka"
+    return "other"  # RocksDB's, the event loop's resolver, ...
+
+
+def thread_cpu_seconds(pid: int) -> dict[str, float]:
+    """CPU seconds used so far by the process's live threads, by `THREAD_GROUPS`."""
+    out = dict.fromkeys(THREAD_GROUPS, 0.0)
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+        except OSError:  # ended meanwhile
+            continue
+        comm, _, rest = stat.partition("(")[2].rpartition(")")
+        fields = rest.split()
+        out[thread_group(pid, int(tid), comm)] += (int(fields[11]) + int(fields[12])) / _TICK
+    return out
 
 
 def listener_pid(port: int) -> int | None:

@@ -28,7 +28,7 @@ from typing import Any
 
 from pipeline.bench import paced
 from pipeline.bench.kafkaio import OutputWatch, produce
-from pipeline.bench.procs import CpuMeter, Proc, scrape
+from pipeline.bench.procs import CpuMeter, Proc, scrape, thread_cpu_seconds
 from pipeline.bench.workload import Workload
 
 LIVE_EVENTS = 20_000
@@ -130,11 +130,13 @@ async def _phase(
     if spy is not None:
         spy.start(key_of(rate))
     meter.start()
+    threads = thread_cpu_seconds(proc.pid)
     m = await paced.measure(bench.kafka, system.inputs, watch, records, rate, proc.check, label)
     meter.stop(m.events)
+    threads = _by_thread(threads, thread_cpu_seconds(proc.pid), m.events)
     if spy is not None:
         await spy.stop()
-    figures = {"label": label, **asdict(m), **meter.figures(["system"])}
+    figures = {"label": label, **asdict(m), **meter.figures(["system"]), **threads}
     _per_batch(figures, before, await asyncio.to_thread(_batches, port))
     if spy is not None:
         batch = ""
@@ -159,15 +161,26 @@ async def _live(
     meter: CpuMeter = bench._meter({"system": proc.pid})
     spy.start("live")
     meter.start(done_before)
+    threads = thread_cpu_seconds(proc.pid)
     await produce(bench.kafka, system.inputs, records)
     done = await watch.wait_for(done_before + n, proc.check, f"{spy.name} live")
     meter.stop(done)
+    threads = _by_thread(threads, thread_cpu_seconds(proc.pid), done - done_before)
     await spy.stop()
     figures: dict[str, Any] = {"label": f"{n:,} produced while it runs", "events": n,
-                               **meter.figures(["system"])}  # fmt: skip
+                               **meter.figures(["system"]), **threads}  # fmt: skip
     _per_batch(figures, batches_before, await asyncio.to_thread(_batches, port))
     bench.say(f"  {_us(figures.get('cpu_us_per_event'))} µs CPU per event")
     return figures
+
+
+def _by_thread(before: dict[str, float], after: dict[str, float], events: int) -> dict[str, Any]:
+    """The phase's CPU by group of the worker's threads (procs.THREAD_GROUPS), µs per event."""
+    if events <= 0:
+        return {}
+    return {"threads_us_per_event": {
+        group: max(0.0, after[group] - before[group]) / events * 1e6 for group in after
+    }}  # fmt: skip
 
 
 def _us(value: float | None) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pipeline.bench.procs import THREAD_GROUPS
+
 NAMES = {
     "limit": "limit: raw aiokafka passthrough",
     "floor": "engine floor: bare Faust passthrough",
@@ -91,7 +93,23 @@ def paced_table(paced: dict[str, Any]) -> list[str]:
                 f"{format(f['events_per_batch'], '.1f') if 'batches' in f else '':>9} "
                 f"{_us(f.get('cpu_us_per_batch')) if 'batches' in f else '':>9}"
             )
-    return rows
+    return [*rows, *threads_table(paced)]
+
+
+def threads_table(paced: dict[str, Any]) -> list[str]:
+    """Each paced phase's worker CPU by thread (µs per event): where a paced batch's cost is."""
+    groups = THREAD_GROUPS
+    rows = ["", f"{'worker CPU by thread (µs per event)':<38} "
+            + " ".join(f"{g:>11}" for g in groups)]  # fmt: skip
+    for system, phases in paced.items():
+        found = [(f["label"], f["threads_us_per_event"]) for f in phases.values()
+                 if f.get("threads_us_per_event")]  # fmt: skip
+        if not found:
+            continue
+        rows.append(PACED_NAMES.get(system, system))
+        for label, by in found:
+            rows.append(f"{'  ' + label:<38} " + " ".join(f"{_us(by.get(g)):>11}" for g in groups))
+    return rows if len(rows) > 2 else []
 
 
 def table(result: dict[str, Any]) -> str:

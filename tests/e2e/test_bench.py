@@ -52,6 +52,11 @@ def test_quick_bench_writes_every_figure_and_both_ratios(stack_env, tmp_path):
     for phase, f in result["paced"]["livegate_1"].items():
         assert f["batches"] > 0 and f["events_per_batch"] > 0, phase
         assert f["cpu_us_per_batch"] > 0, phase
+        # Its CPU by thread: the event loop, Faust's consumer thread and librdkafka's threads
+        # each did work in every phase (their OS names: adapters/threadnames.py).
+        by = f["threads_us_per_event"]
+        assert set(by) == {"event loop", "consumer", "librdkafka", "other"}, phase
+        assert by["event loop"] > 0 and by["consumer"] > 0 and by["librdkafka"] > 0, (phase, by)
     assert result["preload"]["certifications"] > 0
     assert set(result["workload"]["mix"]) >= {"stream_started", "product_linked", "report"}
     # The table is what a person reads.
@@ -59,3 +64,4 @@ def test_quick_bench_writes_every_figure_and_both_ratios(stack_env, tmp_path):
     assert "CPU µs/ev" in r.stdout and "at 1,000 events/s" in r.stdout
     assert r.stdout.index("paced regimes") < r.stdout.index("LiveGate, 1 worker   ")
     assert "µs/batch" in r.stdout
+    assert "worker CPU by thread (µs per event)" in r.stdout

@@ -31,6 +31,7 @@ from faust.types.tuples import ack_lock
 from mode.utils.futures import notify
 
 from pipeline.adapters.records import Record
+from pipeline.adapters.threadnames import CONSUMER, name_this_thread
 
 FETCH_MAX_WAIT_MS = int(os.environ.get("LIVEGATE_X_FETCH_WAIT_MS", "10"))
 # The adaptive fetch (`AdaptiveFetch`): while records flow, the broker gathers them for up
@@ -140,6 +141,7 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         paused = self.consumer._paused_partitions
 
         async def start_adaptive() -> None:
+            name_this_thread(CONSUMER)  # the consumer's own thread: named for `top -H`
             await start()
             AdaptiveFetch(consumer._fetcher, gather_ms, held=lambda: paused)
 
