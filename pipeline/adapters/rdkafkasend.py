@@ -56,16 +56,6 @@ class _ChosenOnPurpose(logging.Filter):
 log.addFilter(_ChosenOnPurpose())
 
 
-def _settle(reports: list[tuple[asyncio.Future[Sent], Any, Any]]) -> None:  # the event loop
-    for future, error, message in reports:
-        if future.done():
-            continue
-        if error is not None:
-            future.set_exception(KafkaException(error))
-        else:
-            future.set_result(Sent(message.topic(), message.partition(), message.offset()))
-
-
 class Sent(NamedTuple):
     """A partition's delivery (aiokafka's RecordMetadata, as far as LiveGate reads it):
     here the offset of the partition's last record in the batch."""
@@ -120,6 +110,8 @@ class RdKafkaSend(BatchSend):
         # Delivery reports taken by a poll and not yet handed to the event loop: (the
         # partition's future, error, message). Appended to only by whoever polls.
         self._reports: list[tuple[asyncio.Future[Sent], Any, Any]] = []
+        # The deliveries not settled yet (the event loop's): what a fatal error fails.
+        self._pending: set[asyncio.Future[Sent]] = set()
 
     def _started(self) -> Producer:
         rd = self._rd
@@ -133,19 +125,49 @@ class RdKafkaSend(BatchSend):
         return rd
 
     def _poll(self, rd: Producer) -> None:
-        """The poll thread: one hand-over to the event loop for all that a poll served."""
+        """The poll thread: one hand-over to the event loop for all that a poll served.
+
+        A poll raises the producer's fatal error (e.g. a record the broker refused, which
+        would leave a gap: `enable.gapless.guarantee`). The thread goes on polling (the
+        failed records' reports follow), and every delivery not settled yet fails with it:
+        nothing more will be delivered, and the processor stops the worker unacked."""
         name_this_thread(DELIVERIES)
         while not self._stop.is_set():
-            rd.poll(0.2)
+            try:
+                rd.poll(0.2)
+            except Exception as exc:  # the thread must live (see above)
+                log.error("the producer failed: %s", exc)
+                self._call(self._fail_all, exc)
             self._hand_over()
+
+    def _call(self, callback: Callable[..., None], *args: Any) -> None:
+        if self._loop is not None:
+            # A closed loop (RuntimeError): nobody waits for these any more.
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(callback, *args)
 
     def _hand_over(self) -> None:
         reports = self._reports
-        if reports and self._loop is not None:
+        if reports:
             self._reports = []
-            # A closed loop (RuntimeError): nobody waits for these any more.
-            with contextlib.suppress(RuntimeError):
-                self._loop.call_soon_threadsafe(_settle, reports)
+            self._call(self._settle, reports)
+
+    def _settle(self, reports: list[tuple[asyncio.Future[Sent], Any, Any]]) -> None:  # loop
+        pending = self._pending
+        for future, error, message in reports:
+            pending.discard(future)
+            if future.done():
+                continue
+            if error is not None:
+                future.set_exception(KafkaException(error))
+            else:
+                future.set_result(Sent(message.topic(), message.partition(), message.offset()))
+
+    def _fail_all(self, exc: BaseException) -> None:  # the event loop
+        pending, self._pending = self._pending, set()
+        for future in pending:
+            if not future.done():
+                future.set_exception(exc)
 
     async def _send(self, producer: AIOKafkaProducer, groups: Groups) -> list[Delivery]:
         rd = self._started()
@@ -154,6 +176,7 @@ class RdKafkaSend(BatchSend):
         for (topic, partition), items in groups.items():
             future: asyncio.Future[Sent] = loop.create_future()
             deliveries.append((topic, partition, future))
+            self._pending.add(future)
             last = len(items) - 1
 
             def report(error: Any, message: Any, future: asyncio.Future[Sent] = future) -> None:
@@ -175,6 +198,7 @@ class RdKafkaSend(BatchSend):
                         # none of its later records is sent (no gap in its order).
                         if not future.done():
                             future.set_exception(exc)
+                        self._pending.discard(future)
                         break
                 if future.done():
                     break

@@ -80,6 +80,37 @@ async def test_a_refused_record_before_the_last_fails_its_partition_and_stops_it
     assert [r.value for r in found[4]] == [b"elsewhere"]
 
 
+async def test_a_record_the_broker_refuses_fails_every_delivery_after_it(settings: Settings):
+    """Refused by the broker itself (here: over the topic's max.message.bytes, under the
+    client's), not at once: the producer's fatal error (gapless) fails the partition's
+    delivery, whose last record is not the refused one, and every later send; none of the
+    partition's records after the refused one reaches the log. (A poll thread that died
+    of the fatal error had left the worker waiting for ever.)"""
+    topic = f"{settings.app_id}.refuse"
+    await kafka.ensure_topics(
+        settings, [kafka.new_topic(settings, topic, 2, {"max.message.bytes": "64"})]
+    )
+    aio = kafka.producer(settings)
+    await aio.start()
+    send = RdKafkaSend(settings, lambda: aio)
+    try:
+        deliveries = await send.send_many(
+            [(topic, b"k", b"x" * 200, 0), (topic, b"k", b"small", 0), (topic, b"k", b"s2", 0)]
+        )
+        outcome = await asyncio.wait_for(
+            asyncio.gather(*(d for _, _, d in deliveries), return_exceptions=True), 30
+        )
+        assert isinstance(outcome[0], KafkaException), outcome
+        later = await send.send_many([(topic, b"k", b"later", 1)])
+        with pytest.raises(KafkaException):
+            await asyncio.wait_for(later[0][2], 30)
+        found = await kafka.read_topic(settings, topic)
+        assert not found.get(0) and not found.get(1), found
+    finally:
+        send.close(timeout_s=1.0)
+        await aio.stop()
+
+
 async def test_a_stop_delivers_what_is_queued(sender):  # type: ignore[no-untyped-def]
     send, topic = sender
     await send.send_many([(topic, None, f"{i}".encode(), 2) for i in range(500)])
