@@ -40,6 +40,20 @@ from pipeline.engine.outbox import (
 )
 
 log = logging.getLogger("livegate.outbox")
+
+# How long a batch's records may take to be delivered before the worker gives up and stops
+# unacked (a successor re-sends what is pending): the senders themselves never give up on a
+# record (librdkafka: no expiry, so that a partition's last delivery stands for all of its
+# records), and this is the old librdkafka default expiry, kept as the worker's patience.
+DELIVERY_TIMEOUT_S = 300.0
+
+
+async def delivered(deliveries: Iterable[Awaitable[Any]], timeout_s: float) -> None:
+    """Wait for all of them; TimeoutError after `timeout_s` (no task per call)."""
+    async with asyncio.timeout(timeout_s):
+        await asyncio.gather(*deliveries)
+
+
 Send = Callable[[str, bytes | None, bytes, int | None], Awaitable[Awaitable[Any]]]
 # Many out-records at once (one produce call per topic partition): their deliveries.
 SendMany = Callable[[list[OutRecord]], Awaitable[list[Awaitable[Any]]]]
@@ -100,6 +114,7 @@ class Completer:
         self.schedule = schedule
         self.send = send
         self.legacy = legacy
+        self.delivery_timeout_s = DELIVERY_TIMEOUT_S
         self.resumed: set[int] = set()
         self.seq: dict[int, int] = {}  # the last entry numbered, per partition
         self.done: dict[int, int] = {}  # every entry up to this one is done
@@ -207,7 +222,7 @@ class Completer:
             if found.pending:
                 deliveries = await self.apply(found.pending)
                 if deliveries:
-                    await asyncio.gather(*deliveries)
+                    await delivered(deliveries, self.delivery_timeout_s)
                 metrics.OUTBOX_RESENT.inc(len(found.pending))
                 log.warning(
                     "partition %d: re-sent %d pending outbox entries (%d records) of its "

@@ -48,6 +48,7 @@ from pipeline.engine.completing import (
     Send,
     SendMany,
     StateStore,
+    delivered,
     one_by_one,
 )
 from pipeline.engine.deciding import Decided, Decider, DecisionHook
@@ -294,7 +295,7 @@ class Processor:
         try:
             deliveries = await self.completer.claim()
             if deliveries:
-                await asyncio.gather(*deliveries)
+                await delivered(deliveries, self.completer.delivery_timeout_s)
         except Exception as exc:  # a claim is an optimisation: the next one says it again
             log.warning("writing outbox claims failed (%r)", exc)
 
@@ -382,7 +383,7 @@ class Processor:
         issued, done = mine
         try:
             if durable:
-                await asyncio.gather(*durable)
+                await delivered(durable, self.completer.delivery_timeout_s)
             if previous_issued is not None:
                 await previous_issued
         except Exception as exc:
@@ -404,7 +405,7 @@ class Processor:
             self.decider.written(batch)
             issued.set_result(None)
             if deliveries:
-                await asyncio.gather(*deliveries)
+                await delivered(deliveries, self.completer.delivery_timeout_s)
             if previous_done is not None:
                 await previous_done
             self.completer.finished(entries)

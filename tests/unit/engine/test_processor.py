@@ -153,6 +153,24 @@ async def test_a_failed_delivery_stops_without_acking():
     assert acked == []
 
 
+async def test_a_delivery_that_never_completes_stops_without_acking_after_the_timeout():
+    """The senders never give up on a record (librdkafka: no expiry); the worker's patience
+    (`Completer.delivery_timeout_s`, 300 s) ends a batch whose records a broker never takes."""
+    h = Harness.build(auto_deliver=False)
+    h.processor.completer.delivery_timeout_s = 0.05
+    t = h.clock.now_ms
+    acked: list[int] = []
+
+    async def ack() -> None:
+        acked.append(1)
+
+    await h.processor.process([h.record("live", stream_started("c1", "e1", t))], ack)
+    task = next(iter(h.processor.completions))
+    with pytest.raises(Fatal):
+        await asyncio.wait_for(task, 5)  # nothing is ever delivered
+    assert acked == []
+
+
 async def test_while_redis_is_down_the_batch_waits_and_is_decided_when_it_returns():
     h = Harness.build()
     t = h.clock.now_ms
