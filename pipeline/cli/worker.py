@@ -75,6 +75,7 @@ def _worker(args: argparse.Namespace) -> int:
     logging.getLogger("livegate").setLevel(logging.INFO)
     collector.tune()  # fewer, shorter collector pauses (adapters/collector.py)
     collector.observe()
+    collector.settle()  # the modules and the app, long-lived: frozen before the first rebalance
     run_worker(app, args.loglevel, logging_config(settings.log_format, args.loglevel))
     return 0
 
