@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Awaitable, Callable
 
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -29,6 +30,16 @@ def health_cert(now: int) -> Certification:
                          updated_at=now - DAY, event_id="g1")  # fmt: skip
 
 
+def recording_ack() -> tuple[list[int], Callable[[], Awaitable[None]]]:
+    """An ack that counts its calls: the list, and the ack."""
+    acked: list[int] = []
+
+    async def ack() -> None:
+        acked.append(1)
+
+    return acked, ack
+
+
 async def settle() -> None:
     for _ in range(50):
         await asyncio.sleep(0)
@@ -37,11 +48,7 @@ async def settle() -> None:
 async def test_an_unqualified_health_stream_is_decided_emitted_and_acked_after_delivery():
     h = Harness.build(auto_deliver=False)
     t = h.clock.now_ms
-    acked: list[int] = []
-
-    async def ack() -> None:
-        acked.append(1)
-
+    acked, ack = recording_ack()
     await h.processor.process([h.record("live", stream_started("c1", "e1", t - 1000))], ack)
     await settle()
     topics = h.settings.topics
@@ -138,11 +145,7 @@ async def test_states_are_written_and_batches_acked_in_decide_order():
 async def test_a_failed_delivery_stops_without_acking():
     h = Harness.build(auto_deliver=False)
     t = h.clock.now_ms
-    acked: list[int] = []
-
-    async def ack() -> None:
-        acked.append(1)
-
+    acked, ack = recording_ack()
     await h.processor.process([h.record("live", stream_started("c1", "e1", t))], ack)
     await settle()
     h.send.deliveries[0].set_exception(TimeoutError("request timed out"))
@@ -159,11 +162,7 @@ async def test_a_delivery_that_never_completes_stops_without_acking_after_the_ti
     h = Harness.build(auto_deliver=False)
     h.processor.completer.delivery_timeout_s = 0.05
     t = h.clock.now_ms
-    acked: list[int] = []
-
-    async def ack() -> None:
-        acked.append(1)
-
+    acked, ack = recording_ack()
     await h.processor.process([h.record("live", stream_started("c1", "e1", t))], ack)
     task = next(iter(h.processor.completions))
     with pytest.raises(Fatal):
@@ -230,11 +229,7 @@ async def test_a_failed_changelog_write_stops_the_worker_without_acking():
     t = h.clock.now_ms
     await h.processor.resume({0})
     h.states.fail_delivery = TimeoutError("changelog request timed out")
-    acked: list[int] = []
-
-    async def ack() -> None:
-        acked.append(1)
-
+    acked, ack = recording_ack()
     await h.processor.process([h.record("live", stream_started("c1", "e1", t))], ack)
     task = next(iter(h.processor.completions))
     with pytest.raises(Fatal):
@@ -269,11 +264,7 @@ async def test_a_batch_of_an_older_generation_is_dropped_unacked_before_deciding
     h = Harness.build(fence=group)
     t = h.clock.now_ms
     group.generation = 2
-    acked: list[int] = []
-
-    async def ack() -> None:
-        acked.append(1)
-
+    acked, ack = recording_ack()
     await h.processor.process([h.record("live", stream_started("c1", "e1", t), generation=1)],
                               ack)  # fmt: skip
     await settle()
@@ -461,11 +452,7 @@ async def test_an_event_whose_decision_is_in_the_log_gets_exactly_that_decision_
     t = h.clock.now_ms
     h.certs.table["c1"] = {"health": health_cert(t)}
     event = stream_started("c1", "e1", t)
-    acked: list[int] = []
-
-    async def ack() -> None:
-        acked.append(1)
-
+    acked, ack = recording_ack()
     await h.processor.process([h.record("live", event, generation=1)], ack)
     await settle()
     first = h.send.on(h.settings.topics.decisions)[0].json()
