@@ -28,6 +28,11 @@ def cpu_seconds(pid: int) -> float | None:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
+    return _stat_cpu(stat)
+
+
+def _stat_cpu(stat: str) -> float:
+    """User + system CPU seconds from a /proc `stat` line (a process's or a thread's)."""
     # The command name (field 2) may hold spaces; the fields after its ")" are fixed.
     fields = stat.rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / _TICK  # utime, stime
@@ -59,9 +64,8 @@ def thread_cpu_seconds(pid: int) -> dict[str, float]:
             stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
         except OSError:  # ended meanwhile
             continue
-        comm, _, rest = stat.partition("(")[2].rpartition(")")
-        fields = rest.split()
-        out[thread_group(pid, int(tid), comm)] += (int(fields[11]) + int(fields[12])) / _TICK
+        comm = stat.partition("(")[2].rpartition(")")[0]
+        out[thread_group(pid, int(tid), comm)] += _stat_cpu(stat)
     return out
 
 
