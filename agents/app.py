@@ -219,8 +219,17 @@ def _follow_rebalances(app: faust.App, rt: Runtime) -> None:
     @app.on_rebalance_complete.connect
     async def _recovered(app: faust.App, **kwargs: Any) -> None:
         # The assigned partitions' tables are restored: finish what their previous owner
-        # left pending in their outboxes now, not at their next event.
+        # left pending in their outboxes now, not at their next event. Not when the
+        # signal comes from a recovery a newer rebalance interrupted: the stores are not
+        # restored then, and an outbox read from them (its claim written back as the
+        # newest) restarts the chain at a stale head (Fence.restored).
+        if not rt.fence.restored():
+            log.info("a recovery a newer rebalance interrupted ended: waiting for its own")
+            return
+
         async def resume() -> None:
+            if not rt.fence.restored():  # another rebalance began meanwhile
+                return
             await rt.processor.resume(set(owned))
             # What is alive now is long-lived: out of the collector's way (its full
             # collections stop the worker for tens of ms; adapters/collector.py).

@@ -247,6 +247,11 @@ class Processor:
     async def resume(self, partitions: set[int]) -> None:
         """Finish newly assigned partitions' pending outbox entries (before any decision)."""
         async with self.lock:
+            # A worker resumed after a freeze has lost its partitions, whatever its last
+            # assignment says: it must not write their outbox claims, which the next owner
+            # would take for the newest (a claim from a stale store restarts the chain).
+            self.watch.start()
+            self._exit_if_frozen()
             if not self.ready.is_set():
                 await self._prepare_once()
             await self._resume(partitions)

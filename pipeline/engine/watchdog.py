@@ -35,6 +35,9 @@ class FreezeWatch:
         self.last_tick = now
 
     def frozen(self) -> float | None:
-        """How long the loop stood still, if ever longer than the limit (sticky)."""
+        """How long the loop stood still, if ever longer than the limit (sticky); None
+        before `start` (the time before it is the worker's start-up, not a freeze)."""
+        if self._task is None:
+            return None
         self._observe(time.monotonic())
         return self.frozen_for

@@ -20,3 +20,11 @@ def test_ticks_within_the_limit_never_mark_it():
     for t in range(1, 100):
         w._observe(t * 9.9)
     assert w.frozen_for is None
+
+
+def test_before_it_starts_nothing_is_a_freeze():
+    """The time between building the worker and its first assignment is its start-up (a
+    long restore, say), not a freeze."""
+    w = FreezeWatch(limit_s=10)
+    w.last_tick -= 60
+    assert w.frozen() is None

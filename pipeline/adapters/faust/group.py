@@ -50,6 +50,18 @@ class Fence:
         }
         self.rebalancing = False
 
+    def restored(self) -> bool:
+        """Whether Faust's word that a recovery is complete (its on_rebalance_complete
+        signal) is about the current assignment: its tables are restored. A recovery
+        that a newer rebalance interrupted can still send it (faust-streaming 0.11:
+        `Recovery.on_recovery_completed` sends it before it checks the generation) while
+        the new assignment's stores hold whatever the worker last had of them: nothing
+        may be read from them then. The newer rebalance's recovery is pending then (its
+        start signal is set) or the rebalance has not been assigned yet; its own
+        completion says so again."""
+        pending = self.app.tables.recovery.signal_recovery_start.is_set()
+        return not self.rebalancing and not pending
+
     async def settled(self) -> None:
         # The flag is set from the consumer's thread: look at it, not at an asyncio Event.
         while self.rebalancing:

@@ -59,6 +59,7 @@ PRIVATE: Final = (
     ("rocksdict:WriteBatch", "put", "tables"),
     ("faust.app.base:App", "on_rebalance_start", "group: wrapped, a rebalance starts"),
     ("faust.app.base:App", "consumer_generation_id", "group"),
+    ("faust.tables.recovery:Recovery", "signal_recovery_start", "group: a stale completion"),
     ("faust.sensors.prometheus:PrometheusMonitor", "_metrics", "sensor"),
     ("faust.sensors.prometheus:PrometheusMonitor", "_clear_partition_related_metrics", "sensor"),
 )

@@ -528,3 +528,19 @@ def test_the_merge_by_event_time_keeps_each_partitions_order():
         assert offsets == sorted(offsets)
     single = a[:]
     assert in_event_time_order(single) is single  # one partition: as it is
+
+
+async def test_a_worker_resumed_after_a_freeze_writes_no_outbox_claim():
+    """A frozen worker that rejoins gets an assignment, but its store may not be restored
+    yet; its claim (the newest generation's) would make the next owner drop every entry
+    written meanwhile and restart the chain at its stale head (issue 21's fault run)."""
+    h = Harness.build()
+    t = h.clock.now_ms
+    await h.processor.resume({0})
+    await h.processor.process([h.record("live", stream_started("c1", "e1", t))])
+    before = dict(h.states.data)
+    h.processor.watch.frozen_for = 15.0  # the loop stood still past the session timeout
+    with pytest.raises(Fatal):
+        await h.processor.resume({1})
+    assert h.states.data == before
+    assert 1 not in h.processor.completer.resumed
