@@ -20,8 +20,12 @@ def attach(app: faust.App, rt: Runtime) -> None:
 
     @app.timer(interval=0.5)
     async def emit_due_expiries() -> None:
+        # Not while partitions move, nor from stores a recovery has not restored yet (a
+        # stale schedule would re-emit checks their owner already emitted and cleared).
+        if not rt.processor.ready.is_set() or not rt.fence.restored():
+            return
         due = rt.schedule.due(now_ms())
-        if not due or not rt.processor.ready.is_set():
+        if not due:
             return
         futures = []
         for key, expiry in due:
