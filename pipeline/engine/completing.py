@@ -235,9 +235,16 @@ class Completer:
             self.generation[p] = generation
             self.resumed.add(p)
             self.claimed.pop(p, None)
-            claimed = await self.claim([p])
-            if claimed:
-                await asyncio.gather(*claimed)
+            try:
+                # The claim fences the previous owners' late entries: durable before any
+                # decision, and within the worker's patience (librdkafka never expires a
+                # record): a resume that fails is retried whole (the processor's `_resume`).
+                claimed = await self.claim([p])
+                if claimed:
+                    await delivered(claimed, self.delivery_timeout_s)
+            except BaseException:
+                self.forget([p])
+                raise
         return heads
 
     def forget(self, partitions: Iterable[int]) -> None:

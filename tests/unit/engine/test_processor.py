@@ -544,3 +544,25 @@ async def test_a_worker_resumed_after_a_freeze_writes_no_outbox_claim():
         await h.processor.resume({1})
     assert h.states.data == before
     assert 1 not in h.processor.completer.resumed
+
+
+async def test_a_resume_whose_claim_is_never_delivered_is_retried_whole_not_waited_for_ever():
+    """The claim at a resume fences the previous owners' late entries. librdkafka never
+    expires a record: a claim the broker never acknowledges ends at the worker's patience,
+    and the resume is tried again from the start, not left half done (its chain head lost)."""
+    h = Harness.build()
+    h.processor.completer.delivery_timeout_s = 0.05
+    h.states.held = []  # the broker takes nothing
+    resuming = asyncio.ensure_future(h.processor.resume({0}))
+    await asyncio.sleep(0.3)  # past the patience: the claim is written again
+    assert not resuming.done()
+    assert 0 not in h.processor.completer.resumed
+    for delivery in h.states.held:  # the broker is back
+        if not delivery.done():
+            delivery.set_result(None)
+    h.states.held = None
+    await asyncio.wait_for(resuming, 5)
+    assert 0 in h.processor.completer.resumed and 0 in h.processor.decider.heads
+    t = h.clock.now_ms
+    await h.processor.process([h.record("live", stream_started("c1", "e1", t))])
+    assert len(h.send.on(h.settings.topics.decisions)) == 1
