@@ -53,7 +53,7 @@ class Fence:
     def restored(self) -> bool:
         """Whether Faust's word that a recovery is complete (its on_rebalance_complete
         signal) is about the current assignment: its tables are restored. A recovery
-        that a newer rebalance interrupted can still send it (faust-streaming 0.11:
+        that a newer rebalance interrupted can still send it (faust-streaming 0.15.3:
         `Recovery.on_recovery_completed` sends it before it checks the generation) while
         the new assignment's stores hold whatever the worker last had of them: nothing
         may be read from them then. The newer rebalance's recovery is pending then (its
