@@ -80,6 +80,21 @@ async def test_a_refused_record_before_the_last_fails_its_partition_and_stops_it
     assert [r.value for r in found[4]] == [b"elsewhere"]
 
 
+async def test_a_partition_refused_whole_fails_its_delivery_not_the_others(sender):  # type: ignore[no-untyped-def]
+    """A partition's records go in one call (`produce_batch`); one it refuses at once (here
+    a partition the topic does not have) fails that partition's delivery, never waits."""
+    send, topic = sender
+    await send.send_many([(topic, b"k", b"warm", 0)])  # the topic's metadata is known
+    deliveries = await send.send_many(
+        [(topic, b"k", b"a", 99), (topic, b"k", b"b", 99), (topic, b"k", b"fine", 1)]
+    )
+    outcome = await asyncio.wait_for(
+        asyncio.gather(*(d for _, _, d in deliveries), return_exceptions=True), 30
+    )
+    assert isinstance(outcome[0], KafkaException), outcome
+    assert not isinstance(outcome[1], BaseException)
+
+
 async def test_a_record_the_broker_refuses_fails_every_delivery_after_it(settings: Settings):
     """Refused by the broker itself (here: over the topic's max.message.bytes, under the
     client's), not at once: the producer's fatal error (gapless) fails the partition's
