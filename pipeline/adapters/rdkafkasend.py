@@ -192,7 +192,7 @@ class RdKafkaSend(BatchSend):
                 # The poll thread (or a flush): the event loop settles the future.
                 self._reports.append((future, error, message))
 
-            if any(len(value) + len(key or b"") > BATCHABLE_BYTES for key, value in items):
+            if any(len(value or b"") + len(key or b"") > BATCHABLE_BYTES for key, value in items):
                 await self._one_by_one(rd, topic, partition, items, future, report)
                 continue
             while len(rd) + len(items) > QUEUE_ROOM:  # librdkafka's queue is full: wait

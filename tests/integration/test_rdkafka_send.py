@@ -80,6 +80,18 @@ async def test_a_refused_record_before_the_last_fails_its_partition_and_stops_it
     assert [r.value for r in found[4]] == [b"elsewhere"]
 
 
+async def test_a_deletion_is_a_tombstone_among_the_partitions_records(sender):  # type: ignore[no-untyped-def]
+    """A table's deletion (value None) goes with the partition's other records, as a record
+    without a value: what compaction and Faust's recovery take for a deleted key."""
+    send, topic = sender
+    deliveries = await send.send_many(
+        [(topic, b"a", b"1", 2), (topic, b"gone", None, 2), (topic, b"b", b"2", 2)]
+    )
+    await asyncio.gather(*(d for _, _, d in deliveries))
+    found = await kafka.read_topic(settings_of(send), topic)
+    assert [(r.key, r.value) for r in found[2]] == [(b"a", b"1"), (b"gone", None), (b"b", b"2")]
+
+
 async def test_a_partition_refused_whole_fails_its_delivery_not_the_others(sender):  # type: ignore[no-untyped-def]
     """A partition's records go in one call (`produce_batch`); one it refuses at once (here
     a partition the topic does not have) fails that partition's delivery, never waits."""
