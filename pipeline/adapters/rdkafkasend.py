@@ -30,7 +30,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any, Final, NamedTuple
+from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaProducer
 from confluent_kafka import KafkaException, Producer
@@ -54,9 +54,6 @@ class _ChosenOnPurpose(logging.Filter):
 
 
 log.addFilter(_ChosenOnPurpose())
-
-
-MESSAGE_MAX_BYTES: Final = 1_048_576
 
 
 class Sent(NamedTuple):
@@ -84,7 +81,7 @@ def config(settings: Settings) -> dict[str, Any]:
         # record waits for its broker as long as it takes, as the worker's commits do.
         "enable.gapless.guarantee": True,
         "message.timeout.ms": 0,
-        "message.max.bytes": MESSAGE_MAX_BYTES,
+        "message.max.bytes": 1_048_576,
         "security.protocol": settings.kafka_security_protocol,
     }
     if settings.kafka_tls:
@@ -98,13 +95,6 @@ def config(settings: Settings) -> dict[str, Any]:
         password = settings.kafka_sasl_password
         options["sasl.password"] = password.reveal() if password is not None else None
     return options
-
-
-# A partition's records go in one `produce_batch` call unless one of them comes near
-# `message.max.bytes` (librdkafka would refuse that one alone and queue the rest: a gap),
-# and only while librdkafka's queue (100,000 messages by default) has room for all of them.
-BATCHABLE_BYTES: Final = MESSAGE_MAX_BYTES - 4096
-QUEUE_ROOM: Final = 90_000
 
 
 class RdKafkaSend(BatchSend):
@@ -187,58 +177,32 @@ class RdKafkaSend(BatchSend):
             future: asyncio.Future[Sent] = loop.create_future()
             deliveries.append((topic, partition, future))
             self._pending.add(future)
+            last = len(items) - 1
 
             def report(error: Any, message: Any, future: asyncio.Future[Sent] = future) -> None:
                 # The poll thread (or a flush): the event loop settles the future.
                 self._reports.append((future, error, message))
 
-            if any(len(value or b"") + len(key or b"") > BATCHABLE_BYTES for key, value in items):
-                await self._one_by_one(rd, topic, partition, items, future, report)
-                continue
-            while len(rd) + len(items) > QUEUE_ROOM:  # librdkafka's queue is full: wait
-                await asyncio.sleep(0.005)
-            # One C call for the partition's records, appended to its queue at once (a
-            # reader never sees part of them for want of the rest being handed over);
-            # only the last asks for its delivery report.
-            messages: list[dict[str, Any]] = [
-                {"value": value} if key is None else {"key": key, "value": value}
-                for key, value in items
-            ]
-            messages[-1]["callback"] = report
-            if rd.produce_batch(topic, messages, partition=partition) != len(messages):
-                # Refused at once (sizes and room are checked above, so hardly ever):
-                # the partition's delivery fails, and the worker stops unacked.
-                error = next(m["_error"] for m in messages if "_error" in m)
-                self._refuse(future, KafkaException(error))
-        return deliveries
-
-    async def _one_by_one(
-        self, rd: Producer, topic: str, partition: int, items: list[tuple[bytes | None, bytes]],
-        future: asyncio.Future[Sent], report: Callable[[Any, Any], None],
-    ) -> None:  # fmt: skip
-        """A partition's records a call each, up to the first one refused (one that may be
-        too large): none after it is sent, so the partition's records keep no gap."""
-        last = len(items) - 1
-        for i, (key, value) in enumerate(items):
-            while True:
-                try:
-                    if i == last:
-                        rd.produce(topic, value, key, partition, on_delivery=report)
-                    else:
-                        rd.produce(topic, value, key, partition)
+            for i, (key, value) in enumerate(items):
+                while True:
+                    try:
+                        if i == last:
+                            rd.produce(topic, value, key, partition, on_delivery=report)
+                        else:
+                            rd.produce(topic, value, key, partition)
+                        break
+                    except BufferError:  # librdkafka's queue is full: wait for room
+                        await asyncio.sleep(0.005)
+                    except KafkaException as exc:  # refused at once (e.g. too large)
+                        # As a refusal by the broker: the partition's delivery fails, and
+                        # none of its later records is sent (no gap in its order).
+                        if not future.done():
+                            future.set_exception(exc)
+                        self._pending.discard(future)
+                        break
+                if future.done():
                     break
-                except BufferError:  # librdkafka's queue is full: wait for room
-                    await asyncio.sleep(0.005)
-                except KafkaException as exc:  # refused at once (e.g. too large)
-                    # As a refusal by the broker: the partition's delivery fails, and
-                    # none of its later records is sent (no gap in its order).
-                    self._refuse(future, exc)
-                    return
-
-    def _refuse(self, future: asyncio.Future[Sent], exc: BaseException) -> None:
-        if not future.done():
-            future.set_exception(exc)
-        self._pending.discard(future)
+        return deliveries
 
     def close(self, timeout_s: float = 10.0) -> int:
         """Deliver what is queued (up to `timeout_s`), then stop; how many were not."""

@@ -93,8 +93,8 @@ async def test_a_deletion_is_a_tombstone_among_the_partitions_records(sender):  
 
 
 async def test_a_partition_refused_whole_fails_its_delivery_not_the_others(sender):  # type: ignore[no-untyped-def]
-    """A partition's records go in one call (`produce_batch`); one it refuses at once (here
-    a partition the topic does not have) fails that partition's delivery, never waits."""
+    """Records librdkafka refuses at once (here: a partition the topic does not have) fail
+    their partition's delivery, never wait, and leave the other partitions' alone."""
     send, topic = sender
     await send.send_many([(topic, b"k", b"warm", 0)])  # the topic's metadata is known
     deliveries = await send.send_many(
