@@ -118,6 +118,9 @@ class Processor:
         self.watch = FreezeWatch(limit_s=session_timeout_s)
         # Pipelining: batches complete in decide order; a bound on batches in flight.
         self.last_issued: asyncio.Future[None] | None = None
+        # Counts the batches fenced before they were applied. A batch decided before one
+        # of them was decided on top of it (its states, its chain head): it is fenced too.
+        self.fences = 0
         self.last_done: asyncio.Future[None] | None = None
         self.slots = asyncio.Semaphore(max_in_flight)
         self.completions: set[asyncio.Task[None]] = set()
@@ -371,7 +374,10 @@ class Processor:
             self.last_issued, self.last_done = issued, done = (
                 loop.create_future(), loop.create_future(),
             )  # fmt: skip
-        completion = self._complete(durable, entries, batch, previous, (issued, done), ack)
+            fences = self.fences
+        completion = self._complete(
+            durable, entries, batch, previous, (issued, done), ack, fences
+        )  # fmt: skip
         if ack is None:
             await completion
         else:
@@ -383,6 +389,7 @@ class Processor:
         self, durable: list[Awaitable[Any]], entries: list[OutboxEntry], batch: Decided,
         previous: tuple[asyncio.Future[None] | None, asyncio.Future[None] | None],
         mine: tuple[asyncio.Future[None], asyncio.Future[None]], ack: Ack | None,
+        fences: int = 0,
     ) -> None:  # fmt: skip
         previous_issued, previous_done = previous
         issued, done = mine
@@ -393,9 +400,24 @@ class Processor:
                 await previous_issued
         except Exception as exc:
             fatal("writing the batch's outbox entries failed", exc)
-        if not await self._owns(batch.records, "write"):
+        if fences != self.fences:
+            # An earlier batch was fenced after this one was decided on top of it: applied
+            # now, this one's records would come before that one's, which its partitions'
+            # next resume sends (a decision of an older offset after a newer one, states
+            # set back). Both are finished from their entries, in order, by that resume.
+            metrics.FENCED.labels("write").inc(len(batch.records))
+            log.warning(
+                "dropping %d records before they are applied and acked: decided on top of "
+                "a batch fenced since; their partitions' outbox finishes both in order",
+                len(batch.records),
+            )  # fmt: skip
+            owned = False
+        else:
+            owned = await self._owns(batch.records, "write")
+        if not owned:
             # Its entries are durable: whoever owns the partitions next (this worker too,
             # should they come back) finishes them when it resumes them.
+            self.fences += 1
             self.decider.written(batch)
             self.forget({r.partition for r in batch.records})
             issued.set_result(None)

@@ -566,3 +566,75 @@ async def test_a_resume_whose_claim_is_never_delivered_is_retried_whole_not_wait
     t = h.clock.now_ms
     await h.processor.process([h.record("live", stream_started("c1", "e1", t))])
     assert len(h.send.on(h.settings.topics.decisions)) == 1
+
+
+async def test_a_batch_decided_on_top_of_a_fenced_one_is_fenced_too_and_both_finish_in_order():
+    """Two batches in flight; the first also holds a record of a partition lost in a
+    rebalance, so it is fenced before it is applied. The second, decided on top of it, must
+    not be applied before it: the kept partition's next resume sends both entries, in order
+    (a fault run once saw a decision of an older offset after a newer one, states set back)."""
+    lost = {1: False}
+    h = Harness.build(fence=lambda r: not (r.partition == 1 and lost[1]))
+    outbox = PartitionedStore()  # each partition's outbox its own (the same slot keys)
+    h.processor.completer.outbox = outbox  # type: ignore[assignment]
+    t = h.clock.now_ms
+    await h.processor.resume({0, 1})
+    outbox.held = []  # the outbox entries wait for the broker: both batches in flight
+    acked: list[str] = []
+
+    def acker(name: str):
+        async def ack() -> None:
+            acked.append(name)
+
+        return ack
+
+    first = [h.record("live", stream_started("c1", "e1", t), partition=0),
+             h.record("live", stream_started("c2", "e2", t), partition=1)]  # fmt: skip
+    await h.processor.process(first, acker("first"))
+    second = [h.record("live", stream_started("c1", "e3", t + 1, category="finance"))]
+    await h.processor.process(second, acker("second"))
+    await settle()
+    lost[1] = True  # partition 1 moves to another worker
+    held, outbox.held = outbox.held, None
+    for delivery in held:
+        delivery.set_result(None)
+    await settle()
+    await settle()
+    assert acked == [] and h.send.on(h.settings.topics.decisions) == []
+    # Partition 0 stays: its next batch first finishes both entries, in order.
+    await h.processor.process(
+        [h.record("live", stream_started("c1", "e4", t + 2, category="law"))], acker("third")
+    )
+    await settle()
+    decided = [s.json()["event_id"] for s in h.send.on(h.settings.topics.decisions)]
+    assert decided == ["e1", "e3", "e4"]
+    assert acked == ["third"]
+
+
+class PartitionedStore:
+    """A changelogged store whose keys live per partition, as RocksDB's databases do;
+    deliveries held in `held` while it is a list."""
+
+    def __init__(self) -> None:
+        self.data: dict[tuple[int, bytes], bytes] = {}
+        self.held: list[asyncio.Future[None]] | None = None
+
+    def get(self, key: bytes, partition: int | None = None) -> bytes | None:
+        return self.data.get((partition if partition is not None else -1, key))
+
+    async def set_many(
+        self, writes: list[tuple[bytes, bytes | None, int]]
+    ) -> list[asyncio.Future[None]]:
+        out = []
+        for key, value, partition in writes:
+            if value is None:
+                self.data.pop((partition, key), None)
+            else:
+                self.data[(partition, key)] = value
+            delivery: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            if self.held is not None:
+                self.held.append(delivery)
+            else:
+                delivery.set_result(None)
+            out.append(delivery)
+        return out
