@@ -222,13 +222,11 @@ def _follow_rebalances(app: faust.App, rt: Runtime) -> None:
         # left pending in their outboxes now, not at their next event. Not when the
         # signal comes from a recovery a newer rebalance interrupted: the stores are not
         # restored then, and an outbox read from them (its claim written back as the
-        # newest) restarts the chain at a stale head (Fence.restored).
-        if not rt.fence.restored():
-            log.info("a recovery a newer rebalance interrupted ended: waiting for its own")
-            return
-
+        # newest) restarts the chain at a stale head (Fence.restored). Looked at when the
+        # resume runs: another rebalance may have begun since the signal.
         async def resume() -> None:
-            if not rt.fence.restored():  # another rebalance began meanwhile
+            if not rt.fence.restored():
+                log.info("a recovery a newer rebalance interrupted ended: waiting for its own")
                 return
             await rt.processor.resume(set(owned))
             # What is alive now is long-lived: out of the collector's way (its full

@@ -118,10 +118,10 @@ class Processor:
         self.watch = FreezeWatch(limit_s=session_timeout_s)
         # Pipelining: batches complete in decide order; a bound on batches in flight.
         self.last_issued: asyncio.Future[None] | None = None
+        self.last_done: asyncio.Future[None] | None = None
         # Counts the batches fenced before they were applied. A batch decided before one
         # of them was decided on top of it (its states, its chain head): it is fenced too.
         self.fences = 0
-        self.last_done: asyncio.Future[None] | None = None
         self.slots = asyncio.Semaphore(max_in_flight)
         self.completions: set[asyncio.Task[None]] = set()
         self.lock = asyncio.Lock()
@@ -211,6 +211,7 @@ class Processor:
                        "this worker's decisions alone until it returns")  # fmt: skip
 
     def _exit_if_frozen(self) -> None:
+        self.watch.start()  # from the first check on: the time before is the start-up
         frozen = self.watch.frozen()
         if frozen is not None:
             fatal(
@@ -219,17 +220,27 @@ class Processor:
                 TimeoutError(f"frozen for {frozen:.1f}s"),
             )
 
-    async def _owns(self, records: Sequence[Record], stage: str) -> bool:
-        """Whether the batch is still this worker's, once any rebalance has settled."""
+    async def _owns(self, records: Sequence[Record], stage: str, fences: int | None = None) -> bool:
+        """Whether the batch is still this worker's, once any rebalance has settled; with
+        `fences` (the count when it was decided), and not decided on top of a batch fenced
+        since: applied now, its records would come before that one's, which its
+        partitions' next resume sends (a decision of an older offset after a newer one,
+        states set back). Both are finished from their entries, in order, by that resume."""
         if self.settled is not None:
             await self.settled()
-        if all(self.fence(r) for r in records):
+        if fences is not None and fences != self.fences:
+            why = "decided on top of a batch fenced since; their outbox finishes both in order"
+        elif all(self.fence(r) for r in records):
             return True
+        else:
+            why = (
+                "their partitions are not this worker's since they were fetched; "
+                "their owner decides them"
+            )
         metrics.FENCED.labels(stage).inc(len(records))
         log.warning(
-            "dropping %d records before they are %s: their partitions are not this "
-            "worker's since they were fetched; their owner decides them",
-            len(records), "decided" if stage == "decide" else "applied and acked",
+            "dropping %d records before they are %s: %s",
+            len(records), "decided" if stage == "decide" else "applied and acked", why,
         )  # fmt: skip
         return False
 
@@ -253,7 +264,6 @@ class Processor:
             # A worker resumed after a freeze has lost its partitions, whatever its last
             # assignment says: it must not write their outbox claims, which the next owner
             # would take for the newest (a claim from a stale store restarts the chain).
-            self.watch.start()
             self._exit_if_frozen()
             if not self.ready.is_set():
                 await self._prepare_once()
@@ -351,7 +361,6 @@ class Processor:
             await self.policy_gate()
         await self.slots.acquire()
         async with self.lock:
-            self.watch.start()
             # A worker resumed after a freeze must not decide from the state it still holds:
             # its partitions have a new owner, which finishes its outbox entries.
             self._exit_if_frozen()
@@ -389,7 +398,7 @@ class Processor:
         self, durable: list[Awaitable[Any]], entries: list[OutboxEntry], batch: Decided,
         previous: tuple[asyncio.Future[None] | None, asyncio.Future[None] | None],
         mine: tuple[asyncio.Future[None], asyncio.Future[None]], ack: Ack | None,
-        fences: int = 0,
+        fences: int,
     ) -> None:  # fmt: skip
         previous_issued, previous_done = previous
         issued, done = mine
@@ -400,21 +409,7 @@ class Processor:
                 await previous_issued
         except Exception as exc:
             fatal("writing the batch's outbox entries failed", exc)
-        if fences != self.fences:
-            # An earlier batch was fenced after this one was decided on top of it: applied
-            # now, this one's records would come before that one's, which its partitions'
-            # next resume sends (a decision of an older offset after a newer one, states
-            # set back). Both are finished from their entries, in order, by that resume.
-            metrics.FENCED.labels("write").inc(len(batch.records))
-            log.warning(
-                "dropping %d records before they are applied and acked: decided on top of "
-                "a batch fenced since; their partitions' outbox finishes both in order",
-                len(batch.records),
-            )  # fmt: skip
-            owned = False
-        else:
-            owned = await self._owns(batch.records, "write")
-        if not owned:
+        if not await self._owns(batch.records, "write", fences):
             # Its entries are durable: whoever owns the partitions next (this worker too,
             # should they come back) finishes them when it resumes them.
             self.fences += 1
