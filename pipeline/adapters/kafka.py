@@ -19,6 +19,7 @@ from aiokafka.errors import (
     KafkaError,
     NodeNotReadyError,
     TopicAlreadyExistsError,
+    UnknownTopicOrPartitionError,
 )
 from aiokafka.helpers import create_ssl_context
 
@@ -317,6 +318,42 @@ async def partitions(where: Target, topic: str) -> list[int]:
         if entry.get("topic") == topic and not entry.get("error_code"):
             return sorted(p["partition"] for p in entry.get("partitions", []))
     return []
+
+
+async def end_offsets(where: Target, topics: Iterable[str]) -> dict[str, dict[int, int] | None]:
+    """Each topic's end offset (the next offset written) by partition; None for a topic the
+    broker says does not exist. A topic it does not describe for another reason (not
+    authorised, no leader) is left out: nothing is known of it."""
+    names = sorted(set(topics))
+    bootstrap, security = target(where)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15_000, **security)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(names)
+    finally:
+        await admin.close()
+    out: dict[str, dict[int, int] | None] = {}
+    tps: list[TopicPartition] = []
+    for entry in described:
+        name, code = entry.get("topic"), entry.get("error_code")
+        if name not in names:
+            continue
+        if code == UnknownTopicOrPartitionError.errno:
+            out[name] = None
+        elif not code:
+            tps.extend(TopicPartition(name, p["partition"]) for p in entry.get("partitions", []))
+    if tps:
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, **security)
+        await consumer.start()
+        try:
+            ends = await consumer.end_offsets(tps)
+        finally:
+            await consumer.stop()
+        for tp, end in ends.items():
+            partitions = out.setdefault(tp.topic, {})
+            assert partitions is not None
+            partitions[tp.partition] = end
+    return out
 
 
 class TopicMissing(LiveGateError):

@@ -45,6 +45,8 @@ def _worker(args: argparse.Namespace) -> int:
     # of the newest changes with the table says so in the log (`livegate certs reconcile`).
     asyncio.run(warn_if_table_behind(settings))
     settings.data_dir.mkdir(parents=True, exist_ok=True)  # Faust makes only the last level
+    # Local tables ahead of their changelogs (a reset broker) would stop Faust at start.
+    discard_stale_local_tables(settings)
     from agents.app import create_app  # Faust is imported only by the worker
     from pipeline.engine.faustconfig import use_event_loop
 
@@ -78,6 +80,31 @@ def _worker(args: argparse.Namespace) -> int:
     collector.settle()  # the modules and the app, long-lived: frozen before the first rebalance
     run_worker(app, args.loglevel, logging_config(settings.log_format, args.loglevel))
     return 0
+
+
+def discard_stale_local_tables(settings: Settings) -> list[str]:
+    """Delete the worker's local table partitions that hold data past the end of their
+    changelog in the broker (pipeline/adapters/faust/localtables.py); Faust restores them
+    from the changelog. Returns what was deleted, each said on stderr."""
+    from pipeline.adapters.faust import localtables
+    from pipeline.engine.faustconfig import changelog_names, faust_options
+
+    tabledir = localtables.table_directory(settings.app_id, faust_options(settings))
+    if not tabledir.is_dir():
+        return []
+    changelogs = changelog_names(settings)
+    try:
+        ends = asyncio.run(kafka.end_offsets(settings, changelogs.values()))
+    except Exception as exc:  # a check: Faust's own stops a worker that needs it
+        print(f"livegate worker: the local tables were not checked against their "
+              f"changelogs ({exc!r})", file=sys.stderr, flush=True)  # fmt: skip
+        return []
+    said = []
+    for stale in localtables.stale_partitions(tabledir, changelogs, ends):
+        localtables.discard(stale)
+        said.append(f"{stale}: deleted, to be restored from the changelog")
+        print(f"livegate worker: WARNING: {said[-1]}", file=sys.stderr, flush=True)
+    return said
 
 
 def warn_if_create_time(settings: Settings) -> None:

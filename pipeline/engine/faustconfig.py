@@ -75,10 +75,21 @@ def changelog_configs(settings: Settings) -> dict[str, str]:
     return kafka.replication_configs(settings)
 
 
+def changelog_name(settings: Settings, table: str) -> str:
+    """The name Faust gives a table's changelog topic."""
+    return f"{settings.app_id}-{table}-changelog"
+
+
+def changelog_names(settings: Settings) -> dict[str, str]:
+    """Each of the worker's tables, to its changelog topic."""
+    return {t: changelog_name(settings, t) for t in (STATE_TABLE, SCHEDULE_TABLE, IDS_TABLE,
+                                                     OUTBOX_TABLE)}  # fmt: skip
+
+
 def changelog_topics(settings: Settings) -> list[NewTopic]:
     """The tables' changelogs as Faust creates them (for comparing existing ones)."""
     return [
-        kafka.new_topic(settings, f"{settings.app_id}-{table}-changelog", settings.partitions,
+        kafka.new_topic(settings, changelog_name(settings, table), settings.partitions,
                         {"cleanup.policy": cleanup})
         for table, cleanup in ((STATE_TABLE, "compact"), (SCHEDULE_TABLE, "compact"),
                                (IDS_TABLE, "compact,delete"), (OUTBOX_TABLE, "compact"))

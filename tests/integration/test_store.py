@@ -8,9 +8,10 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 from rocksdict import Options, Rdict
 
-from pipeline.adapters.kafka import read_topic
+from pipeline.adapters.kafka import end_offsets, read_topic
 from pipeline.domain.state import decode_state
 from tests.helpers import Worker, event, produce, wait_for
 from tests.integration.conftest import Pipeline, start_pipeline
@@ -104,5 +105,72 @@ async def test_rocksdb_state_and_changelog_offset_survive_a_restart(rocks: Pipel
             f"{c}-e1",
             f"{c}-e2",
         ]
+    finally:
+        again.stop()
+
+
+async def delete_topics(settings, names: list[str], timeout: float = 30) -> None:
+    """Delete topics, and wait until the broker no longer knows them."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.delete_topics(names)
+    finally:
+        await admin.close()
+    deadline = asyncio.get_running_loop().time() + timeout
+    while (ends := await end_offsets(settings, names)) != {n: None for n in names}:
+        assert asyncio.get_running_loop().time() < deadline, f"not deleted: {ends}"
+        await asyncio.sleep(0.3)
+
+
+async def test_a_worker_restarted_on_local_tables_ahead_of_a_reset_broker_restores_them(
+    rocks: Pipeline, tmp_path
+):
+    """The broker lost the changelogs (a reset stack, topics deleted and made again) while
+    the worker's RocksDB files kept their offsets: Faust refuses such files at start (its
+    ConsistencyError). The worker deletes them, says so, and restores from the changelog."""
+    p = rocks
+    c = f"reset-{uuid.uuid4().hex[:8]}"
+    first = event("stream_started", c, f"{c}-e1", stream_id="s1", category="health")
+    try:
+        await produce(p.settings, p.settings.topics.live, [(c.encode(), first)])
+        acts = await wait_for(
+            p.settings, p.settings.topics.actions, lambda rs: deductions(rs, c) == [8]
+        )
+        await until_acked(p, c)
+    finally:
+        worker = p.workers[0]
+        worker.stop()
+    assert deductions(acts, c) == [8]
+    changelogs = [
+        f"{p.settings.app_id}-{t}-changelog"
+        for t in ("creator-state", "expiry-schedule", "decided-ids", "outbox")
+    ]
+    tables = tmp_path / f"{p.settings.app_id}-{worker.web_port}" / "v1" / "tables"
+    kept = sorted(path.name for path in tables.glob("creator-state-*.db"))
+    assert kept, "the worker left no creator-state files"
+    await delete_topics(p.settings, changelogs)
+
+    # Its own log: the first worker's "Ready" must not count as this one's.
+    again_log = worker.log_path.with_name(worker.log_path.stem + "-again.log")
+    again = Worker(p.env, worker.web_port, again_log).start()
+    try:
+        again.wait_ready()
+        log = again_log.read_text()
+        # The partition of the creator's state held an offset (those never written hold
+        # none, and nothing to lose).
+        named = [n for n in kept if f"({tables / n}) holds data up to changelog offset" in log]
+        assert named, log[:3000]
+        assert f"{p.settings.app_id}-creator-state-changelog does not exist" in log
+        second = event("stream_started", c, f"{c}-e2", stream_id="s2", category="health")
+        await produce(p.settings, p.settings.topics.live, [(c.encode(), second)])
+        decisions = await wait_for(
+            p.settings,
+            p.settings.topics.decisions,
+            lambda rs: any(r.get("event_id") == f"{c}-e2" for r in rs),
+        )
+        assert any(r.get("event_id") == f"{c}-e2" for r in decisions)
+        assert again.proc.poll() is None, "the worker stopped"
+        assert "ConsistencyError" not in again_log.read_text()
     finally:
         again.stop()

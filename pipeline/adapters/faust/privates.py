@@ -56,6 +56,7 @@ PRIVATE: Final = (
     ("faust.transport.drivers.aiokafka:Producer", "_ensure_producer", "tables: the producer"),
     ("faust.stores.rocksdb:Store", "_dbs", "tables: a partition's database"),
     ("faust.stores.rocksdb:Store", "offset_key", "tables: the persisted changelog offset"),
+    ("faust.stores.rocksdb:Store", "partition_path", "localtables: `<table>-<p>.db`"),
     ("rocksdict:WriteBatch", "put", "tables"),
     ("faust.app.base:App", "on_rebalance_start", "group: wrapped, a rebalance starts"),
     ("faust.app.base:App", "consumer_generation_id", "group"),
