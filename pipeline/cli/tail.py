@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import sys
 from collections.abc import Callable
@@ -150,9 +151,11 @@ def _body(value: bytes | None) -> dict[str, Any] | None:
 
 async def follow(
     settings: Settings, which: str, from_beginning: bool, raw: bool = False,
-    out: Callable[[str], None] = print, since: int | None = None, creator: str | None = None,
-    lang: str | None = None,
+    out: Callable[[str], None] | None = None, since: int | None = None,
+    creator: str | None = None, lang: str | None = None,
 ) -> None:  # fmt: skip
+    # Each line as it comes, also into a pipe (`livegate tail | grep …`), where print buffers.
+    out = out or functools.partial(print, flush=True)
     topic = {"actions": settings.topics.actions, "decisions": settings.topics.decisions,
              "dlq": settings.topics.dlq, "shadow": settings.topics.shadow}[which]  # fmt: skip
     consumer = AIOKafkaConsumer(

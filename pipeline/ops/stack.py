@@ -108,6 +108,16 @@ class LocalStack:
                 out[name.strip()] = value.strip()
         return out
 
+    def mark_loaded(self) -> bool:
+        """Mark the certification table of the settings' Redis prefix loaded, unless it is
+        (a local stack's table is what its users put there: nothing to wait for); True if
+        it was not."""
+        client = redis.Redis.from_url(self.client_settings().redis_url.reveal())
+        try:
+            return bool(client.set(self.s.loaded_key, str(int(time.time() * 1000)), nx=True))
+        finally:
+            client.close()
+
     def client_settings(self) -> Settings:
         """The settings a client of this stack needs (its own credentials when secure)."""
         s = dataclasses.replace(self.s, kafka_bootstrap=self.kafka_bootstrap)
@@ -270,12 +280,8 @@ class LocalStack:
             notes.append(f"kafka {self.s.kafka_version} started on {self.kafka_bootstrap}")
         self._wait_redis(timeout_s)
         client_settings = self.client_settings()
-        client = redis.Redis.from_url(client_settings.redis_url.reveal())
-        try:
-            if not marker.exists():
-                client.set(self.s.loaded_key, str(int(time.time() * 1000)), nx=True)
-        finally:
-            client.close()
+        if not marker.exists():
+            self.mark_loaded()
         try:
             asyncio.run(kafka.wait_for_kafka(client_settings, timeout_s))
         except TimeoutError as exc:
