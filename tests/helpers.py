@@ -120,6 +120,8 @@ class Worker:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Worker:
+        # A restarted worker appends to its log: only what it writes counts (wait_ready).
+        self.log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         self.log = open(self.log_path, "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [LIVEGATE, "worker", "--web-port", str(self.web_port), "--loglevel", "info"],
@@ -135,7 +137,7 @@ class Worker:
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
                 raise AssertionError(f"worker exited: {self.log_path.read_text()[-3000:]}")
-            if b"Worker]: Ready" in self.log_path.read_bytes():
+            if b"Worker]: Ready" in self.log_path.read_bytes()[self.log_start :]:
                 return
             time.sleep(0.2)
         raise AssertionError(f"worker not ready: {self.log_path.read_text()[-3000:]}")
