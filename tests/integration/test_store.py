@@ -48,9 +48,9 @@ async def until_acked(p: Pipeline, c: str, timeout: float = 20) -> None:
         await asyncio.sleep(0.3)
 
 
-async def test_rocksdb_state_and_changelog_offset_survive_a_restart(rocks: Pipeline, tmp_path):
-    p = rocks
-    c = f"rocks-{uuid.uuid4().hex[:8]}"
+async def decide_first_then_stop(p: Pipeline, c: str) -> tuple[dict, Worker]:
+    """The creator's first event (an unqualified health stream) decided, its state written to
+    the changelog and its offset committed; then the worker stopped."""
     first = event("stream_started", c, f"{c}-e1", stream_id="s1", category="health")
     try:
         await produce(p.settings, p.settings.topics.live, [(c.encode(), first)])
@@ -64,6 +64,13 @@ async def test_rocksdb_state_and_changelog_offset_survive_a_restart(rocks: Pipel
     finally:
         worker = p.workers[0]
         worker.stop()
+    return first, worker
+
+
+async def test_rocksdb_state_and_changelog_offset_survive_a_restart(rocks: Pipeline, tmp_path):
+    p = rocks
+    c = f"rocks-{uuid.uuid4().hex[:8]}"
+    first, worker = await decide_first_then_stop(p, c)
 
     # What the worker left on disk: its creator state, under Faust's offset of the last
     # changelog record of the creator's partition it wrote.
@@ -131,17 +138,7 @@ async def test_a_worker_restarted_on_local_tables_ahead_of_a_reset_broker_restor
     ConsistencyError). The worker deletes them, says so, and restores from the changelog."""
     p = rocks
     c = f"reset-{uuid.uuid4().hex[:8]}"
-    first = event("stream_started", c, f"{c}-e1", stream_id="s1", category="health")
-    try:
-        await produce(p.settings, p.settings.topics.live, [(c.encode(), first)])
-        acts = await wait_for(
-            p.settings, p.settings.topics.actions, lambda rs: deductions(rs, c) == [8]
-        )
-        await until_acked(p, c)
-    finally:
-        worker = p.workers[0]
-        worker.stop()
-    assert deductions(acts, c) == [8]
+    _, worker = await decide_first_then_stop(p, c)
     changelogs = [
         f"{p.settings.app_id}-{t}-changelog"
         for t in ("creator-state", "expiry-schedule", "decided-ids", "outbox")
