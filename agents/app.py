@@ -38,7 +38,7 @@ from pipeline.engine.faustconfig import (
     faust_options,
 )
 from pipeline.engine.outbox import OutRecord
-from pipeline.engine.processor import Processor, Send
+from pipeline.engine.processor import Processor
 from pipeline.engine.recovery import RecentDecisions
 from pipeline.engine.standing import StandingHook
 
@@ -122,9 +122,6 @@ def _runtime(
     batches = _sender(app, settings)
     states = TableStates(states_table, batches)
 
-    async def send(topic: str, key: bytes | None, value: bytes, partition: int | None) -> Any:
-        return await aiokafka_producer(app).send(topic, value, key=key, partition=partition)
-
     async def track_changelogs() -> None:
         # Table writes pick the changelog partition from the producer's metadata
         # (use_partitioner=True); a topic it does not track would fail the write. Tracking
@@ -139,7 +136,6 @@ def _runtime(
     schedule = ExpirySchedule(
         TableStates(schedule_table, batches), settings.partitions
     )  # fmt: skip
-    sender: Send = send
 
     async def send_many(records: list[OutRecord]) -> list[Any]:
         sent = await batches.send_many((r.topic, r.key, r.value, r.partition) for r in records)
@@ -148,7 +144,7 @@ def _runtime(
     ids = TableStates(ids_table, batches)
     outbox = TableStates(outbox_table, batches)
     processor = Processor(
-        settings, policy, CertCache(store), states, sender,
+        settings, policy, CertCache(store), states, None,  # all sent in batches (send_many)
         ChainHeads(settings, settings.topics.decisions),
         lambda topic: app.consumer.topic_partitions(topic),  # the consumer exists only later
         schedule, session_timeout_s=SESSION_TIMEOUT_S, prepare=track_changelogs,

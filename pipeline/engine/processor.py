@@ -73,7 +73,7 @@ class Processor:
     def __init__(
         self, settings: Settings, policy: Policy | PolicyBook, cert_cache: CertCache,
         states: StateStore,
-        send: Send, chain: Any, partitions_of: Callable[[str], int | None],
+        send: Send | None, chain: Any, partitions_of: Callable[[str], int | None],
         schedule: Schedule, session_timeout_s: float = 10.0,
         max_in_flight: int = MAX_IN_FLIGHT, clock: Callable[[], int] = now_ms,
         prepare: Callable[[], Awaitable[None]] | None = None,
@@ -101,9 +101,13 @@ class Processor:
         # The platform index (CONTRACT §11, for sweeps) lives next to the certification table.
         client = getattr(getattr(cert_cache, "store", None), "client", None)
         index = PlatformIndex(client, settings) if client is not None else None
+        if send_many is None:  # a one-record `send` (fakes, tests) is sent one by one
+            if send is None:
+                raise ValueError("a Processor needs send_many or send")
+            send_many = one_by_one(send)
         self.completer = Completer(
-            states, ids, schedule, send_many or one_by_one(send), self._legacy, outbox, index
-        )
+            states, ids, schedule, send_many, self._legacy, outbox, index
+        )  # fmt: skip
         self.generation = generation
         # Run once before the first batch (e.g. fetch producer metadata for the changelogs);
         # `ready` is set once it has run, and nothing is decided or emitted before.

@@ -638,3 +638,20 @@ class PartitionedStore:
                 delivery.set_result(None)
             out.append(delivery)
         return out
+
+
+def test_a_processor_without_a_sender_is_refused_at_once():
+    from pipeline.bench.engine_harness import (
+        FakeCerts,
+        FakeChain,
+        FakeSchedule,
+        FakeStates,
+        default_policy,
+    )  # fmt: skip
+    from pipeline.engine.processor import Processor
+
+    with pytest.raises(ValueError, match="send_many or send"):
+        Processor(
+            Settings.from_env({}), default_policy(), FakeCerts(), FakeStates(), None,  # type: ignore[arg-type]
+            FakeChain(), lambda topic: None, FakeSchedule(),  # type: ignore[arg-type]
+        )  # fmt: skip
