@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import time
 
 from pipeline.adapters.policyfile import load_policy_file
 from pipeline.adapters.settings import Settings
+from pipeline.adapters.textsafety import printable
 from pipeline.adapters.times import now_ms
 from pipeline.domain.platforms import DEFAULT
 from pipeline.domain.policy import Policy, load_policy
@@ -34,6 +36,18 @@ def register(psub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                        help="refuse, producing nothing, when more than N creators are "
                        "concerned (default: no limit)")  # fmt: skip
     sweep.set_defaults(handler=_sweep)
+    reindex = psub.add_parser(
+        "reindex",
+        help="rebuild the platform index sweeps count from, from the creator-state changelog",
+        description="Reads the workers' creator-state changelog to its end and adds every "
+        "creator to its platform's set in Redis (<prefix>platform:<P>; default when its state "
+        "names no platform), the index `policy sweep` counts creators from. Run it after Redis "
+        "lost writes (a failover, a restore from an older snapshot, a flush): the workers add "
+        "a creator only when its platform is first recorded. Idempotent; removes nothing.",
+    )
+    reindex.add_argument("--dry-run", action="store_true",
+                         help="count what the changelog holds, add nothing")  # fmt: skip
+    reindex.set_defaults(handler=_reindex)
 
 
 def _policy_now(settings: Settings, now: int) -> Policy:
@@ -76,4 +90,35 @@ def _sweep(args: argparse.Namespace) -> int:
     sent = asyncio.run(produce(settings, bodies, progress))
     print(f"produced {sent} policy_sweep events to {settings.topics.reviews} "
           f"(event ids {p.sweep_id}:CREATOR)")  # fmt: skip
+    return 0
+
+
+def _reindex(args: argparse.Namespace) -> int:
+    from pipeline.ops import reindex
+
+    settings = Settings.from_env()
+
+    shown = [0.0]
+
+    def progress(read: int, total: int) -> None:  # a line a second at most, and the last
+        if read >= total or time.monotonic() - shown[0] >= 1.0:
+            shown[0] = time.monotonic()
+            print(f"  {read} / {total} changelog records", file=sys.stderr)
+
+    found = asyncio.run(reindex.read(settings, progress))
+    platforms = sorted(found.by_platform)
+    before = asyncio.run(reindex.counts(settings, platforms))
+    print(f"{found.topic}: {found.creators} creators with a state")
+    if found.unreadable:
+        names = ", ".join(printable(c) for c in found.unreadable[:5])
+        more = ", …" if len(found.unreadable) > 5 else ""
+        print(f"  {len(found.unreadable)} states unreadable, not indexed: {names}{more}")
+    if not args.dry_run:
+        asyncio.run(reindex.add(settings, found))
+    after = before if args.dry_run else asyncio.run(reindex.counts(settings, platforms))
+    for p in platforms:
+        print(f"  {printable(p)}: {len(found.by_platform[p])} in the changelog; index "
+              f"{before[p]} → {after[p]} (+{after[p] - before[p]})")  # fmt: skip
+    if args.dry_run:
+        print("dry run: nothing added")
     return 0

@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+import redis
 
 from pipeline.adapters.kafka import group_lag
 from pipeline.ops.registry import Registry, build_change, grant_fields
@@ -306,3 +307,60 @@ async def test_a_deployment_that_never_names_a_platform_can_sweep_default(pipeli
     )
     assert {a["platform"] for a in actions} == {"default"}
     assert_notices(actions)
+
+
+async def test_a_platform_index_redis_lost_is_rebuilt_from_the_state_changelog(
+    pipeline: Pipeline,
+):
+    """Redis lost the index entries (a failover, an older snapshot): `policy reindex` adds
+    every creator back to its platform's set from the creator-state changelog, names the
+    states it cannot read, and a second run adds nothing."""
+    p, t = pipeline, now_ms()
+    run = uuid.uuid4().hex[:6]
+    groups = {
+        "douyin": [f"ri-dy-{run}-{i}" for i in range(3)],
+        "kuaishou": [f"ri-ks-{run}-{i}" for i in range(2)],
+        "default": [f"ri-df-{run}-{i}" for i in range(2)],  # their events name no platform
+    }
+    await send(p, p.settings.topics.live, *(
+        event("stream_started", c, f"{c}-first", t, stream_id=f"{c}-s", category="gaming",
+              **({} if platform == "default" else {"platform": platform}))
+        for platform, creators in groups.items() for c in creators
+    ))  # fmt: skip
+    everyone = [c for creators in groups.values() for c in creators]
+    await decided(p, {f"{c}-first" for c in everyone})
+    await idle(p, p.settings.topics.live)  # the state and the index are written before the ack
+    # A state no worker could read, in the changelog (a hostile or damaged stored value).
+    bad = f"ri-bad-{run}"
+    changelog = f"{p.settings.app_id}-creator-state-changelog"
+    await produce(p.settings, changelog, [(bad.encode(), b"\xff not a state")])
+
+    client = redis.Redis.from_url(p.settings.redis_url.reveal(), decode_responses=True)
+    key = f"{p.settings.redis_prefix}platform:"
+    try:
+        for platform, creators in groups.items():
+            assert set(creators) <= client.smembers(key + platform), platform
+            client.srem(key + platform, *creators)  # lost
+
+        dry = run_cli(p.env, "policy", "reindex", "--dry-run")
+        assert dry.returncode == 0, dry.stderr
+        assert "dry run: nothing added" in dry.stdout
+        assert not any(client.sismember(key + "douyin", c) for c in groups["douyin"])
+
+        done = run_cli(p.env, "policy", "reindex")
+        assert done.returncode == 0, done.stderr
+        for platform, creators in groups.items():
+            members = client.smembers(key + platform)
+            assert set(creators) <= members, (platform, done.stdout)
+            others = set(everyone) - set(creators)
+            assert not others & members, (platform, done.stdout)
+        assert not any(client.sismember(key + p_, bad) for p_ in groups)
+        assert f"states unreadable, not indexed: {bad}" in done.stdout
+        assert re.search(r"douyin: \d+ in the changelog; index \d+ → \d+ \(\+3\)", done.stdout)
+
+        again = run_cli(p.env, "policy", "reindex")
+        assert again.returncode == 0, again.stderr
+        added = re.findall(r"\(\+(\d+)\)", again.stdout)
+        assert added and set(added) == {"0"}, again.stdout
+    finally:
+        client.close()
