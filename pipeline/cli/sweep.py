@@ -94,9 +94,11 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _reindex(args: argparse.Namespace) -> int:
+    from pipeline.cli.errors import require_services
     from pipeline.ops import reindex
 
     settings = Settings.from_env()
+    require_services(settings)  # before reading the whole changelog
 
     shown = [0.0]
 

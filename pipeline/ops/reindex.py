@@ -44,10 +44,16 @@ async def read(settings: Settings, progress: Callable[[int, int], None] | None =
     """Each creator's platform, from its latest state in the changelog (tombstones delete)."""
     topic = changelog_name(settings, STATE_TABLE)
     latest: dict[bytes, bytes | None] = {}
-    async for batch in kafka.stream_topic(settings, topic, progress, required=True):
-        for r in batch:
-            if r.key is not None:
-                latest[r.key] = r.value
+    try:
+        async for batch in kafka.stream_topic(settings, topic, progress, required=True):
+            for r in batch:
+                if r.key is not None:
+                    latest[r.key] = r.value
+    except kafka.TopicMissing:
+        raise kafka.TopicMissing(
+            f"topic {topic} not found at {settings.kafka_bootstrap}: no worker of app id "
+            f"{settings.app_id!r} has run there (LIVEGATE_APP_ID), so there is nothing to index"
+        ) from None
     out = Reindex(topic)
     for key, value in sorted(latest.items()):
         if value is None:

@@ -364,3 +364,11 @@ async def test_a_platform_index_redis_lost_is_rebuilt_from_the_state_changelog(
         assert added and set(added) == {"0"}, again.stdout
     finally:
         client.close()
+
+
+def test_reindex_of_an_app_no_worker_ran_says_so(pipeline: Pipeline):
+    env = {**pipeline.env, "LIVEGATE_APP_ID": f"never-{uuid.uuid4().hex[:6]}"}
+    done = run_cli(env, "policy", "reindex")
+    assert done.returncode == 1
+    assert "no worker of app id 'never-" in done.stderr and "nothing to index" in done.stderr
+    assert "Traceback" not in done.stderr
