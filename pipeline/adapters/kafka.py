@@ -158,6 +158,26 @@ class TopicDifference:
         return f"{self.topic}: {self.what} is {self.actual}, the settings want {self.wanted}"
 
 
+async def describe_topics(admin: AIOKafkaAdminClient, names: Iterable[str]) -> list[Any]:
+    """The topics' metadata (aiokafka's `describe_topics` entries), each missing one as an
+    entry with UNKNOWN_TOPIC_OR_PARTITION and no partitions, asking only of those that exist.
+
+    aiokafka's `describe_topics` sends a Metadata request that allows automatic creation: a
+    broker with `auto.create.topics.enable` (Kafka's default) creates every missing topic it
+    names, with the broker's defaults. Asked of a table's changelog before Faust made it, that
+    is a changelog with a delete policy (a week of retention: creator state lost at the next
+    restore) and the broker's partition count.
+    """
+    wanted = list(dict.fromkeys(names))
+    existing = set(await admin.list_topics())  # every topic: allows no creation
+    present = [n for n in wanted if n in existing]
+    described = list(await admin.describe_topics(present)) if present else []
+    missing = UnknownTopicOrPartitionError.errno
+    return described + [
+        {"topic": n, "error_code": missing, "partitions": []} for n in wanted if n not in existing
+    ]
+
+
 async def topic_differences(
     where: Target, topics: Iterable[NewTopic], configs: bool = True
 ) -> list[TopicDifference]:
@@ -169,7 +189,7 @@ async def topic_differences(
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15_000, **security)
     await admin.start()
     try:
-        described = await admin.describe_topics(list(wanted))
+        described = await describe_topics(admin, wanted)
         existing = [e for e in described if e.get("topic") in wanted and not e.get("error_code")]
         names = [e["topic"] for e in existing]
         found = await _topic_configs(admin, names) if names and configs else {}
@@ -246,7 +266,7 @@ async def group_lag(where: Target, group: str, topics: Iterable[str]) -> list[Pa
     try:
         committed = await admin.list_consumer_group_offsets(group)
         names = sorted(set(topics) | {tp.topic for tp in committed})
-        described = await admin.describe_topics(names)
+        described = await describe_topics(admin, names)
     finally:
         await admin.close()
     tps = [
@@ -306,7 +326,7 @@ async def partitions(where: Target, topic: str) -> list[int]:
         # is not ready: ask again (the next try picks another), a few times.
         for attempt in range(5):
             try:
-                described = await admin.describe_topics([topic])
+                described = await describe_topics(admin, [topic])
                 break
             except (NodeNotReadyError, KafkaConnectionError):
                 if attempt == 4:
@@ -329,7 +349,7 @@ async def end_offsets(where: Target, topics: Iterable[str]) -> dict[str, dict[in
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15_000, **security)
     await admin.start()
     try:
-        described = await admin.describe_topics(names)
+        described = await describe_topics(admin, names)
     finally:
         await admin.close()
     out: dict[str, dict[int, int] | None] = {}

@@ -191,6 +191,9 @@ class Settings:
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
     kafka_heap: str = "512m"
+    # The local broker creates a topic a client names before it exists, as Kafka does by
+    # default (off here: the stack creates every topic it should have).
+    kafka_auto_create_topics: bool = False
     redis_port: int = 6379
     kafka_internal_port: int | None = None  # secure stack's inter-broker listener
     log_format: str = "text"
@@ -529,6 +532,7 @@ def _from_env(env: Mapping[str, str]) -> Settings:
             env, "LIVEGATE_KAFKA_CONTROLLER_PORT", base.kafka_controller_port, 1, 65535
         ),
         kafka_heap=env.get("LIVEGATE_KAFKA_HEAP", base.kafka_heap),
+        kafka_auto_create_topics=bool(_int(env, "LIVEGATE_KAFKA_AUTO_CREATE_TOPICS", 0, 0, 1)),
         redis_port=_int(env, "LIVEGATE_REDIS_PORT", base.redis_port, 1, 65535),
         kafka_internal_port=_int(env, "LIVEGATE_KAFKA_INTERNAL_PORT", 0, 0, 65535) or None,
         log_format=log_format,

@@ -322,6 +322,7 @@ class LocalStack:
                 controller_port=self.s.kafka_controller_port,
                 log_dirs=data,
                 partitions=self.s.partitions,
+                auto_create="true" if self.s.kafka_auto_create_topics else "false",
             )
         )
         if self.secure:
