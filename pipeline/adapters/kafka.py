@@ -15,6 +15,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import (
+    CoordinatorLoadInProgressError,
+    CoordinatorNotAvailableError,
     KafkaConnectionError,
     KafkaError,
     NodeNotReadyError,
@@ -264,7 +266,15 @@ async def group_lag(where: Target, group: str, topics: Iterable[str]) -> list[Pa
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15_000, **security)
     await admin.start()
     try:
-        committed = await admin.list_consumer_group_offsets(group)
+        # A new cluster's group coordinator (its offsets topic) comes up at the first ask.
+        for attempt in range(40):
+            try:
+                committed = await admin.list_consumer_group_offsets(group)
+                break
+            except (CoordinatorNotAvailableError, CoordinatorLoadInProgressError):
+                if attempt == 39:
+                    raise
+                await asyncio.sleep(0.5)
         names = sorted(set(topics) | {tp.topic for tp in committed})
         described = await describe_topics(admin, names)
     finally:

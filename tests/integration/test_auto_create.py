@@ -2,7 +2,8 @@
 `auto.create.topics.enable`), on its own local stack: what LiveGate asks before Faust starts
 (partition counts, changelog end offsets, `livegate topics create`) creates nothing, so the
 tables' changelogs are made by Faust, compacted, and not by the broker with its defaults (a
-delete policy: creator state gone a week later, at the next restore)."""
+delete policy: creator state gone a week later, at the next restore). And, the stack being
+new, `topics lag` before any group has used its coordinator."""
 
 from __future__ import annotations
 
@@ -72,6 +73,9 @@ def test_on_a_broker_creating_topics_on_first_use_changelogs_are_fausts_compacte
         assert asyncio.run(kafka.end_offsets(settings, missing)) == dict.fromkeys(missing)
         assert asyncio.run(kafka.partitions(settings, "probe-never-made")) == []
         assert asyncio.run(kafka.topic_differences(settings, changelog_topics(settings))) == []
+        # `topics lag` on a cluster no group has used yet: its coordinator comes up meanwhile.
+        lag = run_cli(env, "topics", "lag")
+        assert lag.returncode == 0 and "group livegate: lag 0 records" in lag.stdout, lag.stderr
         created = run_cli(env, "topics", "create")
         assert created.returncode == 0, created.stdout + created.stderr
         time.sleep(2)  # as long as the probe's creation could take, and more
@@ -83,7 +87,7 @@ def test_on_a_broker_creating_topics_on_first_use_changelogs_are_fausts_compacte
         assert set(changelogs) <= asyncio.run(topic_names(bootstrap))
         # cleanup.policy compact (the decided ids' compact,delete) and 2 partitions each.
         assert asyncio.run(kafka.topic_differences(settings, changelog_topics(settings))) == []
-        # The group's lag, asked of a topic that does not exist (its coordinator is up now).
+        # The group's lag, asked of a topic that does not exist.
         asyncio.run(kafka.group_lag(settings, settings.app_id, ["probe-never-made"]))
         time.sleep(2)
         assert "probe-never-made" not in asyncio.run(topic_names(bootstrap))
