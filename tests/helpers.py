@@ -30,6 +30,23 @@ def free_port() -> int:
         return port
 
 
+def own_stack_env(stack_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment of a local stack of the test's own (its directory, free ports, two
+    partitions), with the clients' bootstrap and Redis URL pointing at it."""
+    env = {
+        **os.environ,
+        "LIVEGATE_STACK_DIR": str(stack_dir),
+        "LIVEGATE_KAFKA_PORT": str(free_port()),
+        "LIVEGATE_KAFKA_CONTROLLER_PORT": str(free_port()),
+        "LIVEGATE_REDIS_PORT": str(free_port()),
+        "LIVEGATE_PARTITIONS": "2",
+        **extra,
+    }
+    env["LIVEGATE_KAFKA_BOOTSTRAP"] = f"127.0.0.1:{env['LIVEGATE_KAFKA_PORT']}"
+    env["LIVEGATE_REDIS_URL"] = f"redis://127.0.0.1:{env['LIVEGATE_REDIS_PORT']}/0"
+    return env
+
+
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
 

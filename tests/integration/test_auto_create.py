@@ -8,7 +8,6 @@ new, `topics lag` before any group has used its coordinator."""
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 
 import pytest
@@ -17,7 +16,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from pipeline.adapters import kafka
 from pipeline.adapters.settings import Settings
 from pipeline.engine.faustconfig import changelog_names, changelog_topics
-from tests.helpers import Worker, free_port, run_cli
+from tests.helpers import Worker, free_port, own_stack_env, run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -41,18 +40,11 @@ async def aiokafka_describe(bootstrap: str, name: str) -> None:
 
 
 def test_on_a_broker_creating_topics_on_first_use_changelogs_are_fausts_compacted(tmp_path):
-    env = {
-        **os.environ,
-        "LIVEGATE_STACK_DIR": str(tmp_path / "stack"),
-        "LIVEGATE_KAFKA_PORT": str(free_port()),
-        "LIVEGATE_KAFKA_CONTROLLER_PORT": str(free_port()),
-        "LIVEGATE_REDIS_PORT": str(free_port()),
-        "LIVEGATE_KAFKA_AUTO_CREATE_TOPICS": "1",
-        "LIVEGATE_PARTITIONS": "2",
-        "LIVEGATE_DATA_DIR": str(tmp_path / "data"),
-    }
-    env["LIVEGATE_KAFKA_BOOTSTRAP"] = bootstrap = f"127.0.0.1:{env['LIVEGATE_KAFKA_PORT']}"
-    env["LIVEGATE_REDIS_URL"] = f"redis://127.0.0.1:{env['LIVEGATE_REDIS_PORT']}/0"
+    env = own_stack_env(
+        tmp_path / "stack", LIVEGATE_KAFKA_AUTO_CREATE_TOPICS="1",
+        LIVEGATE_DATA_DIR=str(tmp_path / "data"),
+    )  # fmt: skip
+    bootstrap = env["LIVEGATE_KAFKA_BOOTSTRAP"]
     settings = Settings.from_env(env)
     changelogs = sorted(changelog_names(settings).values())
     worker = None

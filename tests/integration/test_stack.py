@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 
 import pytest
 import redis
@@ -11,22 +10,13 @@ import redis
 from pipeline.adapters.kafka import partitions
 from pipeline.adapters.settings import TOPIC_DEFAULTS, Settings
 from tests.conftest import ROOT
-from tests.helpers import free_port, produce, read_all, run_cli
+from tests.helpers import own_stack_env, produce, read_all, run_cli
 
 pytestmark = pytest.mark.integration
 
 
 def test_up_twice_status_down_up_keeps_data(tmp_path):
-    env = {
-        **os.environ,
-        "LIVEGATE_STACK_DIR": str(tmp_path / "stack"),
-        "LIVEGATE_KAFKA_PORT": str(free_port()),
-        "LIVEGATE_KAFKA_CONTROLLER_PORT": str(free_port()),
-        "LIVEGATE_REDIS_PORT": str(free_port()),
-        "LIVEGATE_PARTITIONS": "2",
-    }
-    env["LIVEGATE_KAFKA_BOOTSTRAP"] = f"127.0.0.1:{env['LIVEGATE_KAFKA_PORT']}"
-    env["LIVEGATE_REDIS_URL"] = f"redis://127.0.0.1:{env['LIVEGATE_REDIS_PORT']}/0"
+    env = own_stack_env(tmp_path / "stack")
     settings = Settings.from_env(env)
     try:
         first = run_cli(env, "stack", "up")
