@@ -38,7 +38,7 @@ def register(psub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sweep.set_defaults(handler=_sweep)
     reindex = psub.add_parser(
         "reindex",
-        help="rebuild the platform index sweeps count from, from the creator-state changelog",
+        help="rebuild, from the creator-state changelog, the platform index sweeps count from",
         description="Reads the workers' creator-state changelog to its end and adds every "
         "creator to its platform's set in Redis (<prefix>platform:<P>; default when its state "
         "names no platform), the index `policy sweep` counts creators from. Run it after Redis "
