@@ -26,6 +26,7 @@ from aiokafka.errors import (
 from aiokafka.helpers import create_ssl_context
 
 from pipeline.adapters.records import Record
+from pipeline.adapters.retry import retry
 from pipeline.adapters.settings import TOPIC_DEFAULTS, Settings
 from pipeline.domain.errors import LiveGateError
 
@@ -267,14 +268,11 @@ async def group_lag(where: Target, group: str, topics: Iterable[str]) -> list[Pa
     await admin.start()
     try:
         # A new cluster's group coordinator (its offsets topic) comes up at the first ask.
-        for attempt in range(40):
-            try:
-                committed = await admin.list_consumer_group_offsets(group)
-                break
-            except (CoordinatorNotAvailableError, CoordinatorLoadInProgressError):
-                if attempt == 39:
-                    raise
-                await asyncio.sleep(0.5)
+        committed = await retry(
+            lambda: admin.list_consumer_group_offsets(group),
+            on=(CoordinatorNotAvailableError, CoordinatorLoadInProgressError),
+            report=_quiet, first_delay=0.5, max_delay=0.5, attempts=40,
+        )  # fmt: skip
         names = sorted(set(topics) | {tp.topic for tp in committed})
         described = await describe_topics(admin, names)
     finally:
@@ -334,14 +332,11 @@ async def partitions(where: Target, topic: str) -> list[int]:
     try:
         # The admin client asks one broker of the metadata it has; one that has just stopped
         # is not ready: ask again (the next try picks another), a few times.
-        for attempt in range(5):
-            try:
-                described = await describe_topics(admin, [topic])
-                break
-            except (NodeNotReadyError, KafkaConnectionError):
-                if attempt == 4:
-                    raise
-                await asyncio.sleep(0.5)
+        described = await retry(
+            lambda: describe_topics(admin, [topic]),
+            on=(NodeNotReadyError, KafkaConnectionError),
+            report=_quiet, first_delay=0.5, max_delay=0.5, attempts=5,
+        )  # fmt: skip
     finally:
         await admin.close()
     for entry in described:
@@ -384,6 +379,10 @@ async def end_offsets(where: Target, topics: Iterable[str]) -> dict[str, dict[in
             assert partitions is not None
             partitions[tp.partition] = end
     return out
+
+
+def _quiet(exc: BaseException) -> None:
+    """A retried failure a command says nothing of (its last one escapes)."""
 
 
 class TopicMissing(LiveGateError):

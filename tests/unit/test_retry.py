@@ -35,3 +35,24 @@ async def test_other_errors_escape_at_once():
 
     with pytest.raises(KeyError):
         await retry(op, on=(OSError,), report=lambda e: None, sleep=sleep)
+
+
+async def test_with_attempts_the_last_failure_escapes_unreported():
+    delays: list[float] = []
+    reported: list[str] = []
+    calls = 0
+
+    async def op():
+        nonlocal calls
+        calls += 1
+        raise OSError(f"try {calls}")
+
+    async def sleep(d: float) -> None:
+        delays.append(d)
+
+    with pytest.raises(OSError, match="try 3"):
+        await retry(op, on=(OSError,), report=lambda e: reported.append(str(e)),
+                    first_delay=0.5, max_delay=0.5, sleep=sleep, attempts=3)  # fmt: skip
+    assert calls == 3
+    assert reported == ["try 1", "try 2"]
+    assert delays == [0.5, 0.5]
