@@ -80,10 +80,14 @@ def changelog_name(settings: Settings, table: str) -> str:
     return f"{settings.app_id}-{table}-changelog"
 
 
+# Each of the worker's tables, with its changelog's cleanup policy.
+TABLE_CLEANUP = ((STATE_TABLE, "compact"), (SCHEDULE_TABLE, "compact"),
+                 (IDS_TABLE, "compact,delete"), (OUTBOX_TABLE, "compact"))  # fmt: skip
+
+
 def changelog_names(settings: Settings) -> dict[str, str]:
     """Each of the worker's tables, to its changelog topic."""
-    return {t: changelog_name(settings, t) for t in (STATE_TABLE, SCHEDULE_TABLE, IDS_TABLE,
-                                                     OUTBOX_TABLE)}  # fmt: skip
+    return {table: changelog_name(settings, table) for table, _ in TABLE_CLEANUP}
 
 
 def changelog_topics(settings: Settings) -> list[NewTopic]:
@@ -91,8 +95,7 @@ def changelog_topics(settings: Settings) -> list[NewTopic]:
     return [
         kafka.new_topic(settings, changelog_name(settings, table), settings.partitions,
                         {"cleanup.policy": cleanup})
-        for table, cleanup in ((STATE_TABLE, "compact"), (SCHEDULE_TABLE, "compact"),
-                               (IDS_TABLE, "compact,delete"), (OUTBOX_TABLE, "compact"))
+        for table, cleanup in TABLE_CLEANUP
     ]  # fmt: skip
 
 

@@ -13,6 +13,7 @@ from rocksdict import Options, Rdict
 
 from pipeline.adapters.kafka import end_offsets, read_topic
 from pipeline.domain.state import decode_state
+from pipeline.engine.faustconfig import changelog_names
 from tests.helpers import Worker, event, produce, wait_for
 from tests.integration.conftest import Pipeline, start_pipeline
 
@@ -139,10 +140,7 @@ async def test_a_worker_restarted_on_local_tables_ahead_of_a_reset_broker_restor
     p = rocks
     c = f"reset-{uuid.uuid4().hex[:8]}"
     _, worker = await decide_first_then_stop(p, c)
-    changelogs = [
-        f"{p.settings.app_id}-{t}-changelog"
-        for t in ("creator-state", "expiry-schedule", "decided-ids", "outbox")
-    ]
+    changelogs = sorted(changelog_names(p.settings).values())
     tables = tmp_path / f"{p.settings.app_id}-{worker.web_port}" / "v1" / "tables"
     kept = sorted(path.name for path in tables.glob("creator-state-*.db"))
     assert kept, "the worker left no creator-state files"
