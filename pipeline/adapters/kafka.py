@@ -360,9 +360,7 @@ async def end_offsets(where: Target, topics: Iterable[str]) -> dict[str, dict[in
     out: dict[str, dict[int, int] | None] = {}
     tps: list[TopicPartition] = []
     for entry in described:
-        name, code = entry.get("topic"), entry.get("error_code")
-        if name not in names:
-            continue
+        name, code = entry["topic"], entry.get("error_code")
         if code == UnknownTopicOrPartitionError.errno:
             out[name] = None
         elif not code:

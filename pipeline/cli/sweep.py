@@ -107,20 +107,16 @@ def _reindex(args: argparse.Namespace) -> int:
             shown[0] = time.monotonic()
             print(f"  {read} / {total} changelog records", file=sys.stderr)
 
-    found = asyncio.run(reindex.read(settings, progress))
-    platforms = sorted(found.by_platform)
-    before = asyncio.run(reindex.counts(settings, platforms))
+    found = asyncio.run(reindex.reindex(settings, args.dry_run, progress))
     print(f"{found.topic}: {found.creators} creators with a state")
     if found.unreadable:
         names = ", ".join(printable(c) for c in found.unreadable[:5])
         more = ", …" if len(found.unreadable) > 5 else ""
         print(f"  {len(found.unreadable)} states unreadable, not indexed: {names}{more}")
-    if not args.dry_run:
-        asyncio.run(reindex.add(settings, found))
-    after = before if args.dry_run else asyncio.run(reindex.counts(settings, platforms))
-    for p in platforms:
-        print(f"  {printable(p)}: {len(found.by_platform[p])} in the changelog; index "
-              f"{before[p]} → {after[p]} (+{after[p] - before[p]})")  # fmt: skip
+    for p, creators in sorted(found.by_platform.items()):
+        before, after = found.before[p], found.after[p]
+        print(f"  {printable(p)}: {len(creators)} in the changelog; index "
+              f"{before} → {after} (+{after - before})")  # fmt: skip
     if args.dry_run:
         print("dry run: nothing added")
     return 0

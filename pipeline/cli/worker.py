@@ -82,29 +82,27 @@ def _worker(args: argparse.Namespace) -> int:
     return 0
 
 
-def discard_stale_local_tables(settings: Settings) -> list[str]:
+def discard_stale_local_tables(settings: Settings) -> None:
     """Delete the worker's local table partitions that hold data past the end of their
-    changelog in the broker (pipeline/adapters/faust/localtables.py); Faust restores them
-    from the changelog. Returns what was deleted, each said on stderr."""
+    changelog in the broker (pipeline/adapters/faust/localtables.py), each said on stderr;
+    Faust restores them from the changelog."""
     from pipeline.adapters.faust import localtables
     from pipeline.engine.faustconfig import changelog_names, faust_options
 
     tabledir = localtables.table_directory(settings.app_id, faust_options(settings))
     if not tabledir.is_dir():
-        return []
+        return
     changelogs = changelog_names(settings)
     try:
         ends = asyncio.run(kafka.end_offsets(settings, changelogs.values()))
     except Exception as exc:  # a check: Faust's own stops a worker that needs it
         print(f"livegate worker: the local tables were not checked against their "
               f"changelogs ({exc!r})", file=sys.stderr, flush=True)  # fmt: skip
-        return []
-    said = []
+        return
     for stale in localtables.stale_partitions(tabledir, changelogs, ends):
         localtables.discard(stale)
-        said.append(f"{stale}: deleted, to be restored from the changelog")
-        print(f"livegate worker: WARNING: {said[-1]}", file=sys.stderr, flush=True)
-    return said
+        print(f"livegate worker: WARNING: {stale}: deleted, to be restored from the "
+              "changelog", file=sys.stderr, flush=True)  # fmt: skip
 
 
 def warn_if_create_time(settings: Settings) -> None:

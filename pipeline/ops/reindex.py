@@ -34,6 +34,8 @@ class Reindex:
     topic: str
     by_platform: dict[str, list[str]] = field(default_factory=dict)
     unreadable: list[str] = field(default_factory=list)  # creator keys, for the message
+    before: dict[str, int] = field(default_factory=dict)  # each platform's set, before
+    after: dict[str, int] = field(default_factory=dict)  # and after (a dry run: the same)
 
     @property
     def creators(self) -> int:
@@ -68,23 +70,25 @@ async def read(settings: Settings, progress: Callable[[int, int], None] | None =
     return out
 
 
-async def add(settings: Settings, found: Reindex) -> None:
-    """Add every creator found to its platform's set, CHUNK a round trip."""
+async def reindex(
+    settings: Settings, dry_run: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> Reindex:  # fmt: skip
+    """Read the changelog (`read`), then add every creator found to its platform's set,
+    CHUNK a round trip (not with `dry_run`), counting each set before and after."""
+    found = await read(settings, progress)
     client = connect(settings)
     try:
         index = PlatformIndex(client, settings)
-        pairs = [(p, c) for p, creators in sorted(found.by_platform.items()) for c in creators]
+        platforms = sorted(found.by_platform)
+        found.before = {p: await index.count(p) for p in platforms}
+        if dry_run:
+            found.after = dict(found.before)
+            return found
+        pairs = [(p, c) for p in platforms for c in found.by_platform[p]]
         for i in range(0, len(pairs), CHUNK):
             await index.add(pairs[i : i + CHUNK])
-    finally:
-        await client.aclose()
-
-
-async def counts(settings: Settings, platforms: list[str]) -> dict[str, int]:
-    """How many creators each platform's set holds."""
-    client = connect(settings)
-    try:
-        index = PlatformIndex(client, settings)
-        return {p: await index.count(p) for p in platforms}
+        found.after = {p: await index.count(p) for p in platforms}
+        return found
     finally:
         await client.aclose()
